@@ -1,0 +1,2 @@
+/* being written */
+extern int pcvm_placeholder_config;

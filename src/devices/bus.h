@@ -1,0 +1,42 @@
+/*
+ * An address space (the PIO ports or guest-physical MMIO) made of regions that devices claim.
+ * The bus owns addresses; a device's handlers see an offset into its region. A region declares
+ * the access sizes it accepts and the bus splits wider accesses and widens narrower ones, so a
+ * device with min_size = max_size = 4 only ever sees aligned 32-bit accesses.
+ */
+#pragma once
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct bus_ops {
+	uint64_t (*read)(void *opaque, uint64_t offset, unsigned size);
+	void (*write)(void *opaque, uint64_t offset, uint64_t data, unsigned size);
+	unsigned min_size; /* 1, 2, 4 or 8; 0 means 1 */
+	unsigned max_size; /* 0 means 4 */
+};
+
+struct bus;
+
+struct bus *bus_new(const char *name);
+void bus_free(struct bus *bus);
+
+/*
+ * Claims [base, base + len). LOCK, when given, is held around every handler call: it is the
+ * device's own lock, which its timers and backends take too. Fails (-1, logged) on overlap.
+ */
+int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_ops *ops,
+		 void *opaque, pthread_mutex_t *lock, const char *owner);
+/* Releases the region that starts at BASE and belongs to OPAQUE; returns -1 if none. */
+int bus_unregister(struct bus *bus, uint64_t base, void *opaque);
+
+/*
+ * Guest accesses. SIZE is 1, 2, 4 or 8. Unclaimed addresses read all-ones and ignore writes;
+ * bus_read/bus_write return false for them so the caller can log.
+ */
+bool bus_read(struct bus *bus, uint64_t addr, unsigned size, uint64_t *data);
+bool bus_write(struct bus *bus, uint64_t addr, unsigned size, uint64_t data);
+
+/* Number of regions, and the owner of the region containing ADDR (NULL if none): for tests. */
+unsigned bus_region_count(struct bus *bus);
+const char *bus_owner_at(struct bus *bus, uint64_t addr);

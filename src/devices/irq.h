@@ -1,0 +1,45 @@
+/* An interrupt line as a device sees it: the machine decides where it goes (KVM_IRQ_LINE on a
+ * GSI, or a test's recorder). Devices drive levels; an edge-triggered ISA line is a rise. */
+#pragma once
+
+struct irq_line {
+	void (*set)(void *opaque, unsigned gsi, int level);
+	void *opaque;
+	unsigned gsi;
+};
+
+static inline void irq_set_level(const struct irq_line *line, int level)
+{
+	if (line && line->set)
+		line->set(line->opaque, line->gsi, level);
+}
+
+static inline void irq_raise(const struct irq_line *line)
+{
+	irq_set_level(line, 1);
+}
+
+static inline void irq_lower(const struct irq_line *line)
+{
+	irq_set_level(line, 0);
+}
+
+/* Hooks for devices that act on the whole machine (reset lines, power-off, test exit). */
+struct machine_hooks {
+	void (*reset)(void *opaque, const char *why);
+	/* Ends the VM process with EXIT_CODE (0 for a guest power-off). */
+	void (*exit)(void *opaque, int exit_code, const char *why);
+	void *opaque;
+};
+
+static inline void machine_request_reset(const struct machine_hooks *h, const char *why)
+{
+	if (h && h->reset)
+		h->reset(h->opaque, why);
+}
+
+static inline void machine_request_exit(const struct machine_hooks *h, int code, const char *why)
+{
+	if (h && h->exit)
+		h->exit(h->opaque, code, why);
+}

@@ -1,0 +1,80 @@
+#include "fakes.h"
+
+static void fake_irq_set(void *opaque, unsigned gsi, int level)
+{
+	struct fake_env *env = opaque;
+	g_assert_cmpuint(gsi, <, FAKE_MAX_GSI);
+	if (level && !env->irq_level[gsi])
+		env->irq_raises[gsi]++;
+	env->irq_level[gsi] = level;
+}
+
+static void fake_reset(void *opaque, const char *why)
+{
+	(void)why;
+	((struct fake_env *)opaque)->resets++;
+}
+
+static void fake_exit(void *opaque, int code, const char *why)
+{
+	(void)why;
+	struct fake_env *env = opaque;
+	env->exits++;
+	env->exit_code = code;
+}
+
+struct fake_env *fake_env_new(int irq0, int irq1)
+{
+	struct fake_env *env = g_new0(struct fake_env, 1);
+	env->ram = g_malloc0(FAKE_RAM_SIZE);
+	guest_mem_add(&env->mem, 0, FAKE_RAM_SIZE, env->ram);
+	env->clock = clock_new_virtual(0);
+	env->hooks = (struct machine_hooks){ fake_reset, fake_exit, env };
+	env->io = bus_new("test-io");
+	env->ctx.mem = &env->mem;
+	env->ctx.clock = env->clock;
+	env->ctx.hooks = &env->hooks;
+	int irqs[2] = { irq0, irq1 };
+	for (int i = 0; i < 2; i++)
+		if (irqs[i] >= 0)
+			env->ctx.irq[i] = (struct irq_line){ fake_irq_set, env, (unsigned)irqs[i] };
+	return env;
+}
+
+void fake_env_free(struct fake_env *env)
+{
+	bus_free(env->io);
+	clock_free(env->clock);
+	g_free(env->ram);
+	g_free(env);
+}
+
+uint64_t fake_read(const struct bus_ops *ops, void *opaque, uint64_t off, unsigned size)
+{
+	return ops->read(opaque, off, size);
+}
+
+void fake_write(const struct bus_ops *ops, void *opaque, uint64_t off, uint64_t val, unsigned size)
+{
+	ops->write(opaque, off, val, size);
+}
+
+void fake_map(struct fake_env *env, uint64_t base, uint64_t len, const struct bus_ops *ops,
+	      void *opaque, pthread_mutex_t *lock)
+{
+	g_assert_cmpint(bus_register(env->io, base, len, ops, opaque, lock, "test"), ==, 0);
+}
+
+static uint64_t fake_in(struct fake_env *env, uint16_t port, unsigned size)
+{
+	uint64_t v;
+	bus_read(env->io, port, size, &v);
+	return v;
+}
+
+uint64_t fake_inb(struct fake_env *env, uint16_t port) { return fake_in(env, port, 1); }
+uint64_t fake_inw(struct fake_env *env, uint16_t port) { return fake_in(env, port, 2); }
+uint64_t fake_inl(struct fake_env *env, uint16_t port) { return fake_in(env, port, 4); }
+void fake_outb(struct fake_env *env, uint16_t port, uint8_t v) { bus_write(env->io, port, 1, v); }
+void fake_outw(struct fake_env *env, uint16_t port, uint16_t v) { bus_write(env->io, port, 2, v); }
+void fake_outl(struct fake_env *env, uint16_t port, uint32_t v) { bus_write(env->io, port, 4, v); }
