@@ -1,2 +1,135 @@
-/* being written */
-extern int pcvm_placeholder_bundle;
+#include "bundle.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+#include "block/block.h"
+
+char *bundle_path(const char *dir, const char *name)
+{
+	if (g_path_is_absolute(name))
+		return g_strdup(name);
+	return g_build_filename(dir, name, NULL);
+}
+
+static char *bundle_default_name(const char *dir)
+{
+	g_autofree char *canon = g_canonicalize_filename(dir, NULL);
+	char *base = g_path_get_basename(canon);
+	if (g_str_has_suffix(base, ".pcvm"))
+		base[strlen(base) - 5] = '\0';
+	return base;
+}
+
+/* Checks that an existing disk image opens, and returns its absolute path. */
+static char *bundle_adopt_disk(const char *disk, char **error)
+{
+	struct block_dev *bd = block_open(disk, true, error);
+	if (!bd)
+		return NULL;
+	block_close(bd);
+	return g_canonicalize_filename(disk, NULL);
+}
+
+int bundle_create(const char *dir, const struct bundle_create_opts *o, char **error)
+{
+	g_autofree char *conf = bundle_path(dir, BUNDLE_CONF);
+	if (g_file_test(conf, G_FILE_TEST_EXISTS)) {
+		*error = g_strdup_printf("%s already holds a VM (%s exists)", dir, conf);
+		return -1;
+	}
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	if (o->disk && !(cfg.ide[0].file = bundle_adopt_disk(o->disk, error)))
+		return -1;
+	if (g_mkdir_with_parents(dir, 0755) < 0) {
+		*error = g_strdup_printf("%s: %s", dir, strerror(errno));
+		vm_config_clear(&cfg);
+		return -1;
+	}
+	if (!o->disk) {
+		g_autofree char *disk = bundle_path(dir, "disk0.img");
+		uint64_t size = o->disk_size ? o->disk_size : BUNDLE_DEFAULT_DISK_SIZE;
+		if (block_create_raw(disk, size, error) < 0) {
+			vm_config_clear(&cfg);
+			return -1;
+		}
+		cfg.ide[0].file = g_strdup("disk0.img");
+	}
+	cfg.ide[0].type = g_strdup("disk");
+	cfg.name = o->name ? g_strdup(o->name) : bundle_default_name(dir);
+	uuid_t uu;
+	uuid_generate(uu);
+	cfg.uuid = g_malloc(37);
+	uuid_unparse_lower(uu, cfg.uuid);
+	if (o->memory_mib)
+		cfg.memory_mib = o->memory_mib;
+	if (o->cpus)
+		cfg.cpus = o->cpus;
+	cfg.test_exit = o->test_exit;
+	int ret = vm_config_save(&cfg, conf, error);
+	vm_config_clear(&cfg);
+	return ret;
+}
+
+int bundle_load_config(const char *dir, struct vm_config *cfg, char **error)
+{
+	g_autofree char *conf = bundle_path(dir, BUNDLE_CONF);
+	if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+		*error = g_strdup_printf("%s: no such VM bundle (create one with 'pcvm create')", dir);
+		return -1;
+	}
+	if (!g_file_test(conf, G_FILE_TEST_EXISTS)) {
+		*error = g_strdup_printf("%s: not a VM bundle (no %s)", dir, BUNDLE_CONF);
+		return -1;
+	}
+	return vm_config_load(cfg, conf, error);
+}
+
+static char *bundle_running_pid(const char *dir)
+{
+	g_autofree char *pidfile = g_build_filename(dir, "run", "pid", NULL);
+	char *pid = NULL;
+	if (g_file_get_contents(pidfile, &pid, NULL, NULL))
+		g_strstrip(pid);
+	return pid;
+}
+
+int bundle_lock(const char *dir, int *lock_fd, char **error)
+{
+	g_autofree char *rundir = g_build_filename(dir, "run", NULL);
+	g_autofree char *lockfile = g_build_filename(rundir, "lock", NULL);
+	if (g_mkdir_with_parents(rundir, 0755) < 0) {
+		*error = g_strdup_printf("%s: %s", rundir, strerror(errno));
+		return -1;
+	}
+	int fd = open(lockfile, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		*error = g_strdup_printf("%s: %s", lockfile, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		g_autofree char *pid = bundle_running_pid(dir);
+		*error = g_strdup_printf("%s is already running (pid %s)", dir, pid ? pid : "?");
+		close(fd);
+		return -1;
+	}
+	g_autofree char *pidfile = g_build_filename(rundir, "pid", NULL);
+	g_autofree char *pid = g_strdup_printf("%d\n", getpid());
+	g_file_set_contents(pidfile, pid, -1, NULL);
+	*lock_fd = fd;
+	return 0;
+}
+
+void bundle_unlock(const char *dir, int lock_fd)
+{
+	g_autofree char *pidfile = g_build_filename(dir, "run", "pid", NULL);
+	g_unlink(pidfile);
+	close(lock_fd);
+}

@@ -1,2 +1,278 @@
-/* being written */
-extern int pcvm_placeholder_config;
+#include "config.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "log.h"
+
+static const char *const ide_slot_names[VM_IDE_SLOTS] = { "ide0:0", "ide0:1", "ide1:0", "ide1:1" };
+
+const char *vm_ide_slot_name(unsigned slot)
+{
+	return slot < VM_IDE_SLOTS ? ide_slot_names[slot] : NULL;
+}
+
+enum conf_type { CONF_STRING, CONF_UINT, CONF_BOOL };
+
+struct conf_key {
+	const char *key;
+	enum conf_type type;
+	size_t offset; /* into struct vm_config, or struct vm_drive for drive groups */
+	unsigned min, max;
+};
+
+static const struct conf_key vm_keys[] = {
+	{ "name", CONF_STRING, offsetof(struct vm_config, name) },
+	{ "uuid", CONF_STRING, offsetof(struct vm_config, uuid) },
+	{ "guest", CONF_STRING, offsetof(struct vm_config, guest) },
+	{ "memory-mib", CONF_UINT, offsetof(struct vm_config, memory_mib), 16, VM_MAX_MEMORY_MIB },
+	{ "cpus", CONF_UINT, offsetof(struct vm_config, cpus), 1, VM_MAX_CPUS },
+	{ "test-exit", CONF_BOOL, offsetof(struct vm_config, test_exit) },
+	{ "bios", CONF_STRING, offsetof(struct vm_config, bios) },
+	{ "boot", CONF_STRING, offsetof(struct vm_config, boot) },
+};
+
+static const struct conf_key drive_keys[] = {
+	{ "type", CONF_STRING, offsetof(struct vm_drive, type) },
+	{ "file", CONF_STRING, offsetof(struct vm_drive, file) },
+	{ "readonly", CONF_BOOL, offsetof(struct vm_drive, read_only) },
+};
+
+void vm_config_init(struct vm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->memory_mib = 256;
+	cfg->cpus = 1;
+}
+
+void vm_config_clear(struct vm_config *cfg)
+{
+	g_free(cfg->name);
+	g_free(cfg->uuid);
+	g_free(cfg->guest);
+	g_free(cfg->bios);
+	g_free(cfg->boot);
+	for (int i = 0; i < VM_IDE_SLOTS; i++) {
+		g_free(cfg->ide[i].type);
+		g_free(cfg->ide[i].file);
+	}
+	vm_config_init(cfg);
+}
+
+/* GKeyFile's parse errors carry no line number; find the first line it would reject. */
+static int config_syntax_check(const char *text, const char *name, char **error)
+{
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	for (int i = 0; lines[i]; i++) {
+		const char *l = lines[i];
+		while (*l == ' ' || *l == '\t')
+			l++;
+		size_t n = strlen(l);
+		while (n && (l[n - 1] == '\r' || l[n - 1] == ' ' || l[n - 1] == '\t'))
+			n--;
+		if (n == 0 || l[0] == '#')
+			continue;
+		if (l[0] == '[' && l[n - 1] == ']' && n > 2 && !memchr(l + 1, '[', n - 2) &&
+		    !memchr(l + 1, ']', n - 2))
+			continue;
+		const char *eq = memchr(l, '=', n);
+		if (eq && eq > l && l[0] != '[')
+			continue;
+		*error = g_strdup_printf("%s:%d: expected '[group]', 'key=value' or a '#' comment, "
+					 "found '%.*s'",
+					 name, i + 1, (int)MIN(n, 40), l);
+		return -1;
+	}
+	return 0;
+}
+
+/* Line number of KEY in GROUP, for messages about its value. */
+static int config_key_line(const char *text, const char *group, const char *key)
+{
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	g_autofree char *header = g_strdup_printf("[%s]", group);
+	bool in_group = false;
+	for (int i = 0; lines[i]; i++) {
+		g_autofree char *l = g_strstrip(g_strdup(lines[i]));
+		if (l[0] == '[') {
+			in_group = !strcmp(l, header);
+			continue;
+		}
+		size_t klen = strlen(key);
+		if (in_group && !strncmp(l, key, klen) && (l[klen] == '=' || l[klen] == ' '))
+			return i + 1;
+	}
+	return 0;
+}
+
+static int config_read_value(GKeyFile *kf, const char *text, const char *name, const char *group,
+			     const struct conf_key *k, void *base, char **error)
+{
+	g_autofree char *raw = g_key_file_get_value(kf, group, k->key, NULL);
+	if (!raw)
+		return 0;
+	void *field = (char *)base + k->offset;
+	const char *problem = NULL;
+	if (k->type == CONF_STRING) {
+		g_free(*(char **)field);
+		*(char **)field = g_key_file_get_string(kf, group, k->key, NULL);
+	} else if (k->type == CONF_BOOL) {
+		g_autoptr(GError) err = NULL;
+		gboolean b = g_key_file_get_boolean(kf, group, k->key, &err);
+		if (err)
+			problem = "expected true or false";
+		else
+			*(bool *)field = b;
+	} else {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(raw, &end, 10);
+		if (errno || end == raw || *end || raw[0] == '-')
+			problem = "not a whole number";
+		else if (v < k->min || v > k->max)
+			problem = "out of range";
+		else
+			*(unsigned *)field = v;
+	}
+	if (!problem)
+		return 0;
+	int line = config_key_line(text, group, k->key);
+	g_autofree char *range = k->type == CONF_UINT && k->max
+					 ? g_strdup_printf(" (allowed: %u to %u)", k->min, k->max)
+					 : g_strdup("");
+	*error = g_strdup_printf("%s:%d: [%s] %s=%s: %s%s", name, line, group, k->key, raw, problem,
+				 range);
+	return -1;
+}
+
+static const struct conf_key *conf_find(const struct conf_key *keys, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(keys[i].key, key))
+			return &keys[i];
+	return NULL;
+}
+
+/* Reads every key of GROUP through TABLE into BASE, warning about keys it does not know. */
+static int config_read_group(GKeyFile *kf, const char *text, const char *name, const char *group,
+			     const struct conf_key *table, size_t n, void *base, char **error)
+{
+	g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
+	for (int i = 0; keys && keys[i]; i++) {
+		const struct conf_key *k = conf_find(table, n, keys[i]);
+		if (!k) {
+			log_warn("%s:%d: unknown key '%s' in [%s] (ignored)", name,
+				 config_key_line(text, group, keys[i]), keys[i], group);
+			continue;
+		}
+		if (config_read_value(kf, text, name, group, k, base, error) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int config_ide_slot(const char *group)
+{
+	for (int i = 0; i < VM_IDE_SLOTS; i++)
+		if (!strcmp(group, ide_slot_names[i]))
+			return i;
+	return -1;
+}
+
+int vm_config_parse(struct vm_config *cfg, const char *text, const char *name, char **error)
+{
+	if (config_syntax_check(text, name, error) < 0)
+		return -1;
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GError) err = NULL;
+	if (!g_key_file_load_from_data(kf, text, -1, G_KEY_FILE_NONE, &err)) {
+		*error = g_strdup_printf("%s: %s", name, err->message);
+		return -1;
+	}
+	g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+	for (int i = 0; groups[i]; i++) {
+		const char *g = groups[i];
+		int slot = config_ide_slot(g);
+		int ret = 0;
+		if (!strcmp(g, "vm"))
+			ret = config_read_group(kf, text, name, g, vm_keys, G_N_ELEMENTS(vm_keys), cfg,
+						error);
+		else if (slot >= 0)
+			ret = config_read_group(kf, text, name, g, drive_keys,
+						G_N_ELEMENTS(drive_keys), &cfg->ide[slot], error);
+		else
+			log_warn("%s: unknown group [%s] (ignored)", name, g);
+		if (ret < 0)
+			return -1;
+	}
+	for (int i = 0; i < VM_IDE_SLOTS; i++) {
+		struct vm_drive *d = &cfg->ide[i];
+		if (!d->type && !d->file)
+			continue;
+		if (!d->file) {
+			*error = g_strdup_printf("%s: [%s] has no file=", name, ide_slot_names[i]);
+			return -1;
+		}
+		if (d->type && strcmp(d->type, "disk")) {
+			*error = g_strdup_printf("%s:%d: [%s] type=%s: only 'disk' is supported", name,
+						 config_key_line(text, ide_slot_names[i], "type"),
+						 ide_slot_names[i], d->type);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int vm_config_load(struct vm_config *cfg, const char *path, char **error)
+{
+	g_autofree char *text = NULL;
+	g_autoptr(GError) err = NULL;
+	if (!g_file_get_contents(path, &text, NULL, &err)) {
+		*error = g_strdup(err->message);
+		return -1;
+	}
+	if (!g_utf8_validate(text, -1, NULL)) {
+		*error = g_strdup_printf("%s: not a text file (invalid UTF-8)", path);
+		return -1;
+	}
+	return vm_config_parse(cfg, text, path, error);
+}
+
+static void config_write_group(GKeyFile *kf, const char *group, const struct conf_key *table,
+			       size_t n, const void *base)
+{
+	for (size_t i = 0; i < n; i++) {
+		const void *field = (const char *)base + table[i].offset;
+		switch (table[i].type) {
+		case CONF_STRING:
+			if (*(char *const *)field)
+				g_key_file_set_string(kf, group, table[i].key, *(char *const *)field);
+			break;
+		case CONF_UINT:
+			g_key_file_set_uint64(kf, group, table[i].key, *(const unsigned *)field);
+			break;
+		case CONF_BOOL:
+			if (*(const bool *)field)
+				g_key_file_set_boolean(kf, group, table[i].key, true);
+			break;
+		}
+	}
+}
+
+int vm_config_save(const struct vm_config *cfg, const char *path, char **error)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	config_write_group(kf, "vm", vm_keys, G_N_ELEMENTS(vm_keys), cfg);
+	for (int i = 0; i < VM_IDE_SLOTS; i++)
+		if (cfg->ide[i].file)
+			config_write_group(kf, ide_slot_names[i], drive_keys, G_N_ELEMENTS(drive_keys),
+					   &cfg->ide[i]);
+	g_autoptr(GError) err = NULL;
+	if (!g_key_file_save_to_file(kf, path, &err)) {
+		*error = g_strdup(err->message);
+		return -1;
+	}
+	return 0;
+}

@@ -1,1 +1,162 @@
-int main(void) { return 0; }
+/* pcvm: the command line. `pcvm run DIR` is the VM process; the other commands manage bundles. */
+#include <glib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block/block.h"
+#include "bundle.h"
+#include "log.h"
+#include "pc.h"
+
+static int fail(char *error)
+{
+	fprintf(stderr, "pcvm: %s\n", error);
+	g_free(error);
+	return 1;
+}
+
+/* Parses ARGV with ENTRIES; returns the positional arguments left, or -1 after an error. */
+static int parse_options(int *argc, char ***argv, const char *usage, const GOptionEntry *entries)
+{
+	g_autoptr(GOptionContext) ctx = g_option_context_new(usage);
+	g_option_context_add_main_entries(ctx, entries, NULL);
+	g_autoptr(GError) err = NULL;
+	if (!g_option_context_parse(ctx, argc, argv, &err)) {
+		fprintf(stderr, "pcvm: %s (see --help)\n", err->message);
+		return -1;
+	}
+	return *argc - 1;
+}
+
+static int cmd_create(int argc, char **argv)
+{
+	char *name = NULL, *disk = NULL, *disk_size = NULL;
+	int memory = 0, cpus = 0;
+	gboolean test_exit = FALSE;
+	const GOptionEntry entries[] = {
+		{ "name", 0, 0, G_OPTION_ARG_STRING, &name, "Display name", "NAME" },
+		{ "memory", 'm', 0, G_OPTION_ARG_INT, &memory, "Memory in MiB (default 256)", "MIB" },
+		{ "cpus", 'c', 0, G_OPTION_ARG_INT, &cpus, "Virtual CPUs (default 1)", "N" },
+		{ "disk-size", 0, 0, G_OPTION_ARG_STRING, &disk_size,
+		  "Size of a new disk, e.g. 8G (default 8G)", "SIZE" },
+		{ "disk", 0, 0, G_OPTION_ARG_FILENAME, &disk, "Use an existing disk image", "FILE" },
+		{ "test-exit", 0, 0, G_OPTION_ARG_NONE, &test_exit,
+		  "Enable the test-exit port 0xf4", NULL },
+		{ NULL },
+	};
+	if (parse_options(&argc, &argv, "DIR - create a VM bundle", entries) != 1)
+		return fail(g_strdup("usage: pcvm create DIR [--name NAME] [--memory MIB] [--cpus N] "
+				     "[--disk-size SIZE | --disk FILE]"));
+	struct bundle_create_opts o = { .name = name, .disk = disk, .test_exit = test_exit };
+	if (memory < 0 || memory > (int)VM_MAX_MEMORY_MIB || (memory && memory < 16))
+		return fail(g_strdup_printf("--memory %d: must be 16 to %u MiB", memory,
+					    VM_MAX_MEMORY_MIB));
+	if (cpus < 0 || cpus > VM_MAX_CPUS)
+		return fail(g_strdup_printf("--cpus %d: must be 1 to %d", cpus, VM_MAX_CPUS));
+	o.memory_mib = memory;
+	o.cpus = cpus;
+	if (disk && disk_size)
+		return fail(g_strdup("--disk and --disk-size exclude each other"));
+	if (disk_size && (o.disk_size = block_parse_size(disk_size)) < BLOCK_SECTOR)
+		return fail(g_strdup_printf("--disk-size %s: expected a size such as 8G or 512M",
+					    disk_size));
+	char *error = NULL;
+	if (bundle_create(argv[1], &o, &error) < 0)
+		return fail(error);
+	printf("created %s\n", argv[1]);
+	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	char *serial = NULL, *bios = NULL;
+	gboolean test_exit = FALSE;
+	const GOptionEntry entries[] = {
+		{ "serial", 0, 0, G_OPTION_ARG_STRING, &serial,
+		  "Where COM1 goes: stdio, none or a file (appended)", "WHERE" },
+		{ "test-exit", 0, 0, G_OPTION_ARG_NONE, &test_exit,
+		  "Enable the test-exit port 0xf4", NULL },
+		{ "bios", 0, 0, G_OPTION_ARG_FILENAME, &bios, "BIOS image (default SeaBIOS)", "FILE" },
+		{ NULL },
+	};
+	if (parse_options(&argc, &argv, "DIR - run a VM", entries) != 1)
+		return fail(g_strdup("usage: pcvm run DIR [--serial stdio|none|FILE] [--test-exit]"));
+	const char *dir = argv[1];
+	char *error = NULL;
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	if (bundle_load_config(dir, &cfg, &error) < 0)
+		return fail(error);
+	int lock_fd;
+	if (bundle_lock(dir, &lock_fd, &error) < 0) {
+		vm_config_clear(&cfg);
+		return fail(error);
+	}
+	g_autofree char *log_path = bundle_path(dir, BUNDLE_LOG);
+	if (log_open(log_path) < 0)
+		fprintf(stderr, "pcvm: warning: cannot write %s; logging to stderr\n", log_path);
+	log_info("pcvm %s: running %s (%s)", PCVM_VERSION, dir, cfg.name ? cfg.name : "");
+	struct pc_options opts = {
+		.bundle_dir = dir,
+		.serial = serial,
+		.bios = bios,
+		.kvm_path = g_getenv("PCVM_KVM_DEVICE"),
+		.test_exit = test_exit,
+	};
+	int code;
+	struct pc *pc = pc_new(&cfg, &opts, &error);
+	if (!pc) {
+		log_error("%s", error);
+		code = fail(error);
+	} else {
+		code = pc_run(pc);
+		pc_free(pc);
+	}
+	log_close();
+	bundle_unlock(dir, lock_fd);
+	vm_config_clear(&cfg);
+	return code;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	printf("pcvm %s\n", PCVM_VERSION);
+	return 0;
+}
+
+static int cmd_help(int argc, char **argv);
+
+static const struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+	{ "create", cmd_create, "create a VM bundle (DIR.pcvm) with a new or existing disk" },
+	{ "run", cmd_run, "run a VM in this process until it powers off" },
+	{ "version", cmd_version, "print pcvm's version" },
+	{ "help", cmd_help, "this list" },
+};
+
+static int cmd_help(int argc, char **argv)
+{
+	printf("usage: pcvm COMMAND [OPTIONS] (pcvm COMMAND --help for its options)\n\n");
+	for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+		printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return cmd_help(argc, argv), 1;
+	for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return cmd_help(argc, argv);
+	if (!strcmp(argv[1], "--version"))
+		return cmd_version(argc, argv);
+	fprintf(stderr, "pcvm: unknown command '%s' (see pcvm help)\n", argv[1]);
+	return 1;
+}

@@ -1,2 +1,708 @@
-/* being written */
-extern int pcvm_placeholder_pc;
+#include "pc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <glib.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+#include "block/block.h"
+#include "bundle.h"
+#include "chardev.h"
+#include "devices/acpi_pm.h"
+#include "devices/debugcon.h"
+#include "devices/fw_cfg.h"
+#include "devices/i440fx.h"
+#include "devices/i8042.h"
+#include "devices/pci.h"
+#include "devices/piix3.h"
+#include "devices/piix_ide.h"
+#include "devices/port92.h"
+#include "devices/rtc.h"
+#include "devices/smbios.h"
+#include "devices/test_exit.h"
+#include "devices/uart.h"
+#include "kvm/kvm.h"
+#include "kvm/vcpu.h"
+#include "log.h"
+
+/* pc-platform.md, "Memory map" */
+#define PC_VGA_HOLE_START 0xA0000u
+#define PC_BIOS_AREA_START 0xC0000u
+#define PC_LOW_MEM_END 0x100000u
+#define PC_PCI_HOLE_START 0xE0000000ull
+#define PC_4G 0x100000000ull
+#define PC_MAX_BIOS_SIZE (16u << 20)
+
+enum { SLOT_LOW, SLOT_BELOW_4G, SLOT_ABOVE_4G, SLOT_BIOS };
+
+/* ISA interrupt lines (pc-platform.md, "ISA devices and ports") */
+enum { IRQ_KBD = 1, IRQ_COM1 = 4, IRQ_RTC = 8, IRQ_SCI = 9, IRQ_MOUSE = 12, IRQ_IDE0 = 14,
+       IRQ_IDE1 = 15 };
+
+struct pc_device {
+	const struct device_class *cls;
+	void *dev;
+};
+
+struct pc {
+	unsigned ncpus;
+	uint64_t ram_size, below_4g, above_4g;
+	uint8_t *ram;
+	uint8_t *bios;
+	size_t bios_size;
+	struct guest_mem mem;
+	char *kvm_path;
+	struct kvm_vm kvm;
+	struct vcpu *vcpus;
+	bool cpus_on;
+	struct bus *io, *mmio;
+	struct pci_bus *pci;
+	struct clock *clock;
+	struct machine_hooks hooks;
+	struct vcpu_env vcpu_env;
+	struct irq_line isa_irq[PIIX3_ISA_IRQS];
+	struct chardev *serial;
+	bool serial_stdio;
+	struct block_dev *disks[VM_IDE_SLOTS];
+	GArray *devices; /* struct pc_device, in creation order */
+	struct piix3 *piix3;
+	struct piix_ide *ide;
+	struct acpi_pm *pm;
+	struct rtc *rtc;
+	struct fw_cfg *fw;
+	GMainLoop *loop;
+	/* requests from vCPU threads and devices, acted on by the main loop */
+	pthread_mutex_t req_lock;
+	bool reset_pending, exit_pending, request_scheduled;
+	int exit_code;
+	/* host input for the serial port not yet taken by the UART */
+	GByteArray *stdin_pending;
+	guint stdin_watch, stdin_retry;
+};
+
+/* ---- requests ---- */
+
+static gboolean pc_handle_requests(gpointer opaque);
+
+static void pc_pause_cpus_async(struct pc *pc)
+{
+	for (unsigned i = 0; pc->cpus_on && i < pc->ncpus; i++)
+		vcpu_kick_pause(&pc->vcpus[i]);
+}
+
+/* Schedules the main loop to act; callable from any thread, with any device lock held. */
+static void pc_schedule(struct pc *pc)
+{
+	if (!pc->request_scheduled) {
+		pc->request_scheduled = true;
+		g_idle_add(pc_handle_requests, pc);
+	}
+}
+
+static void pc_request_reset(void *opaque, const char *why)
+{
+	struct pc *pc = opaque;
+	pthread_mutex_lock(&pc->req_lock);
+	if (!pc->exit_pending && !pc->reset_pending) {
+		log_info("guest reset: %s", why);
+		pc->reset_pending = true;
+		pc_pause_cpus_async(pc);
+		pc_schedule(pc);
+	}
+	pthread_mutex_unlock(&pc->req_lock);
+}
+
+static void pc_request_exit(void *opaque, int code, const char *why)
+{
+	struct pc *pc = opaque;
+	pthread_mutex_lock(&pc->req_lock);
+	if (!pc->exit_pending) {
+		log_info("%s; exit code %d", why, code);
+		pc->exit_pending = true;
+		pc->exit_code = code;
+		pc_pause_cpus_async(pc);
+		pc_schedule(pc);
+	}
+	pthread_mutex_unlock(&pc->req_lock);
+}
+
+static void pc_vcpu_request(void *opaque, struct vcpu *v, enum vcpu_action action, const char *why)
+{
+	struct pc *pc = opaque;
+	switch (action) {
+	case VCPU_RESET:
+		pc_request_reset(pc, why);
+		break;
+	case VCPU_POWEROFF:
+		pc_request_exit(pc, 0, why);
+		break;
+	default:
+		log_error("vCPU %u stopped the VM: %s", v->id, why);
+		fprintf(stderr, "pcvm: the guest stopped on vCPU %u: %s\n", v->id, why);
+		pc_request_exit(pc, 1, "guest failure");
+		break;
+	}
+}
+
+/* ---- memory ---- */
+
+static int pc_load_bios(struct pc *pc, const char *path, char **error)
+{
+	g_autoptr(GError) err = NULL;
+	gchar *data;
+	gsize len;
+	if (!g_file_get_contents(path, &data, &len, &err)) {
+		if (g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+			*error = g_strdup_printf("%s: no such file — install the BIOS with "
+						 "'apt-get install seabios', or set [vm] bios=",
+						 path);
+		else
+			*error = g_strdup_printf("BIOS image %s", err->message);
+		return -1;
+	}
+	if (len < 64 * 1024 || len > PC_MAX_BIOS_SIZE || len % 4096) {
+		*error = g_strdup_printf("%s: not a BIOS image (%zu bytes; expected 64 KiB to 16 MiB "
+					 "in whole pages)",
+					 path, (size_t)len);
+		g_free(data);
+		return -1;
+	}
+	pc->bios = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (pc->bios == MAP_FAILED) {
+		pc->bios = NULL;
+		*error = g_strdup_printf("BIOS image: %s", strerror(errno));
+		g_free(data);
+		return -1;
+	}
+	memcpy(pc->bios, data, len);
+	pc->bios_size = len;
+	g_free(data);
+	return 0;
+}
+
+static int pc_alloc_ram(struct pc *pc, uint64_t mib, char **error)
+{
+	pc->ram_size = mib << 20;
+	pc->below_4g = MIN(pc->ram_size, PC_PCI_HOLE_START);
+	pc->above_4g = pc->ram_size - pc->below_4g;
+	pc->ram = mmap(NULL, pc->ram_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (pc->ram == MAP_FAILED) {
+		pc->ram = NULL;
+		*error = g_strdup_printf("cannot reserve %" PRIu64 " MiB of guest memory: %s", mib,
+					 strerror(errno));
+		return -1;
+	}
+	madvise(pc->ram, pc->ram_size, MADV_MERGEABLE);
+	guest_mem_add(&pc->mem, 0, PC_VGA_HOLE_START, pc->ram);
+	guest_mem_add(&pc->mem, PC_BIOS_AREA_START, pc->below_4g - PC_BIOS_AREA_START,
+		      pc->ram + PC_BIOS_AREA_START);
+	if (pc->above_4g)
+		guest_mem_add(&pc->mem, PC_4G, pc->above_4g, pc->ram + pc->below_4g);
+	return 0;
+}
+
+/* The BIOS area below 1 MiB is RAM holding a copy of the image, refilled on every reset. */
+static void pc_copy_bios_low(struct pc *pc)
+{
+	size_t n = MIN(pc->bios_size, PC_LOW_MEM_END - PC_BIOS_AREA_START);
+	memcpy(pc->ram + PC_LOW_MEM_END - n, pc->bios + pc->bios_size - n, n);
+}
+
+static int pc_map_memory(struct pc *pc)
+{
+	int ret = kvm_vm_set_memory(&pc->kvm, SLOT_LOW, 0, PC_VGA_HOLE_START, pc->ram, false);
+	ret |= kvm_vm_set_memory(&pc->kvm, SLOT_BELOW_4G, PC_BIOS_AREA_START,
+				 pc->below_4g - PC_BIOS_AREA_START, pc->ram + PC_BIOS_AREA_START,
+				 false);
+	if (pc->above_4g)
+		ret |= kvm_vm_set_memory(&pc->kvm, SLOT_ABOVE_4G, PC_4G, pc->above_4g,
+					 pc->ram + pc->below_4g, false);
+	ret |= kvm_vm_set_memory(&pc->kvm, SLOT_BIOS, PC_4G - pc->bios_size, pc->bios_size,
+				 pc->bios, true);
+	return ret ? -1 : 0;
+}
+
+/* ---- devices ---- */
+
+static void pc_irq_set(void *opaque, unsigned gsi, int level)
+{
+	struct pc *pc = opaque;
+	kvm_vm_irq_line(&pc->kvm, gsi, level);
+}
+
+static struct irq_line pc_irq(struct pc *pc, unsigned gsi)
+{
+	return (struct irq_line){ pc_irq_set, pc, gsi };
+}
+
+static struct dev_ctx pc_ctx(struct pc *pc, int irq0, int irq1)
+{
+	struct dev_ctx ctx = {
+		.mem = &pc->mem, .clock = pc->clock, .hooks = &pc->hooks, .pci = pc->pci,
+	};
+	if (irq0 >= 0)
+		ctx.irq[0] = pc_irq(pc, irq0);
+	if (irq1 >= 0)
+		ctx.irq[1] = pc_irq(pc, irq1);
+	return ctx;
+}
+
+static void *pc_add_device(struct pc *pc, const char *name, const struct dev_ctx *ctx)
+{
+	const struct device_class *cls = device_class_find(name);
+	g_assert(cls && cls->create);
+	struct pc_device d = { cls, cls->create(ctx) };
+	g_array_append_val(pc->devices, d);
+	return d.dev;
+}
+
+static void pc_map_io(struct pc *pc, uint16_t base, uint16_t len, const struct bus_ops *ops,
+		      void *opaque, pthread_mutex_t *lock, const char *owner)
+{
+	if (bus_register(pc->io, base, len, ops, opaque, lock, owner) < 0)
+		g_error("machine layout: %s at %#x overlaps another device", owner, base);
+}
+
+static void pc_add_pci_devices(struct pc *pc)
+{
+	struct dev_ctx ctx = pc_ctx(pc, -1, -1);
+	struct i440fx *host = pc_add_device(pc, "i440fx", &ctx);
+	pci_bus_attach(pc->pci, 0, 0, &host->pci);
+
+	pc->piix3 = pc_add_device(pc, "piix3", &ctx);
+	piix3_set_isa_irqs(pc->piix3, pc->isa_irq);
+	pci_bus_attach(pc->pci, 1, 0, &pc->piix3->pci);
+	pci_bus_set_rcr(pc->pci, piix3_rcr_write, piix3_rcr_read, pc->piix3);
+
+	struct dev_ctx ide_ctx = pc_ctx(pc, IRQ_IDE0, IRQ_IDE1);
+	memcpy(ide_ctx.disks, pc->disks, sizeof(ide_ctx.disks));
+	pc->ide = pc_add_device(pc, "piix-ide", &ide_ctx);
+	pci_bus_attach(pc->pci, 1, 1, &pc->ide->pci);
+	pc_map_io(pc, 0x1F0, 8, &ide_cmd_ops, &pc->ide->chan[0], &pc->ide->lock, "ide0");
+	pc_map_io(pc, 0x3F6, 1, &ide_ctrl_ops, &pc->ide->chan[0], &pc->ide->lock, "ide0");
+	pc_map_io(pc, 0x170, 8, &ide_cmd_ops, &pc->ide->chan[1], &pc->ide->lock, "ide1");
+	pc_map_io(pc, 0x376, 1, &ide_ctrl_ops, &pc->ide->chan[1], &pc->ide->lock, "ide1");
+
+	struct dev_ctx pm_ctx = pc_ctx(pc, IRQ_SCI, -1);
+	pc->pm = pc_add_device(pc, "piix4-pm", &pm_ctx);
+	pci_bus_attach(pc->pci, 1, 3, &pc->pm->pci);
+	pc_map_io(pc, 0xAFE0, 4, &acpi_pm_gpe_ops, pc->pm, &pc->pm->lock, "acpi-gpe0");
+	pc_map_io(pc, 0xB2, 2, &acpi_pm_apm_ops, pc->pm, &pc->pm->lock, "apm");
+	pc_map_io(pc, 0xAE00, 16, &acpi_pm_hotplug_ops, pc->pm, &pc->pm->lock, "acpi-hotplug");
+}
+
+static void pc_add_isa_devices(struct pc *pc, bool test_exit)
+{
+	struct dev_ctx ctx = pc_ctx(pc, IRQ_RTC, -1);
+	pc->rtc = pc_add_device(pc, "rtc", &ctx);
+	pc_map_io(pc, 0x70, 2, &rtc_ops, pc->rtc, &pc->rtc->lock, "rtc");
+
+	ctx = pc_ctx(pc, IRQ_COM1, -1);
+	ctx.chr = pc->serial;
+	struct uart *com1 = pc_add_device(pc, "uart16550a", &ctx);
+	pc_map_io(pc, 0x3F8, 8, &uart_ops, com1, &com1->lock, "com1");
+
+	ctx = pc_ctx(pc, IRQ_KBD, IRQ_MOUSE);
+	struct i8042 *kbc = pc_add_device(pc, "i8042", &ctx);
+	pc_map_io(pc, 0x60, 1, &i8042_data_ops, kbc, &kbc->lock, "i8042");
+	pc_map_io(pc, 0x64, 1, &i8042_cmd_ops, kbc, &kbc->lock, "i8042");
+
+	ctx = pc_ctx(pc, -1, -1);
+	pc->fw = pc_add_device(pc, "fw-cfg", &ctx);
+	pc_map_io(pc, 0x510, 0x0C, &fw_cfg_io_ops, pc->fw, &pc->fw->lock, "fw-cfg");
+	struct port92 *p92 = pc_add_device(pc, "port92", &ctx);
+	pc_map_io(pc, 0x92, 1, &port92_ops, p92, &p92->lock, "port92");
+	struct debugcon *dbg = pc_add_device(pc, "debugcon", &ctx);
+	pc_map_io(pc, 0x402, 1, &debugcon_ops, dbg, &dbg->lock, "debugcon");
+	if (test_exit) {
+		struct test_exit *t = pc_add_device(pc, "test-exit", &ctx);
+		pc_map_io(pc, 0xF4, 4, &test_exit_ops, t, &t->lock, "test-exit");
+	}
+}
+
+/* ---- firmware configuration ---- */
+
+struct __attribute__((packed)) e820_entry {
+	uint64_t addr, len;
+	uint32_t type;
+};
+
+enum { E820_RAM = 1, E820_RESERVED = 2 };
+
+static void pc_fw_cfg_e820(struct pc *pc)
+{
+	struct e820_entry map[3];
+	unsigned n = 0;
+	map[n++] = (struct e820_entry){ 0, pc->below_4g, E820_RAM };
+	map[n++] = (struct e820_entry){ KVM_IDENTITY_MAP_ADDR, KVM_RESERVED_SIZE, E820_RESERVED };
+	if (pc->above_4g)
+		map[n++] = (struct e820_entry){ PC_4G, pc->above_4g, E820_RAM };
+	fw_cfg_add_file(pc->fw, "etc/e820", map, n * sizeof(map[0]));
+}
+
+/* OpenFirmware paths SeaBIOS matches against its devices (docs: SeaBIOS "Runtime config"). */
+static void pc_fw_cfg_bootorder(struct pc *pc)
+{
+	GString *order = g_string_new(NULL);
+	for (unsigned slot = 0; slot < VM_IDE_SLOTS; slot++)
+		if (pc->disks[slot])
+			g_string_append_printf(order, "/pci@i0cf8/ide@1,1/drive@%u/disk@%u\n",
+					       slot / 2, slot % 2);
+	fw_cfg_add_file(pc->fw, "bootorder", order->str, order->len + 1);
+	g_string_free(order, TRUE);
+	uint32_t wait_ms = 10000; /* "No bootable device": retry after 10 s */
+	fw_cfg_add_file(pc->fw, "etc/boot-fail-wait", &wait_ms, sizeof(wait_ms));
+}
+
+static void pc_fw_cfg_smbios(struct pc *pc, const struct vm_config *cfg)
+{
+	struct smbios_info info = {
+		.manufacturer = "pcvm",
+		.product = "pcvm-pc (i440FX + PIIX)",
+		.version = PCVM_VERSION,
+		.serial = cfg->uuid ? cfg->uuid : "",
+		.bios_vendor = "SeaBIOS",
+		.bios_version = "pcvm",
+		.bios_date = "01/01/2011",
+		.cpus = pc->ncpus,
+		.ram_bytes = pc->ram_size,
+	};
+	if (!cfg->uuid || uuid_parse(cfg->uuid, info.uuid) < 0)
+		memset(info.uuid, 0, sizeof(info.uuid));
+	GByteArray *tables = g_byte_array_new(), *anchor = g_byte_array_new();
+	smbios_build(&info, tables, anchor);
+	fw_cfg_add_file(pc->fw, "etc/smbios/smbios-tables", tables->data, tables->len);
+	fw_cfg_add_file(pc->fw, "etc/smbios/smbios-anchor", anchor->data, anchor->len);
+	fw_cfg_add_bytes(pc->fw, 0x0002, info.uuid, sizeof(info.uuid)); /* FW_CFG_UUID */
+	g_byte_array_free(tables, TRUE);
+	g_byte_array_free(anchor, TRUE);
+}
+
+/* fw_cfg selector keys (QEMU docs/specs/fw_cfg.rst) */
+enum {
+	FW_CFG_RAM_SIZE = 0x03,
+	FW_CFG_NB_CPUS = 0x05,
+	FW_CFG_BOOT_MENU = 0x0E,
+	FW_CFG_MAX_CPUS = 0x0F,
+	FW_CFG_IRQ0_OVERRIDE = 0x8002,
+};
+
+static void pc_setup_fw_cfg(struct pc *pc, const struct vm_config *cfg)
+{
+	fw_cfg_add_u64(pc->fw, FW_CFG_RAM_SIZE, pc->ram_size);
+	fw_cfg_add_u16(pc->fw, FW_CFG_NB_CPUS, pc->ncpus);
+	fw_cfg_add_u16(pc->fw, FW_CFG_MAX_CPUS, pc->ncpus);
+	fw_cfg_add_u16(pc->fw, FW_CFG_BOOT_MENU, 0);
+	fw_cfg_add_u32(pc->fw, FW_CFG_IRQ0_OVERRIDE, 1);
+	uint16_t boot_cpus = pc->ncpus; /* newer SeaBIOS reads this before CMOS 0x5F */
+	fw_cfg_add_file(pc->fw, "etc/boot-cpus", &boot_cpus, sizeof(boot_cpus));
+	pc_fw_cfg_e820(pc);
+	pc_fw_cfg_bootorder(pc);
+	pc_fw_cfg_smbios(pc, cfg);
+}
+
+/* CMOS boot device codes (0x3D/0x38): 1 floppy, 2 hard disk, 3 CD-ROM, 4 network. */
+static unsigned pc_boot_code(const char *name)
+{
+	static const struct {
+		const char *name;
+		unsigned code;
+	} codes[] = { { "floppy", 1 }, { "disk", 2 }, { "cdrom", 3 }, { "network", 4 } };
+	for (size_t i = 0; i < G_N_ELEMENTS(codes); i++)
+		if (!strcmp(name, codes[i].name))
+			return codes[i].code;
+	return 0;
+}
+
+static void pc_setup_cmos(struct pc *pc, const struct vm_config *cfg)
+{
+	uint64_t ext_kb = (pc->below_4g - PC_LOW_MEM_END) / 1024;
+	uint64_t above_16m = pc->below_4g > (16u << 20) ? (pc->below_4g - (16u << 20)) >> 16 : 0;
+	uint64_t high_64k = pc->above_4g >> 16;
+	static const uint8_t zero_bytes[] = { 0x0F, 0x10 }; /* shutdown status; no floppies */
+	for (size_t i = 0; i < G_N_ELEMENTS(zero_bytes); i++)
+		rtc_cmos_set(pc->rtc, zero_bytes[i], 0);
+	rtc_cmos_set(pc->rtc, 0x14, 0x06); /* equipment: FPU, PS/2 mouse, VGA */
+	rtc_cmos_set(pc->rtc, 0x15, 640 & 0xFF); /* base memory, KiB */
+	rtc_cmos_set(pc->rtc, 0x16, 640 >> 8);
+	ext_kb = MIN(ext_kb, 0xFFFF);
+	for (unsigned reg = 0x17; reg <= 0x30; reg += 0x19) { /* 0x17/0x18 and 0x30/0x31 */
+		rtc_cmos_set(pc->rtc, reg, ext_kb & 0xFF);
+		rtc_cmos_set(pc->rtc, reg + 1, ext_kb >> 8);
+	}
+	above_16m = MIN(above_16m, 0xFFFF);
+	rtc_cmos_set(pc->rtc, 0x34, above_16m & 0xFF);
+	rtc_cmos_set(pc->rtc, 0x35, above_16m >> 8);
+	rtc_cmos_set(pc->rtc, 0x5B, high_64k & 0xFF);
+	rtc_cmos_set(pc->rtc, 0x5C, (high_64k >> 8) & 0xFF);
+	rtc_cmos_set(pc->rtc, 0x5D, (high_64k >> 16) & 0xFF);
+	rtc_cmos_set(pc->rtc, 0x5F, pc->ncpus - 1);
+	rtc_cmos_set(pc->rtc, 0x39, 0xAA); /* LBA translation on all four IDE drives */
+	unsigned order[3] = { 2, 3, 4 };
+	if (cfg->boot) {
+		g_auto(GStrv) names = g_strsplit(cfg->boot, ",", 3);
+		for (int i = 0; i < 3; i++)
+			order[i] = names[i] ? pc_boot_code(g_strstrip(names[i])) : 0;
+	}
+	rtc_cmos_set(pc->rtc, 0x3D, order[0] | order[1] << 4);
+	rtc_cmos_set(pc->rtc, 0x38, order[2] << 4 | 0x01); /* bit 0: skip floppy signature check */
+}
+
+/* ---- power ---- */
+
+static int pc_cpus_on(struct pc *pc, char **error)
+{
+	if (kvm_vm_create(&pc->kvm, error) < 0)
+		return -1;
+	pc->cpus_on = true; /* from here on pc_cpus_off() undoes what was done */
+	if (pc_map_memory(pc) < 0) {
+		*error = g_strdup("cannot map guest memory into KVM");
+		return -1;
+	}
+	for (unsigned i = 0; i < pc->ncpus; i++)
+		if (vcpu_create(&pc->vcpus[i], &pc->kvm, i, pc->ncpus, &pc->vcpu_env, error) < 0)
+			return -1;
+	for (unsigned i = 0; i < pc->ncpus; i++)
+		if (vcpu_start(&pc->vcpus[i], error) < 0)
+			return -1;
+	return 0;
+}
+
+static void pc_cpus_off(struct pc *pc)
+{
+	pthread_mutex_lock(&pc->req_lock);
+	bool on = pc->cpus_on;
+	pc->cpus_on = false;
+	pthread_mutex_unlock(&pc->req_lock);
+	if (!on)
+		return;
+	for (unsigned i = 0; i < pc->ncpus; i++)
+		if (pc->vcpus[i].run || pc->vcpus[i].fd >= 0)
+			vcpu_destroy(&pc->vcpus[i]);
+	kvm_vm_destroy(&pc->kvm);
+}
+
+static void pc_reset_devices(struct pc *pc)
+{
+	for (guint i = 0; i < pc->devices->len; i++) {
+		struct pc_device *d = &g_array_index(pc->devices, struct pc_device, i);
+		pthread_mutex_t *lock = d->cls->lock ? d->cls->lock(d->dev) : NULL;
+		if (lock)
+			pthread_mutex_lock(lock);
+		d->cls->reset(d->dev);
+		if (lock)
+			pthread_mutex_unlock(lock);
+	}
+}
+
+/* A hard reset: every device and the CPUs back to their power-on state, the BIOS copy
+ * refilled. RAM keeps its contents, as on a real board. */
+static int pc_power_cycle(struct pc *pc, char **error)
+{
+	pc_cpus_off(pc);
+	pc_reset_devices(pc);
+	pc_copy_bios_low(pc);
+	return pc_cpus_on(pc, error);
+}
+
+static gboolean pc_handle_requests(gpointer opaque)
+{
+	struct pc *pc = opaque;
+	pthread_mutex_lock(&pc->req_lock);
+	bool do_exit = pc->exit_pending, do_reset = pc->reset_pending;
+	pc->reset_pending = false;
+	pc->request_scheduled = false;
+	pthread_mutex_unlock(&pc->req_lock);
+	if (do_exit) {
+		g_main_loop_quit(pc->loop);
+	} else if (do_reset) {
+		char *error = NULL;
+		if (pc_power_cycle(pc, &error) < 0) {
+			log_error("reset failed: %s", error);
+			fprintf(stderr, "pcvm: reset failed: %s\n", error);
+			g_free(error);
+			pc_request_exit(pc, 1, "reset failed");
+		}
+	}
+	return G_SOURCE_REMOVE;
+}
+
+/* ---- host input ---- */
+
+static void pc_stdin_feed(struct pc *pc);
+
+static gboolean pc_stdin_retry(gpointer opaque)
+{
+	struct pc *pc = opaque;
+	pc->stdin_retry = 0;
+	pc_stdin_feed(pc);
+	return G_SOURCE_REMOVE;
+}
+
+/* Offers pending bytes to the UART; what its FIFO cannot take is offered again shortly. */
+static void pc_stdin_feed(struct pc *pc)
+{
+	struct chardev *chr = pc->serial;
+	if (pc->stdin_pending->len && chr->receive) {
+		size_t n = chr->receive(chr->frontend, pc->stdin_pending->data, pc->stdin_pending->len);
+		g_byte_array_remove_range(pc->stdin_pending, 0, n);
+	}
+	if (pc->stdin_pending->len && !pc->stdin_retry)
+		pc->stdin_retry = g_timeout_add(10, pc_stdin_retry, pc);
+}
+
+static gboolean pc_stdin_ready(gint fd, GIOCondition cond, gpointer opaque)
+{
+	struct pc *pc = opaque;
+	uint8_t buf[256];
+	if (pc->stdin_pending->len > 4096)
+		return G_SOURCE_CONTINUE; /* the guest is not reading; hold back */
+	ssize_t n = read(fd, buf, sizeof(buf));
+	if (n <= 0) {
+		pc->stdin_watch = 0;
+		return G_SOURCE_REMOVE; /* end of input: the guest keeps running */
+	}
+	g_byte_array_append(pc->stdin_pending, buf, n);
+	pc_stdin_feed(pc);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean pc_on_signal(gpointer opaque)
+{
+	pc_request_exit(opaque, 0, "stopped by a signal (power off)");
+	return G_SOURCE_CONTINUE;
+}
+
+/* ---- the machine ---- */
+
+static int pc_open_disks(struct pc *pc, const struct vm_config *cfg, const char *dir,
+			 char **error)
+{
+	for (unsigned i = 0; i < VM_IDE_SLOTS; i++) {
+		const struct vm_drive *d = &cfg->ide[i];
+		if (!d->file)
+			continue;
+		g_autofree char *path = bundle_path(dir ? dir : ".", d->file);
+		char *err = NULL;
+		pc->disks[i] = block_open(path, d->read_only, &err);
+		if (!pc->disks[i]) {
+			*error = g_strdup_printf("disk [%s]: %s", vm_ide_slot_name(i), err);
+			g_free(err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct pc *pc_new(const struct vm_config *cfg, const struct pc_options *opts, char **error)
+{
+	struct pc *pc = g_new0(struct pc, 1);
+	pthread_mutex_init(&pc->req_lock, NULL);
+	pc->ncpus = cfg->cpus;
+	pc->kvm.kvm_fd = pc->kvm.vm_fd = -1;
+	pc->devices = g_array_new(FALSE, TRUE, sizeof(struct pc_device));
+	pc->stdin_pending = g_byte_array_new();
+	pc->hooks = (struct machine_hooks){ pc_request_reset, pc_request_exit, pc };
+	pc->vcpus = g_new0(struct vcpu, pc->ncpus);
+	for (unsigned i = 0; i < pc->ncpus; i++)
+		pc->vcpus[i].fd = -1;
+	const char *bios = opts->bios ? opts->bios : cfg->bios ? cfg->bios : PC_DEFAULT_BIOS;
+	const char *serial = opts->serial ? opts->serial : "none";
+	if (kvm_vm_open(&pc->kvm, opts->kvm_path ? opts->kvm_path : PC_DEFAULT_KVM, error) < 0 ||
+	    pc_load_bios(pc, bios, error) < 0 || pc_open_disks(pc, cfg, opts->bundle_dir, error) < 0 ||
+	    pc_alloc_ram(pc, cfg->memory_mib, error) < 0 ||
+	    !(pc->serial = chardev_open(serial, error))) {
+		pc_free(pc);
+		return NULL;
+	}
+	pc->serial_stdio = !strcmp(serial, "stdio");
+	pc->vcpu_env = (struct vcpu_env){ .request = pc_vcpu_request, .opaque = pc };
+	pc->io = bus_new("pio");
+	pc->mmio = bus_new("mmio");
+	pc->vcpu_env.pio = pc->io;
+	pc->vcpu_env.mmio = pc->mmio;
+	pc->clock = clock_new_host();
+	pc->pci = pci_bus_new(pc->io, pc->mmio);
+	bus_register(pc->io, 0xCF8, 8, &pci_host_ops, pc->pci, NULL, "pci-host");
+	for (unsigned i = 0; i < PIIX3_ISA_IRQS; i++)
+		pc->isa_irq[i] = pc_irq(pc, i);
+	pc_add_pci_devices(pc);
+	pc_add_isa_devices(pc, cfg->test_exit || opts->test_exit);
+	pc_reset_devices(pc);
+	rtc_set_base(pc->rtc, (int64_t)time(NULL) - (int64_t)(clock_ns(pc->clock) / NS_PER_SEC));
+	pc_setup_cmos(pc, cfg);
+	pc_setup_fw_cfg(pc, cfg);
+	return pc;
+}
+
+int pc_run(struct pc *pc)
+{
+	pc->loop = g_main_loop_new(NULL, FALSE);
+	clock_attach(pc->clock, NULL);
+	guint sig[3] = {
+		g_unix_signal_add(SIGINT, pc_on_signal, pc),
+		g_unix_signal_add(SIGTERM, pc_on_signal, pc),
+		g_unix_signal_add(SIGHUP, pc_on_signal, pc),
+	};
+	if (pc->serial_stdio)
+		pc->stdin_watch = g_unix_fd_add(STDIN_FILENO, G_IO_IN | G_IO_HUP, pc_stdin_ready, pc);
+	char *error = NULL;
+	pc_copy_bios_low(pc);
+	log_info("powering on: %u vCPU(s), %" PRIu64 " MiB", pc->ncpus, pc->ram_size >> 20);
+	if (pc_cpus_on(pc, &error) < 0) {
+		log_error("power on: %s", error);
+		fprintf(stderr, "pcvm: cannot power on: %s\n", error);
+		g_free(error);
+		pc->exit_code = 1;
+	} else {
+		g_main_loop_run(pc->loop);
+	}
+	pc_cpus_off(pc);
+	for (size_t i = 0; i < G_N_ELEMENTS(sig); i++)
+		g_source_remove(sig[i]);
+	if (pc->stdin_watch)
+		g_source_remove(pc->stdin_watch);
+	if (pc->stdin_retry)
+		g_source_remove(pc->stdin_retry);
+	log_info("powered off (exit code %d)", pc->exit_code);
+	return pc->exit_code;
+}
+
+void pc_free(struct pc *pc)
+{
+	if (!pc)
+		return;
+	pc_cpus_off(pc);
+	for (guint i = pc->devices->len; i-- > 0;) {
+		struct pc_device *d = &g_array_index(pc->devices, struct pc_device, i);
+		d->cls->destroy(d->dev);
+	}
+	g_array_free(pc->devices, TRUE);
+	pci_bus_free(pc->pci);
+	bus_free(pc->io);
+	bus_free(pc->mmio);
+	clock_free(pc->clock);
+	for (unsigned i = 0; i < VM_IDE_SLOTS; i++)
+		block_close(pc->disks[i]);
+	chardev_close(pc->serial);
+	kvm_vm_close(&pc->kvm);
+	if (pc->ram)
+		munmap(pc->ram, pc->ram_size);
+	if (pc->bios)
+		munmap(pc->bios, pc->bios_size);
+	if (pc->loop)
+		g_main_loop_unref(pc->loop);
+	g_byte_array_free(pc->stdin_pending, TRUE);
+	g_free(pc->vcpus);
+	pthread_mutex_destroy(&pc->req_lock);
+	g_free(pc);
+}

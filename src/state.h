@@ -11,6 +11,7 @@
  */
 #pragma once
 #include <glib.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 

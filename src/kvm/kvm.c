@@ -1,2 +1,221 @@
-/* being written */
-extern int pcvm_placeholder_kvm;
+#include "kvm/kvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* Capabilities pcvm cannot run without, with what each is for. */
+static const struct {
+	int cap;
+	const char *what;
+} kvm_required_caps[] = {
+	{ KVM_CAP_IRQCHIP, "in-kernel interrupt controller" },
+	{ KVM_CAP_PIT2, "in-kernel PIT" },
+	{ KVM_CAP_IRQ_ROUTING, "GSI routing" },
+	{ KVM_CAP_READONLY_MEM, "read-only memory (the BIOS ROM)" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "immediate exit (pausing vCPUs)" },
+	{ KVM_CAP_SET_TSS_ADDR, "real-mode TSS" },
+	{ KVM_CAP_EXT_CPUID, "CPUID configuration" },
+};
+
+static char *kvm_open_error(const char *path, int err)
+{
+	switch (err) {
+	case ENOENT:
+		return g_strdup_printf("%s: no such device — KVM is not available: load the kvm "
+				       "module (modprobe kvm_intel or kvm_amd) and enable "
+				       "virtualization (VT-x/AMD-V) in the BIOS setup",
+				       path);
+	case EACCES:
+	case EPERM:
+		return g_strdup_printf("%s: permission denied — add yourself to the kvm group "
+				       "(sudo usermod -aG kvm $USER) and log in again",
+				       path);
+	default:
+		return g_strdup_printf("%s: %s", path, strerror(err));
+	}
+}
+
+static int kvm_load_cpuid(struct kvm_vm *vm, char **error)
+{
+	for (unsigned n = 64; n <= 4096; n *= 2) {
+		struct kvm_cpuid2 *c = g_malloc0(sizeof(*c) + n * sizeof(struct kvm_cpuid_entry2));
+		c->nent = n;
+		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			vm->cpuid = c;
+			return 0;
+		}
+		g_free(c);
+		if (errno != E2BIG)
+			break;
+	}
+	*error = g_strdup_printf("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+	return -1;
+}
+
+static void kvm_load_msr_list(struct kvm_vm *vm)
+{
+	struct kvm_msr_list probe = { .nmsrs = 0 };
+	ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe); /* fails with E2BIG, sets nmsrs */
+	vm->msr_list = g_malloc0(sizeof(*vm->msr_list) + probe.nmsrs * sizeof(uint32_t));
+	vm->msr_list->nmsrs = probe.nmsrs;
+	if (ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, vm->msr_list) < 0)
+		vm->msr_list->nmsrs = 0;
+}
+
+bool kvm_vm_has_msr(const struct kvm_vm *vm, uint32_t index)
+{
+	for (uint32_t i = 0; vm->msr_list && i < vm->msr_list->nmsrs; i++)
+		if (vm->msr_list->indices[i] == index)
+			return true;
+	return false;
+}
+
+/*
+ * GSI routing as QEMU's pc machine has it, so every OS finds what its tables say: GSI n goes to
+ * PIC pin n (master 0-7 except the cascade, slave 8-15) and to IOAPIC pin n, except GSI 0 (the
+ * PIT) which reaches IOAPIC pin 2 — the "IRQ0 override" SeaBIOS writes into MADT.
+ */
+static int kvm_setup_gsi_routing(struct kvm_vm *vm)
+{
+	enum { MAX_ROUTES = 16 + 24 };
+	struct kvm_irq_routing *r =
+		g_malloc0(sizeof(*r) + MAX_ROUTES * sizeof(struct kvm_irq_routing_entry));
+	unsigned n = 0;
+	for (unsigned gsi = 0; gsi < 16; gsi++) {
+		if (gsi == 2)
+			continue;
+		r->entries[n++] = (struct kvm_irq_routing_entry){
+			.gsi = gsi,
+			.type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = { gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+				       gsi % 8 },
+		};
+	}
+	for (unsigned gsi = 0; gsi < 24; gsi++) {
+		if (gsi == 2)
+			continue;
+		r->entries[n++] = (struct kvm_irq_routing_entry){
+			.gsi = gsi,
+			.type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = { KVM_IRQCHIP_IOAPIC, gsi == 0 ? 2 : gsi },
+		};
+	}
+	r->nr = n;
+	int ret = ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, r);
+	g_free(r);
+	return ret;
+}
+
+int kvm_vm_create(struct kvm_vm *vm, char **error)
+{
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		*error = g_strdup_printf("KVM_CREATE_VM: %s", strerror(errno));
+		return -1;
+	}
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	const char *step = NULL;
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) < 0)
+		step = "KVM_SET_TSS_ADDR";
+	else if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &(uint64_t){ KVM_IDENTITY_MAP_ADDR }) < 0)
+		step = "KVM_SET_IDENTITY_MAP_ADDR";
+	else if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		step = "KVM_CREATE_IRQCHIP";
+	else if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		step = "KVM_CREATE_PIT2";
+	else if (kvm_setup_gsi_routing(vm) < 0)
+		step = "KVM_SET_GSI_ROUTING";
+	if (step) {
+		*error = g_strdup_printf("%s: %s", step, strerror(errno));
+		kvm_vm_destroy(vm);
+		return -1;
+	}
+	return 0;
+}
+
+int kvm_vm_open(struct kvm_vm *vm, const char *path, char **error)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->vm_fd = -1;
+	vm->kvm_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		*error = kvm_open_error(path, errno);
+		return -1;
+	}
+	int version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (version != KVM_API_VERSION) {
+		*error = g_strdup_printf("%s: KVM API version %d, pcvm needs %d", path, version,
+					 KVM_API_VERSION);
+		goto fail;
+	}
+	for (size_t i = 0; i < G_N_ELEMENTS(kvm_required_caps); i++) {
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, kvm_required_caps[i].cap) <= 0) {
+			*error = g_strdup_printf("%s: this kernel's KVM lacks %s", path,
+						 kvm_required_caps[i].what);
+			goto fail;
+		}
+	}
+	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->run_size <= 0) {
+		*error = g_strdup_printf("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		goto fail;
+	}
+	if (kvm_load_cpuid(vm, error) < 0)
+		goto fail;
+	kvm_load_msr_list(vm);
+	return 0;
+fail:
+	kvm_vm_close(vm);
+	return -1;
+}
+
+void kvm_vm_destroy(struct kvm_vm *vm)
+{
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	vm->vm_fd = -1;
+}
+
+void kvm_vm_close(struct kvm_vm *vm)
+{
+	kvm_vm_destroy(vm);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	g_free(vm->cpuid);
+	g_free(vm->msr_list);
+	vm->vm_fd = vm->kvm_fd = -1;
+	vm->cpuid = NULL;
+	vm->msr_list = NULL;
+}
+
+int kvm_vm_set_memory(struct kvm_vm *vm, unsigned slot, uint64_t gpa, uint64_t size, void *hva,
+		      bool read_only)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot,
+		.flags = read_only ? KVM_MEM_READONLY : 0,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)hva,
+	};
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+		log_error("KVM_SET_USER_MEMORY_REGION slot %u at %#" PRIx64 ": %s", slot, gpa,
+			  strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void kvm_vm_irq_line(struct kvm_vm *vm, unsigned gsi, int level)
+{
+	struct kvm_irq_level irq = { .irq = gsi, .level = level };
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+		log_once(LOG_WARN, "KVM_IRQ_LINE %u: %s", gsi, strerror(errno));
+}

@@ -1,8 +1,120 @@
-/* placeholder: being written */
+/* vm.conf: values, defaults, unknown keys, and errors that name the file and line. */
 #include <glib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+
+static void expect_error(const char *text, const char *fragment)
+{
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	char *error = NULL;
+	g_assert_cmpint(vm_config_parse(&cfg, text, "vm.conf", &error), ==, -1);
+	g_assert_nonnull(error);
+	if (!strstr(error, fragment))
+		g_error("expected '%s' in '%s'", fragment, error);
+	g_free(error);
+	vm_config_clear(&cfg);
+}
+
+static void test_parse(void)
+{
+	const char *text = "# a VM\n[vm]\nname=Windows XP\nuuid=5f1c0e2a-0000-4000-8000-000000000001\n"
+			   "memory-mib=512\ncpus=2\ntest-exit=true\n\n[ide0:0]\ntype=disk\n"
+			   "file=disk0.img\n[ide1:1]\nfile=/abs/other.img\nreadonly=true\n";
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	char *error = NULL;
+	g_assert_cmpint(vm_config_parse(&cfg, text, "vm.conf", &error), ==, 0);
+	g_assert_cmpstr(cfg.name, ==, "Windows XP");
+	g_assert_cmpuint(cfg.memory_mib, ==, 512);
+	g_assert_cmpuint(cfg.cpus, ==, 2);
+	g_assert_true(cfg.test_exit);
+	g_assert_cmpstr(cfg.ide[0].file, ==, "disk0.img");
+	g_assert_null(cfg.ide[1].file);
+	g_assert_cmpstr(cfg.ide[3].file, ==, "/abs/other.img");
+	g_assert_true(cfg.ide[3].read_only);
+	vm_config_clear(&cfg);
+}
+
+static void test_defaults(void)
+{
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	char *error = NULL;
+	g_assert_cmpint(vm_config_parse(&cfg, "[vm]\nname=x\n", "vm.conf", &error), ==, 0);
+	g_assert_cmpuint(cfg.memory_mib, ==, 256);
+	g_assert_cmpuint(cfg.cpus, ==, 1);
+	g_assert_false(cfg.test_exit);
+	vm_config_clear(&cfg);
+}
+
+static void test_errors_name_line(void)
+{
+	expect_error("[vm]\nname=a\nmemory-mib=lots\n", "vm.conf:3: [vm] memory-mib=lots: not a whole number");
+	expect_error("[vm]\ncpus=0\n", "vm.conf:2: [vm] cpus=0: out of range (allowed: 1 to 32)");
+	expect_error("[vm]\n\n\ncpus=-3\n", "vm.conf:4:");
+	expect_error("[vm]\nname=a\nthis line is junk\n", "vm.conf:3: expected");
+	expect_error("[vm\nname=a\n", "vm.conf:1: expected");
+	expect_error("[vm]\ntest-exit=maybe\n", "vm.conf:2: [vm] test-exit=maybe: expected true or false");
+	expect_error("[ide0:0]\ntype=disk\n", "[ide0:0] has no file=");
+	expect_error("[ide0:0]\ntype=floppy\nfile=a.img\n", "vm.conf:2: [ide0:0] type=floppy");
+}
+
+static void test_unknown_keys_warn(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("pcvm-config-XXXXXX", NULL);
+	g_autofree char *log = g_build_filename(dir, "log", NULL);
+	log_open(log);
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	char *error = NULL;
+	g_assert_cmpint(vm_config_parse(&cfg, "[vm]\ncolour=blue\n[sound]\nmodel=sb16\n", "vm.conf",
+					&error),
+			==, 0);
+	log_close();
+	g_autofree char *text = NULL;
+	g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+	g_assert_nonnull(strstr(text, "vm.conf:2: unknown key 'colour' in [vm]"));
+	g_assert_nonnull(strstr(text, "unknown group [sound]"));
+	vm_config_clear(&cfg);
+}
+
+static void test_save_load(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("pcvm-config-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "vm.conf", NULL);
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	cfg.name = g_strdup("Demo; with = signs");
+	cfg.memory_mib = 1024;
+	cfg.cpus = 4;
+	cfg.ide[0].type = g_strdup("disk");
+	cfg.ide[0].file = g_strdup("disk0.img");
+	char *error = NULL;
+	g_assert_cmpint(vm_config_save(&cfg, path, &error), ==, 0);
+	struct vm_config back;
+	vm_config_init(&back);
+	g_assert_cmpint(vm_config_load(&back, path, &error), ==, 0);
+	g_assert_cmpstr(back.name, ==, cfg.name);
+	g_assert_cmpuint(back.memory_mib, ==, 1024);
+	g_assert_cmpuint(back.cpus, ==, 4);
+	g_assert_cmpstr(back.ide[0].file, ==, "disk0.img");
+	vm_config_clear(&cfg);
+	vm_config_clear(&back);
+	g_assert_cmpint(vm_config_load(&back, "/nonexistent/vm.conf", &error), ==, -1);
+	g_assert_nonnull(error);
+	g_free(error);
+}
 
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/config/parse", test_parse);
+	g_test_add_func("/config/defaults", test_defaults);
+	g_test_add_func("/config/errors-name-line", test_errors_name_line);
+	g_test_add_func("/config/unknown-keys-warn", test_unknown_keys_warn);
+	g_test_add_func("/config/save-load", test_save_load);
 	return g_test_run();
 }

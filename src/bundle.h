@@ -1,0 +1,30 @@
+/*
+ * The VM bundle (design.md): a directory NAME.pcvm/ holding vm.conf, the disks, run/ (lock and
+ * pid while the VM runs) and pcvm.log. It can be copied or moved as a whole.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define BUNDLE_CONF "vm.conf"
+#define BUNDLE_LOG "pcvm.log"
+#define BUNDLE_DEFAULT_DISK_SIZE (8ull << 30)
+
+struct bundle_create_opts {
+	const char *name;   /* NULL: the directory's name without .pcvm */
+	unsigned memory_mib; /* 0: default */
+	unsigned cpus;       /* 0: default */
+	const char *disk;   /* an existing image to use; NULL: create disk0.img */
+	uint64_t disk_size; /* for a new disk; 0: default */
+	bool test_exit;
+};
+
+/* DIR/NAME; FILE as written in vm.conf, resolved against DIR when relative. */
+char *bundle_path(const char *dir, const char *name);
+int bundle_create(const char *dir, const struct bundle_create_opts *opts, char **error);
+int bundle_load_config(const char *dir, struct vm_config *cfg, char **error);
+/* Takes DIR/run/lock (flock) and writes run/pid; fails if another pcvm runs this bundle. */
+int bundle_lock(const char *dir, int *lock_fd, char **error);
+void bundle_unlock(const char *dir, int lock_fd);

@@ -1,0 +1,29 @@
+/*
+ * The machine: an i440FX/PIIX PC ("pcvm-pc", pc-platform.md). It owns guest RAM, the BIOS image,
+ * the KVM VM and its vCPUs, the I/O buses and every device, decides where each device sits and
+ * what fw_cfg and CMOS tell the firmware, and runs the main loop until the guest powers off.
+ */
+#pragma once
+#include <stdbool.h>
+
+#include "config.h"
+
+#define PC_DEFAULT_BIOS "/usr/share/seabios/bios-256k.bin"
+#define PC_DEFAULT_KVM "/dev/kvm"
+
+struct pc_options {
+	const char *bundle_dir; /* relative disk paths resolve here */
+	const char *serial;     /* "stdio", "none" or a file; NULL = "none" */
+	const char *bios;       /* NULL: vm.conf's, else PC_DEFAULT_BIOS */
+	const char *kvm_path;   /* NULL: PC_DEFAULT_KVM */
+	bool test_exit;         /* in addition to vm.conf's test-exit */
+};
+
+struct pc;
+
+/* Builds the machine. On failure returns NULL with a message a person can act on. */
+struct pc *pc_new(const struct vm_config *cfg, const struct pc_options *opts, char **error);
+/* Powers on and runs until the guest powers off, writes the test-exit port, fails, or a signal
+ * asks pcvm to stop. Returns the process exit code. */
+int pc_run(struct pc *pc);
+void pc_free(struct pc *pc);
