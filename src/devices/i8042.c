@@ -1,4 +1,938 @@
-/* placeholder: being written */
+/*
+ * i8042 keyboard controller, PS/2 keyboard and PS/2 mouse.
+ *
+ * References: IBM PS/2 Hardware Interface Technical Reference, "Keyboard/Auxiliary Device
+ * Controller" (status register, command byte, controller commands), "Keyboard" (keyboard
+ * commands, scan code set 2 and the controller's set-2 to set-1 translation) and "Auxiliary
+ * Device" (mouse commands, data packets); Microsoft's IntelliMouse PS/2 extension (device ID 3,
+ * 4-byte packets) for the wheel.
+ *
+ * Model: each device has a byte queue (its own output buffer). The controller's output buffer
+ * holds one byte; when the guest reads it from port 0x60, the next byte is taken from the
+ * keyboard or the mouse queue and AUXB in the status register tells which. Controller replies
+ * go straight into the output buffer. Bytes move instantly: no device or clock-line timing.
+ */
 #include "devices/i8042.h"
 
-const struct device_class i8042_class = { .name = "i8042" };
+#include <glib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* Status register, port 0x64 read */
+#define STS_OBF 0x01
+#define STS_SYS 0x04      /* system flag, mirrors the command byte */
+#define STS_CMD 0x08      /* A2: last write went to port 0x64 */
+#define STS_UNLOCKED 0x10 /* keyboard not inhibited: there is no keylock */
+#define STS_AUXB 0x20     /* the output buffer holds a byte from the aux device */
+
+/* Command byte, controller RAM byte 0 */
+#define CB_KBD_INT 0x01
+#define CB_AUX_INT 0x02
+#define CB_SYS 0x04
+#define CB_KBD_DIS 0x10
+#define CB_AUX_DIS 0x20
+#define CB_XLAT 0x40
+
+/* Output port (commands 0xD0/0xD1) */
+#define OUT_RESET 0x01 /* active low: 0 resets the CPU */
+#define OUT_A20 0x02
+#define OUT_KBD_OBF 0x10
+#define OUT_AUX_OBF 0x20
+
+/* Who filled the output buffer */
+enum { SRC_CTL, SRC_KBD, SRC_AUX };
+
+/* PS/2 device replies */
+#define PS2_ACK 0xFA
+#define PS2_RESEND 0xFE
+#define PS2_BAT_OK 0xAA
+
+#define MOUSE_ACC_MAX (1 << 20) /* bound on unreported movement */
+
+/* ---- byte queues ---- */
+
+static unsigned q_room(const struct ps2_queue *q)
+{
+	return I8042_QUEUE_SIZE - q->count;
+}
+
+static bool q_push(struct ps2_queue *q, uint8_t b)
+{
+	if (!q_room(q))
+		return false;
+	q->data[(q->head + q->count) % I8042_QUEUE_SIZE] = b;
+	q->count++;
+	return true;
+}
+
+/* Puts B back at the head; a full queue loses its newest byte instead. */
+static void q_push_front(struct ps2_queue *q, uint8_t b)
+{
+	if (!q_room(q))
+		q->count--;
+	q->head = (q->head + I8042_QUEUE_SIZE - 1) % I8042_QUEUE_SIZE;
+	q->data[q->head] = b;
+	q->count++;
+}
+
+static uint8_t q_pop(struct ps2_queue *q)
+{
+	uint8_t b = q->data[q->head];
+	q->head = (q->head + 1) % I8042_QUEUE_SIZE;
+	q->count--;
+	return b;
+}
+
+static void q_clear(struct ps2_queue *q)
+{
+	q->head = 0;
+	q->count = 0;
+}
+
+/* ---- output buffer and interrupts ---- */
+
+static void i8042_set_line(struct i8042 *s, int i, int level)
+{
+	if (s->irq_level[i] == level)
+		return;
+	s->irq_level[i] = level;
+	irq_set_level(i ? &s->irq_aux : &s->irq_kbd, level);
+}
+
+/* IRQ 1 and IRQ 12 follow OBF for the byte's owner, when the command byte enables them. */
+static void i8042_update_irqs(struct i8042 *s)
+{
+	uint8_t cb = s->ctl.ram[0];
+	bool aux = s->ctl.obuf_src == SRC_AUX;
+	i8042_set_line(s, 0, s->ctl.obf && !aux && (cb & CB_KBD_INT));
+	i8042_set_line(s, 1, s->ctl.obf && aux && (cb & CB_AUX_INT));
+}
+
+/* The next device to deliver, or -1. A device whose interface is disabled in the command byte
+ * holds its bytes (the controller holds its clock line low). Both waiting: they take turns. */
+static int i8042_pick_source(const struct i8042 *s)
+{
+	bool kbd = s->kbd.q.count && !(s->ctl.ram[0] & CB_KBD_DIS);
+	bool aux = s->aux.q.count && !(s->ctl.ram[0] & CB_AUX_DIS);
+	if (kbd && aux)
+		return s->ctl.last_src == SRC_KBD ? SRC_AUX : SRC_KBD;
+	return kbd ? SRC_KBD : aux ? SRC_AUX : -1;
+}
+
+static void i8042_refill(struct i8042 *s)
+{
+	int src = s->ctl.obf ? -1 : i8042_pick_source(s);
+	if (src >= 0) {
+		s->ctl.obuf = q_pop(src == SRC_KBD ? &s->kbd.q : &s->aux.q);
+		s->ctl.obuf_src = src;
+		s->ctl.last_src = src;
+		s->ctl.obf = true;
+	}
+	i8042_update_irqs(s);
+}
+
+/* Puts B straight into the output buffer (controller replies, 0xD2/0xD3). A device byte still
+ * waiting there goes back to the head of its queue, so nothing a device sent is lost. */
+static void i8042_output(struct i8042 *s, uint8_t b, int src)
+{
+	if (s->ctl.obf && s->ctl.obuf_src != SRC_CTL)
+		q_push_front(s->ctl.obuf_src == SRC_AUX ? &s->aux.q : &s->kbd.q, s->ctl.obuf);
+	s->ctl.obuf = b;
+	s->ctl.obuf_src = src;
+	s->ctl.obf = true;
+	/* drop the line first so that an edge-triggered IRQ sees a new rising edge */
+	i8042_set_line(s, 0, 0);
+	i8042_set_line(s, 1, 0);
+	i8042_update_irqs(s);
+}
+
+/* ---- set 2 to set 1 translation ---- */
+
+/*
+ * The controller's translation of keyboard bytes below 0x80 (IBM PS/2 Technical Reference,
+ * Keyboard, "Scan Code Set 2" against "Scan Code Set 1"): index = set-2 code, value = set-1
+ * code. A break (0xF0 prefix) becomes the set-1 make code with bit 7 set.
+ */
+static const uint8_t set2_to_set1[128] = {
+	/* 0x00: overrun, F9, -, F5, F3, F1, F2, F12 */
+	0xFF, 0x43, 0x41, 0x3F, 0x3D, 0x3B, 0x3C, 0x58,
+	/* 0x08: F13, F10, F8, F6, F4, Tab, `, F14 */
+	0x64, 0x44, 0x42, 0x40, 0x3E, 0x0F, 0x29, 0x59,
+	/* 0x10: F15, LAlt, LShift, -, LCtrl, Q, 1, - */
+	0x65, 0x38, 0x2A, 0x70, 0x1D, 0x10, 0x02, 0x5A,
+	/* 0x18: -, -, Z, S, A, W, 2, - */
+	0x66, 0x71, 0x2C, 0x1F, 0x1E, 0x11, 0x03, 0x5B,
+	/* 0x20: -, C, X, D, E, 4, 3, - */
+	0x67, 0x2E, 0x2D, 0x20, 0x12, 0x05, 0x04, 0x5C,
+	/* 0x28: -, Space, V, F, T, R, 5, - */
+	0x68, 0x39, 0x2F, 0x21, 0x14, 0x13, 0x06, 0x5D,
+	/* 0x30: -, N, B, H, G, Y, 6, - */
+	0x69, 0x31, 0x30, 0x23, 0x22, 0x15, 0x07, 0x5E,
+	/* 0x38: -, -, M, J, U, 7, 8, - */
+	0x6A, 0x72, 0x32, 0x24, 0x16, 0x08, 0x09, 0x5F,
+	/* 0x40: -, ",", K, I, O, 0, 9, - */
+	0x6B, 0x33, 0x25, 0x17, 0x18, 0x0B, 0x0A, 0x60,
+	/* 0x48: -, ".", /, L, ;, P, -, - */
+	0x6C, 0x34, 0x35, 0x26, 0x27, 0x19, 0x0C, 0x61,
+	/* 0x50: -, -, ', -, [, =, -, - */
+	0x6D, 0x73, 0x28, 0x74, 0x1A, 0x0D, 0x62, 0x6E,
+	/* 0x58: CapsLock, RShift, Enter, ], -, \, -, - */
+	0x3A, 0x36, 0x1C, 0x1B, 0x75, 0x2B, 0x63, 0x76,
+	/* 0x60: -, 102nd key, -, -, -, -, Backspace, - */
+	0x55, 0x56, 0x77, 0x78, 0x79, 0x7A, 0x0E, 0x7B,
+	/* 0x68: -, KP1, -, KP4, KP7, -, -, - */
+	0x7C, 0x4F, 0x7D, 0x4B, 0x47, 0x7E, 0x7F, 0x6F,
+	/* 0x70: KP0, KP., KP2, KP5, KP6, KP8, Esc, NumLock */
+	0x52, 0x53, 0x50, 0x4C, 0x4D, 0x48, 0x01, 0x45,
+	/* 0x78: F11, KP+, KP3, KP-, KP*, KP9, ScrollLock, SysRq */
+	0x57, 0x4E, 0x51, 0x4A, 0x37, 0x49, 0x46, 0x54,
+};
+
+/* Translates B in place; false when it was a break prefix folded into the next byte. Codes
+ * above 0x7F pass unchanged (prefixes, replies), except set 2's two long codes. */
+static bool i8042_translate(struct i8042 *s, uint8_t *b)
+{
+	if (*b == 0xF0) {
+		s->kbd.xlat_break = true;
+		return false;
+	}
+	uint8_t v = *b;
+	if (v < 0x80)
+		v = set2_to_set1[v];
+	else if (v == 0x83) /* F7 */
+		v = 0x41;
+	else if (v == 0x84) /* Alt+SysRq */
+		v = 0x54;
+	if (s->kbd.xlat_break)
+		v |= 0x80;
+	s->kbd.xlat_break = false;
+	*b = v;
+	return true;
+}
+
+/* ---- device to controller ---- */
+
+/* A byte from the keyboard; the controller translates it on the way in when asked to. */
+static void kbd_send(struct i8042 *s, uint8_t b)
+{
+	s->kbd.last_sent = b;
+	if ((s->ctl.ram[0] & CB_XLAT) && !i8042_translate(s, &b))
+		return;
+	if (!q_push(&s->kbd.q, b))
+		log_once(LOG_INFO, "i8042: keyboard buffer full, bytes dropped");
+	i8042_refill(s);
+}
+
+static void aux_send(struct i8042 *s, uint8_t b)
+{
+	s->aux.last_sent = b;
+	if (!q_push(&s->aux.q, b))
+		log_once(LOG_INFO, "i8042: mouse buffer full, bytes dropped");
+	i8042_refill(s);
+}
+
+static void ps2_send(struct i8042 *s, bool aux, uint8_t b)
+{
+	if (aux)
+		aux_send(s, b);
+	else
+		kbd_send(s, b);
+}
+
+/* ---- PS/2 command dispatch, shared by keyboard and mouse ---- */
+
+#define PS2_F_ACK 0x01   /* acknowledge with 0xFA before anything else */
+#define PS2_F_ARG 0x02   /* an argument byte follows; it is acknowledged too */
+#define PS2_F_FLUSH 0x04 /* the command clears the device's output buffer */
+
+struct ps2_cmd {
+	uint8_t code;
+	uint8_t flags;
+	uint8_t arg_max;                            /* larger arguments are refused (0xFE) */
+	void (*run)(struct i8042 *s, uint8_t code); /* after the ACK */
+	void (*arg)(struct i8042 *s, uint8_t data); /* after the argument's ACK */
+};
+
+struct ps2_dev {
+	const struct ps2_cmd *cmds;
+	size_t ncmds;
+	uint8_t cmd_min; /* bytes from here up are commands, never arguments */
+	bool aux;
+	const char *name;
+};
+
+static const struct ps2_cmd *ps2_find(const struct ps2_dev *d, uint8_t code)
+{
+	for (size_t i = 0; i < d->ncmds; i++)
+		if (d->cmds[i].code == code)
+			return &d->cmds[i];
+	return NULL;
+}
+
+/* An argument byte for *PENDING. Returns false when V is a command that replaces it. */
+static bool ps2_take_arg(struct i8042 *s, const struct ps2_dev *d, uint8_t *pending, uint8_t v)
+{
+	const struct ps2_cmd *c = ps2_find(d, *pending);
+	if (v > c->arg_max && v >= d->cmd_min)
+		return false;
+	*pending = 0;
+	if (v > c->arg_max) {
+		log_once(LOG_DEBUG, "i8042: %s: bad argument %#x to command %#x", d->name, v,
+			 c->code);
+		ps2_send(s, d->aux, PS2_RESEND);
+		return true;
+	}
+	ps2_send(s, d->aux, PS2_ACK);
+	c->arg(s, v);
+	return true;
+}
+
+static void ps2_write(struct i8042 *s, const struct ps2_dev *d, uint8_t *pending, uint8_t v)
+{
+	if (*pending && ps2_take_arg(s, d, pending, v))
+		return;
+	*pending = 0;
+	const struct ps2_cmd *c = ps2_find(d, v);
+	if (!c) {
+		log_once(LOG_DEBUG, "i8042: %s: unknown command %#x", d->name, v);
+		ps2_send(s, d->aux, PS2_RESEND);
+		return;
+	}
+	if (c->flags & PS2_F_FLUSH) {
+		q_clear(d->aux ? &s->aux.q : &s->kbd.q);
+		if (!d->aux)
+			s->kbd.xlat_break = false;
+	}
+	if (c->flags & PS2_F_ACK)
+		ps2_send(s, d->aux, PS2_ACK);
+	if (c->flags & PS2_F_ARG)
+		*pending = c->code;
+	if (c->run)
+		c->run(s, c->code);
+}
+
+/* ---- the keyboard (IBM PS/2 Technical Reference, Keyboard, "Commands from the System") ---- */
+
+static void kbd_defaults(struct i8042 *s)
+{
+	s->kbd.set = 2;
+	s->kbd.leds = 0;
+	s->kbd.typematic = 0x2B; /* 10.9 characters/s after 500 ms */
+}
+
+/* 0xF4 enable, 0xF5 defaults and disable, 0xF6 defaults (scanning unchanged), 0xFF reset */
+static void kbd_setup(struct i8042 *s, uint8_t code)
+{
+	if (code != 0xF4)
+		kbd_defaults(s);
+	if (code != 0xF6)
+		s->kbd.scanning = code != 0xF5;
+	if (code == 0xFF)
+		kbd_send(s, PS2_BAT_OK); /* basic assurance test passed */
+}
+
+static void kbd_resend(struct i8042 *s, uint8_t code)
+{
+	kbd_send(s, s->kbd.last_sent);
+}
+
+static void kbd_identify(struct i8042 *s, uint8_t code)
+{
+	kbd_send(s, 0xAB); /* MF2 keyboard; translated, 0x83 arrives as 0x41 */
+	kbd_send(s, 0x83);
+}
+
+static void kbd_echo(struct i8042 *s, uint8_t code)
+{
+	kbd_send(s, 0xEE);
+}
+
+static void kbd_leds(struct i8042 *s, uint8_t v)
+{
+	s->kbd.leds = v & 7; /* scroll, num, caps lock */
+}
+
+static void kbd_typematic(struct i8042 *s, uint8_t v)
+{
+	s->kbd.typematic = v;
+}
+
+static void kbd_scan_set(struct i8042 *s, uint8_t v)
+{
+	if (v == 0) {
+		kbd_send(s, s->kbd.set);
+		return;
+	}
+	if (v != 2)
+		log_once(LOG_INFO, "i8042: guest selected scan code set %u; keys stay in set 2", v);
+	s->kbd.set = v;
+}
+
+static const struct ps2_cmd kbd_cmds[] = {
+	{ 0xED, PS2_F_ACK | PS2_F_ARG, 0xEC, NULL, kbd_leds },
+	{ 0xEE, 0, 0, kbd_echo, NULL },
+	{ 0xF0, PS2_F_ACK | PS2_F_ARG, 3, NULL, kbd_scan_set },
+	{ 0xF2, PS2_F_ACK, 0, kbd_identify, NULL },
+	{ 0xF3, PS2_F_ACK | PS2_F_ARG, 0x7F, NULL, kbd_typematic },
+	{ 0xF4, PS2_F_ACK | PS2_F_FLUSH, 0, kbd_setup, NULL },
+	{ 0xF5, PS2_F_ACK | PS2_F_FLUSH, 0, kbd_setup, NULL },
+	{ 0xF6, PS2_F_ACK | PS2_F_FLUSH, 0, kbd_setup, NULL },
+	/* 0xF7-0xFA set key types in scan code set 3: acknowledged, no effect in set 2 */
+	{ 0xF7, PS2_F_ACK, 0, NULL, NULL },
+	{ 0xF8, PS2_F_ACK, 0, NULL, NULL },
+	{ 0xF9, PS2_F_ACK, 0, NULL, NULL },
+	{ 0xFA, PS2_F_ACK, 0, NULL, NULL },
+	{ 0xFE, 0, 0, kbd_resend, NULL },
+	{ 0xFF, PS2_F_ACK | PS2_F_FLUSH, 0, kbd_setup, NULL },
+};
+
+static const struct ps2_dev kbd_dev = {
+	kbd_cmds, G_N_ELEMENTS(kbd_cmds), 0xED, false, "keyboard",
+};
+
+/* ---- the mouse (IBM PS/2 Technical Reference, Auxiliary Device) ---- */
+
+static int clampi(int v, int lo, int hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* 2:1 scaling applies to stream reports only: small counts follow a table, the rest double. */
+static int mouse_scale(int v)
+{
+	static const int small[6] = { 0, 1, 1, 3, 6, 9 };
+	int a = v < 0 ? -v : v;
+	int r = a < 6 ? small[a] : 2 * a;
+	return clampi(v < 0 ? -r : r, -256, 255);
+}
+
+/* Sends one packet with as much of the pending movement as fits. */
+static void mouse_packet(struct i8042 *s, bool stream)
+{
+	int dx = clampi(s->aux.dx, -256, 255);
+	int dy = clampi(s->aux.dy, -256, 255);
+	int dz = clampi(s->aux.dz, -8, 7);
+	s->aux.dx -= dx;
+	s->aux.dy -= dy;
+	s->aux.dz -= dz;
+	if (stream && s->aux.scale21) {
+		dx = mouse_scale(dx);
+		dy = mouse_scale(dy);
+	}
+	/* byte 0: buttons, bit 3 always set, then the X and Y sign bits */
+	aux_send(s, 0x08 | s->aux.buttons | (dx < 0 ? 0x10 : 0) | (dy < 0 ? 0x20 : 0));
+	aux_send(s, dx & 0xFF);
+	aux_send(s, dy & 0xFF);
+	if (s->aux.id == 3)
+		aux_send(s, dz & 0xFF);
+	s->aux.sent_buttons = s->aux.buttons;
+}
+
+static bool mouse_has_news(const struct i8042 *s)
+{
+	return s->aux.dx || s->aux.dy || s->aux.dz || s->aux.buttons != s->aux.sent_buttons;
+}
+
+/* Stream mode: report what is pending while the queue has room for whole packets. */
+static void mouse_flush(struct i8042 *s)
+{
+	unsigned len = s->aux.id == 3 ? 4 : 3;
+	while (s->aux.enabled && !s->aux.remote && mouse_has_news(s) && q_room(&s->aux.q) >= len)
+		mouse_packet(s, true);
+}
+
+static void mouse_clear_counters(struct i8042 *s)
+{
+	s->aux.dx = s->aux.dy = s->aux.dz = 0;
+	s->aux.sent_buttons = s->aux.buttons;
+}
+
+/* 0xF6 set defaults: 100 samples/s, 4 counts/mm, 1:1, reporting off */
+static void mouse_defaults(struct i8042 *s)
+{
+	s->aux.rate = 100;
+	s->aux.res = 2;
+	s->aux.scale21 = false;
+	s->aux.enabled = false;
+	mouse_clear_counters(s);
+}
+
+static void mouse_set_defaults(struct i8042 *s, uint8_t code)
+{
+	mouse_defaults(s);
+}
+
+/* 0xFF reset: defaults, stream mode, a plain mouse again */
+static void mouse_reset(struct i8042 *s, uint8_t code)
+{
+	mouse_defaults(s);
+	s->aux.remote = false;
+	s->aux.id = 0;
+	memset(s->aux.rate_hist, 0, sizeof(s->aux.rate_hist));
+	aux_send(s, PS2_BAT_OK);
+	aux_send(s, 0x00); /* device ID */
+}
+
+/* 0xF4 enable / 0xF5 disable reporting, 0xEA stream / 0xF0 remote mode: counters restart */
+static void mouse_mode(struct i8042 *s, uint8_t code)
+{
+	if (code == 0xF4 || code == 0xF5)
+		s->aux.enabled = code == 0xF4;
+	else
+		s->aux.remote = code == 0xF0;
+	mouse_clear_counters(s);
+}
+
+/* 0xE6 scaling 1:1, 0xE7 scaling 2:1 */
+static void mouse_scaling(struct i8042 *s, uint8_t code)
+{
+	s->aux.scale21 = code == 0xE7;
+}
+
+static void mouse_read_data(struct i8042 *s, uint8_t code)
+{
+	mouse_packet(s, false);
+}
+
+static void mouse_identify(struct i8042 *s, uint8_t code)
+{
+	aux_send(s, s->aux.id);
+}
+
+/* Status byte 0: bit 6 remote, 5 enabled, 4 scaling 2:1, 2 left, 1 middle, 0 right. */
+static void mouse_status(struct i8042 *s, uint8_t code)
+{
+	uint8_t b = s->aux.buttons;
+	uint8_t st = (s->aux.remote ? 0x40 : 0) | (s->aux.enabled ? 0x20 : 0) |
+		     (s->aux.scale21 ? 0x10 : 0) | (b & 1 ? 0x04 : 0) | (b & 4 ? 0x02 : 0) |
+		     (b & 2 ? 0x01 : 0);
+	aux_send(s, st);
+	aux_send(s, s->aux.res);
+	aux_send(s, s->aux.rate);
+}
+
+static void mouse_resend(struct i8042 *s, uint8_t code)
+{
+	aux_send(s, s->aux.last_sent);
+}
+
+static void mouse_resolution(struct i8042 *s, uint8_t v)
+{
+	s->aux.res = v;
+}
+
+/* Sample rates 200, 100, 80 in a row switch an IntelliMouse to ID 3 (wheel, 4-byte packets). */
+static void mouse_sample_rate(struct i8042 *s, uint8_t v)
+{
+	s->aux.rate = v;
+	s->aux.rate_hist[0] = s->aux.rate_hist[1];
+	s->aux.rate_hist[1] = s->aux.rate_hist[2];
+	s->aux.rate_hist[2] = v;
+	if (s->aux.rate_hist[0] == 200 && s->aux.rate_hist[1] == 100 && v == 80)
+		s->aux.id = 3;
+}
+
+static const struct ps2_cmd mouse_cmds[] = {
+	{ 0xE6, PS2_F_ACK, 0, mouse_scaling, NULL },
+	{ 0xE7, PS2_F_ACK, 0, mouse_scaling, NULL },
+	{ 0xE8, PS2_F_ACK | PS2_F_ARG, 3, NULL, mouse_resolution },
+	{ 0xE9, PS2_F_ACK, 0, mouse_status, NULL },
+	{ 0xEA, PS2_F_ACK, 0, mouse_mode, NULL },
+	{ 0xEB, PS2_F_ACK, 0, mouse_read_data, NULL },
+	{ 0xF0, PS2_F_ACK, 0, mouse_mode, NULL },
+	{ 0xF2, PS2_F_ACK, 0, mouse_identify, NULL },
+	{ 0xF3, PS2_F_ACK | PS2_F_ARG, 200, NULL, mouse_sample_rate },
+	{ 0xF4, PS2_F_ACK, 0, mouse_mode, NULL },
+	{ 0xF5, PS2_F_ACK | PS2_F_FLUSH, 0, mouse_mode, NULL },
+	{ 0xF6, PS2_F_ACK | PS2_F_FLUSH, 0, mouse_set_defaults, NULL },
+	{ 0xFE, 0, 0, mouse_resend, NULL },
+	{ 0xFF, PS2_F_ACK | PS2_F_FLUSH, 0, mouse_reset, NULL },
+};
+
+static const struct ps2_dev mouse_dev = {
+	mouse_cmds, G_N_ELEMENTS(mouse_cmds), 0xE6, true, "mouse",
+};
+
+/* ---- controller commands (port 0x64) ---- */
+
+static uint8_t i8042_outport_read(const struct i8042 *s)
+{
+	uint8_t v = s->ctl.outport & ~(OUT_KBD_OBF | OUT_AUX_OBF);
+	if (s->ctl.obf)
+		v |= s->ctl.obuf_src == SRC_AUX ? OUT_AUX_OBF : OUT_KBD_OBF;
+	return v;
+}
+
+static void ccmd_read_ram(struct i8042 *s, uint8_t cmd)
+{
+	i8042_output(s, s->ctl.ram[cmd & 0x1F], SRC_CTL);
+}
+
+static void ccmd_write_ram(struct i8042 *s, uint8_t cmd, uint8_t v)
+{
+	s->ctl.ram[cmd & 0x1F] = v;
+}
+
+static void ccmd_read_outport(struct i8042 *s, uint8_t cmd)
+{
+	i8042_output(s, i8042_outport_read(s), SRC_CTL);
+}
+
+static void ccmd_write_outport(struct i8042 *s, uint8_t cmd, uint8_t v)
+{
+	if (!(v & OUT_A20))
+		log_once(LOG_INFO, "i8042: guest masks A20; KVM does not gate A20, ignored");
+	/* the reset line is a pulse here: the machine resets us with everything else */
+	s->ctl.outport = v | OUT_RESET;
+	if (!(v & OUT_RESET))
+		machine_request_reset(s->hooks, "i8042 output port (0xD1) reset line");
+}
+
+/* 0xD2 / 0xD3: the byte appears as if the keyboard / the mouse had sent it */
+static void ccmd_write_obuf(struct i8042 *s, uint8_t cmd, uint8_t v)
+{
+	i8042_output(s, v, cmd == 0xD3 ? SRC_AUX : SRC_KBD);
+}
+
+/* Sending to a device enables its interface, as the 8042 releases the clock line to send. */
+static void ccmd_write_aux(struct i8042 *s, uint8_t cmd, uint8_t v)
+{
+	s->ctl.ram[0] &= ~CB_AUX_DIS;
+	ps2_write(s, &mouse_dev, &s->aux.pending, v);
+}
+
+/* 0xF0-0xFF: output port bits 0-3 whose command bit is 0 are pulsed low for 6 us. */
+static void ccmd_pulse(struct i8042 *s, uint8_t cmd)
+{
+	if (!(cmd & OUT_RESET))
+		machine_request_reset(s->hooks, "i8042 reset pulse (0xFE)");
+}
+
+#define CC_REPLY 0x01 /* answers the fixed byte in .reply */
+#define CC_ARG 0x02   /* takes a data byte through port 0x60 */
+
+struct i8042_ccmd {
+	uint8_t lo, hi; /* command codes */
+	uint8_t flags;
+	uint8_t reply;
+	uint8_t set_cb, clear_cb; /* command byte bits the command sets / clears */
+	void (*run)(struct i8042 *s, uint8_t cmd);
+	void (*arg)(struct i8042 *s, uint8_t cmd, uint8_t data);
+};
+
+static const struct i8042_ccmd i8042_ccmds[] = {
+	{ 0x20, 0x3F, 0, 0, 0, 0, ccmd_read_ram, NULL },
+	{ 0x60, 0x7F, CC_ARG, 0, 0, 0, NULL, ccmd_write_ram },
+	{ 0xA4, 0xA4, CC_REPLY, 0xF1, 0, 0, NULL, NULL }, /* password: none installed */
+	{ 0xA7, 0xA7, 0, 0, CB_AUX_DIS, 0, NULL, NULL },
+	{ 0xA8, 0xA8, 0, 0, 0, CB_AUX_DIS, NULL, NULL },
+	{ 0xA9, 0xA9, CC_REPLY, 0x00, 0, 0, NULL, NULL }, /* aux interface test: no error */
+	/* self test; the system flag is set once it passes */
+	{ 0xAA, 0xAA, CC_REPLY, 0x55, CB_SYS, 0, NULL, NULL },
+	{ 0xAB, 0xAB, CC_REPLY, 0x00, 0, 0, NULL, NULL }, /* keyboard interface test */
+	{ 0xAD, 0xAD, 0, 0, CB_KBD_DIS, 0, NULL, NULL },
+	{ 0xAE, 0xAE, 0, 0, 0, CB_KBD_DIS, NULL, NULL },
+	{ 0xC0, 0xC0, CC_REPLY, 0x80, 0, 0, NULL, NULL }, /* input port: keyboard not inhibited */
+	{ 0xD0, 0xD0, 0, 0, 0, 0, ccmd_read_outport, NULL },
+	{ 0xD1, 0xD1, CC_ARG, 0, 0, 0, NULL, ccmd_write_outport },
+	{ 0xD2, 0xD2, CC_ARG, 0, 0, 0, NULL, ccmd_write_obuf },
+	{ 0xD3, 0xD3, CC_ARG, 0, 0, 0, NULL, ccmd_write_obuf },
+	{ 0xD4, 0xD4, CC_ARG, 0, 0, 0, NULL, ccmd_write_aux },
+	{ 0xE0, 0xE0, CC_REPLY, 0x00, 0, 0, NULL, NULL }, /* test inputs: no T0/T1 activity */
+	{ 0xF0, 0xFF, 0, 0, 0, 0, ccmd_pulse, NULL },
+};
+
+static const struct i8042_ccmd *i8042_ccmd_find(uint8_t cmd)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(i8042_ccmds); i++)
+		if (cmd >= i8042_ccmds[i].lo && cmd <= i8042_ccmds[i].hi)
+			return &i8042_ccmds[i];
+	return NULL;
+}
+
+static void i8042_command(struct i8042 *s, uint8_t cmd)
+{
+	const struct i8042_ccmd *c = i8042_ccmd_find(cmd);
+	s->ctl.pending = 0; /* a new command abandons one still waiting for data */
+	if (!c) {
+		log_once(LOG_DEBUG, "i8042: unknown controller command %#x", cmd);
+		return;
+	}
+	s->ctl.ram[0] = (s->ctl.ram[0] | c->set_cb) & ~c->clear_cb;
+	if (c->flags & CC_REPLY)
+		i8042_output(s, c->reply, SRC_CTL);
+	if (c->flags & CC_ARG)
+		s->ctl.pending = cmd;
+	if (c->run)
+		c->run(s, cmd);
+	i8042_refill(s); /* the command byte may have enabled a device or an IRQ */
+}
+
+static void i8042_data(struct i8042 *s, uint8_t v)
+{
+	uint8_t cmd = s->ctl.pending;
+	s->ctl.pending = 0;
+	if (cmd) {
+		i8042_ccmd_find(cmd)->arg(s, cmd, v);
+	} else {
+		s->ctl.ram[0] &= ~CB_KBD_DIS; /* see ccmd_write_aux */
+		ps2_write(s, &kbd_dev, &s->kbd.pending, v);
+	}
+	i8042_refill(s);
+	mouse_flush(s);
+}
+
+/* ---- ports ---- */
+
+static uint64_t i8042_data_read(void *opaque, uint64_t off, unsigned size)
+{
+	struct i8042 *s = opaque;
+	uint8_t v = s->ctl.obuf; /* with the buffer empty, the last byte reads again */
+	if (s->ctl.obf) {
+		s->ctl.obf = false;
+		i8042_update_irqs(s); /* drop the line: the next byte makes a new edge */
+		i8042_refill(s);
+		mouse_flush(s);
+	}
+	return v;
+}
+
+static void i8042_data_write(void *opaque, uint64_t off, uint64_t data, unsigned size)
+{
+	struct i8042 *s = opaque;
+	s->ctl.last_was_cmd = false;
+	i8042_data(s, data);
+}
+
+static uint64_t i8042_status_read(void *opaque, uint64_t off, unsigned size)
+{
+	struct i8042 *s = opaque;
+	uint8_t st = STS_UNLOCKED;
+	if (s->ctl.ram[0] & CB_SYS)
+		st |= STS_SYS;
+	if (s->ctl.last_was_cmd)
+		st |= STS_CMD;
+	if (s->ctl.obf)
+		st |= STS_OBF | (s->ctl.obuf_src == SRC_AUX ? STS_AUXB : 0);
+	return st; /* IBF is always clear: every write is taken at once */
+}
+
+static void i8042_cmd_write(void *opaque, uint64_t off, uint64_t data, unsigned size)
+{
+	struct i8042 *s = opaque;
+	s->ctl.last_was_cmd = true;
+	i8042_command(s, data);
+}
+
+const struct bus_ops i8042_data_ops = {
+	.read = i8042_data_read,
+	.write = i8042_data_write,
+	.min_size = 1,
+	.max_size = 1,
+};
+
+const struct bus_ops i8042_cmd_ops = {
+	.read = i8042_status_read,
+	.write = i8042_cmd_write,
+	.min_size = 1,
+	.max_size = 1,
+};
+
+/* ---- input from the console ---- */
+
+void i8042_kbd_put_scancode(struct i8042 *s, const uint8_t *bytes, size_t n)
+{
+	pthread_mutex_lock(&s->lock);
+	if (!s->kbd.scanning) {
+		/* a keyboard that is not scanning does not see keys */
+	} else if (q_room(&s->kbd.q) < n) {
+		/* keep whole scan codes: a lone prefix would corrupt the next key */
+		log_once(LOG_INFO, "i8042: keyboard buffer full, key dropped");
+	} else {
+		for (size_t i = 0; i < n; i++)
+			kbd_send(s, bytes[i]);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int32_t mouse_acc(int32_t acc, int d)
+{
+	return clampi(acc + clampi(d, -MOUSE_ACC_MAX, MOUSE_ACC_MAX), -MOUSE_ACC_MAX,
+		      MOUSE_ACC_MAX);
+}
+
+void i8042_mouse_event(struct i8042 *s, int dx, int dy, int dz, unsigned buttons)
+{
+	pthread_mutex_lock(&s->lock);
+	/* a stream-mode mouse with reporting off does not count; remote mode always does */
+	if (s->aux.enabled || s->aux.remote) {
+		s->aux.dx = mouse_acc(s->aux.dx, dx);
+		s->aux.dy = mouse_acc(s->aux.dy, -dy); /* PS/2 Y grows upward */
+		s->aux.dz = s->aux.id == 3 ? mouse_acc(s->aux.dz, dz) : 0;
+	}
+	s->aux.buttons = buttons & 7;
+	mouse_flush(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- class ---- */
+
+static void i8042_reset(void *dev)
+{
+	struct i8042 *s = dev;
+	memset(&s->ctl, 0, sizeof(s->ctl));
+	memset(&s->kbd, 0, sizeof(s->kbd));
+	memset(&s->aux, 0, sizeof(s->aux));
+	/* The command byte is the BIOS's to write; start with both interfaces enabled and
+	 * interrupts, translation and the system flag (cold boot) off. */
+	s->ctl.ram[0] = 0;
+	/* reset line inactive; A20 reads enabled because KVM never masks it */
+	s->ctl.outport = OUT_RESET | OUT_A20;
+	s->ctl.last_src = SRC_AUX;
+	kbd_defaults(s);
+	s->kbd.scanning = true;
+	mouse_defaults(s);
+	s->irq_level[0] = s->irq_level[1] = -1; /* drive both lines low */
+	i8042_update_irqs(s);
+}
+
+/* bool fields arrive as raw bytes from the stream: look at the byte, not the bool */
+static bool bool_ok(const bool *b)
+{
+	uint8_t v;
+	memcpy(&v, b, 1);
+	return v <= 1;
+}
+
+static bool queue_ok(const struct ps2_queue *q)
+{
+	return q->head < I8042_QUEUE_SIZE && q->count <= I8042_QUEUE_SIZE;
+}
+
+static bool pending_ok(const struct ps2_dev *d, uint8_t pending)
+{
+	const struct ps2_cmd *c = ps2_find(d, pending);
+	return !pending || (c && (c->flags & PS2_F_ARG));
+}
+
+static bool acc_ok(int32_t v)
+{
+	return v >= -MOUSE_ACC_MAX && v <= MOUSE_ACC_MAX;
+}
+
+/* What a loaded state may not hold (values the device itself never produces), or NULL. */
+static const char *i8042_check(const struct i8042 *s)
+{
+	const bool *bools[] = { &s->ctl.obf, &s->ctl.last_was_cmd, &s->kbd.scanning,
+				&s->kbd.xlat_break, &s->aux.enabled, &s->aux.remote,
+				&s->aux.scale21 };
+	for (size_t i = 0; i < G_N_ELEMENTS(bools); i++)
+		if (!bool_ok(bools[i]))
+			return "a flag is neither 0 nor 1";
+	if (!queue_ok(&s->kbd.q) || !queue_ok(&s->aux.q))
+		return "queue index out of range";
+	if (s->ctl.obuf_src > SRC_AUX || s->ctl.last_src > SRC_AUX)
+		return "output buffer owner out of range";
+	const struct i8042_ccmd *c = i8042_ccmd_find(s->ctl.pending);
+	if (s->ctl.pending && (!c || !(c->flags & CC_ARG)))
+		return "pending controller command takes no data";
+	if (!pending_ok(&kbd_dev, s->kbd.pending) || !pending_ok(&mouse_dev, s->aux.pending))
+		return "pending device command takes no argument";
+	if (s->kbd.set < 1 || s->kbd.set > 3 || s->kbd.leds > 7 || s->kbd.typematic > 0x7F)
+		return "keyboard setting out of range";
+	if (s->aux.res > 3 || s->aux.rate > 200 || (s->aux.id != 0 && s->aux.id != 3) ||
+	    s->aux.buttons > 7 || s->aux.sent_buttons > 7)
+		return "mouse setting out of range";
+	if (!acc_ok(s->aux.dx) || !acc_ok(s->aux.dy) || !acc_ok(s->aux.dz))
+		return "mouse movement out of range";
+	return NULL;
+}
+
+/* A refused state leaves the device at power-on rather than half loaded. */
+static int i8042_post_load(void *obj, char **error)
+{
+	struct i8042 *s = obj;
+	const char *bad = i8042_check(s);
+	if (bad) {
+		*error = g_strdup_printf("i8042: %s", bad);
+		i8042_reset(s);
+		return -1;
+	}
+	s->irq_level[0] = s->irq_level[1] = -1;
+	i8042_update_irqs(s);
+	return 0;
+}
+
+static const struct state_field i8042_fields[] = {
+	STATE_U8_ARRAY(struct i8042, ctl.ram),
+	STATE_U8(struct i8042, ctl.outport),
+	STATE_U8(struct i8042, ctl.obuf),
+	STATE_U8(struct i8042, ctl.obuf_src),
+	STATE_BOOL(struct i8042, ctl.obf),
+	STATE_BOOL(struct i8042, ctl.last_was_cmd),
+	STATE_U8(struct i8042, ctl.pending),
+	STATE_U8(struct i8042, ctl.last_src),
+	STATE_U8_ARRAY(struct i8042, kbd.q.data),
+	STATE_U8(struct i8042, kbd.q.head),
+	STATE_U8(struct i8042, kbd.q.count),
+	STATE_U8(struct i8042, kbd.pending),
+	STATE_BOOL(struct i8042, kbd.scanning),
+	STATE_BOOL(struct i8042, kbd.xlat_break),
+	STATE_U8(struct i8042, kbd.set),
+	STATE_U8(struct i8042, kbd.leds),
+	STATE_U8(struct i8042, kbd.typematic),
+	STATE_U8(struct i8042, kbd.last_sent),
+	STATE_U8_ARRAY(struct i8042, aux.q.data),
+	STATE_U8(struct i8042, aux.q.head),
+	STATE_U8(struct i8042, aux.q.count),
+	STATE_U8(struct i8042, aux.pending),
+	STATE_BOOL(struct i8042, aux.enabled),
+	STATE_BOOL(struct i8042, aux.remote),
+	STATE_BOOL(struct i8042, aux.scale21),
+	STATE_U8(struct i8042, aux.rate),
+	STATE_U8(struct i8042, aux.res),
+	STATE_U8(struct i8042, aux.id),
+	STATE_U8_ARRAY(struct i8042, aux.rate_hist),
+	STATE_U8(struct i8042, aux.buttons),
+	STATE_U8(struct i8042, aux.sent_buttons),
+	STATE_U8(struct i8042, aux.last_sent),
+	STATE_U32(struct i8042, aux.dx),
+	STATE_U32(struct i8042, aux.dy),
+	STATE_U32(struct i8042, aux.dz),
+};
+
+static const struct state_desc i8042_state =
+	STATE_DESC("i8042", 1, i8042_fields, .post_load = i8042_post_load);
+
+static void *i8042_create(const struct dev_ctx *ctx)
+{
+	struct i8042 *s = g_new0(struct i8042, 1);
+	pthread_mutex_init(&s->lock, NULL);
+	s->irq_kbd = ctx->irq[0];
+	s->irq_aux = ctx->irq[1];
+	s->hooks = ctx->hooks;
+	i8042_reset(s);
+	return s;
+}
+
+static void i8042_destroy(void *dev)
+{
+	struct i8042 *s = dev;
+	pthread_mutex_destroy(&s->lock);
+	g_free(s);
+}
+
+static pthread_mutex_t *i8042_lock(void *dev)
+{
+	return &((struct i8042 *)dev)->lock;
+}
+
+const struct device_class i8042_class = {
+	.name = "i8042",
+	.state = &i8042_state,
+	.create = i8042_create,
+	.destroy = i8042_destroy,
+	.reset = i8042_reset,
+	.lock = i8042_lock,
+};

@@ -45,11 +45,13 @@ reset_92:
 reset_triple:
 	print via_triple
 	cli
+	lgdt [gdt_desc]
 	lidt [empty_idt]	; an IDT with no entries
-	mov eax, cr0		; protected mode, where the IDT limit is always checked:
-	or al, 1		; the breakpoint raises #GP, then #DF, then the CPU shuts down
+	mov eax, cr0
+	or al, 1
 	mov cr0, eax
-	int3
+	jmp 0x08:.pm		; 16-bit protected mode: here the IDT limit is always checked
+.pm:	int3			; #GP for the vector, #DF for the #GP, then the CPU shuts down
 	jmp stuck
 
 stuck:	print not_reset
@@ -64,6 +66,10 @@ done:
 paths:	dw reset_cf9, reset_kbc, reset_92, reset_triple
 empty_idt: dw 0
 	dd 0
+gdt:	dq 0
+	dq 0x00009A000000FFFF	; 0x08: 16-bit code, base 0, limit 64 KiB
+gdt_desc: dw gdt_desc - gdt - 1
+	dd gdt
 boot:	db 0
 booted:     db "boot ", 0
 via_cf9:    db "reset through 0xCF9", 13, 10, 0
