@@ -69,6 +69,8 @@ struct pc {
 	struct machine_hooks hooks;
 	struct vcpu_env vcpu_env;
 	struct irq_line isa_irq[PIIX3_ISA_IRQS];
+	/* each GSI's level as devices drive it, replayed into a freshly created VM */
+	int irq_level[24];
 	struct chardev *serial;
 	bool serial_stdio;
 	struct block_dev *disks[VM_IDE_SLOTS];
@@ -236,7 +238,18 @@ static int pc_map_memory(struct pc *pc)
 static void pc_irq_set(void *opaque, unsigned gsi, int level)
 {
 	struct pc *pc = opaque;
-	kvm_vm_irq_line(&pc->kvm, gsi, level);
+	if (gsi < G_N_ELEMENTS(pc->irq_level))
+		__atomic_store_n(&pc->irq_level[gsi], level, __ATOMIC_RELAXED);
+	if (pc->kvm.vm_fd >= 0)
+		kvm_vm_irq_line(&pc->kvm, gsi, level);
+}
+
+/* A new VM's irqchip starts with every line low: raise those that devices hold high. */
+static void pc_replay_irqs(struct pc *pc)
+{
+	for (unsigned gsi = 0; gsi < G_N_ELEMENTS(pc->irq_level); gsi++)
+		if (__atomic_load_n(&pc->irq_level[gsi], __ATOMIC_RELAXED))
+			kvm_vm_irq_line(&pc->kvm, gsi, 1);
 }
 
 static struct irq_line pc_irq(struct pc *pc, unsigned gsi)
@@ -464,6 +477,7 @@ static int pc_cpus_on(struct pc *pc, char **error)
 	if (kvm_vm_create(&pc->kvm, error) < 0)
 		return -1;
 	pc->cpus_on = true; /* from here on pc_cpus_off() undoes what was done */
+	pc_replay_irqs(pc);
 	if (pc_map_memory(pc) < 0) {
 		*error = g_strdup("cannot map guest memory into KVM");
 		return -1;

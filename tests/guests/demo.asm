@@ -1,0 +1,61 @@
+; The demo guest of the README: SeaBIOS boots it from the IDE disk; it shows on COM1 that it
+; runs — the RTC's time through the BIOS, and a clock driven by the PIT's IRQ 0 — for five
+; seconds, halting between timer ticks, then powers the VM off through ACPI.
+%include "stage1.inc"
+
+%define TICKS 0x046C		; BIOS data area: IRQ 0 ticks since midnight (18.2 Hz)
+
+main:
+	print banner
+	mov ah, 0x02		; INT 1Ah AH=02h: RTC time in BCD (CH:CL:DH)
+	int 0x1A
+	print rtc_time
+	mov al, ch
+	call put_hex8
+	mov al, ':'
+	call putc
+	mov al, cl
+	call put_hex8
+	mov al, ':'
+	call putc
+	mov al, dh
+	call put_hex8
+	print crlf
+	sti
+	mov si, 1
+.second:
+	mov ebx, [TICKS]
+	add ebx, 18		; about one second of IRQ 0 ticks
+.wait:	hlt			; sleep until the next interrupt
+	cmp [TICKS], ebx
+	jb .wait
+	push si
+	print running
+	pop si
+	mov ax, si
+	call put_hex8
+	push si
+	print seconds
+	pop si
+	inc si
+	cmp si, 6
+	jb .second
+	print bye
+	mov eax, 0x80000B40	; PIIX4 PM base (PCI 00:01.3, 0x40), then S5 through PM1a_CNT
+	mov dx, 0xCF8
+	out dx, eax
+	mov dx, 0xCFC
+	in eax, dx
+	and ax, 0xFFC0
+	lea dx, [eax + 4]
+	mov ax, 0x2000
+	out dx, ax
+	cli
+	hlt
+
+banner:   db 13, 10, "pcvm demo guest: SeaBIOS booted me from the IDE disk.", 13, 10, 0
+rtc_time: db "RTC time (BIOS INT 1Ah): ", 0
+running:  db "running, timer interrupts counted ", 0
+seconds:  db " s", 13, 10, 0
+bye:      db "powering off through ACPI (S5). Bye!", 13, 10, 0
+	times 4608 - ($ - $$) db 0
