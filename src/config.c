@@ -228,12 +228,14 @@ int vm_config_parse(struct vm_config *cfg, const char *text, const char *name, c
 int vm_config_load(struct vm_config *cfg, const char *path, char **error)
 {
 	g_autofree char *text = NULL;
+	gsize len;
 	g_autoptr(GError) err = NULL;
-	if (!g_file_get_contents(path, &text, NULL, &err)) {
+	if (!g_file_get_contents(path, &text, &len, &err)) {
 		*error = g_strdup(err->message);
 		return -1;
 	}
-	if (!g_utf8_validate(text, -1, NULL)) {
+	/* with a length, validation also refuses NUL bytes, which would end the text early */
+	if (!g_utf8_validate(text, len, NULL)) {
 		*error = g_strdup_printf("%s: not a text file (invalid UTF-8)", path);
 		return -1;
 	}

@@ -86,16 +86,19 @@ static int cmd_run(int argc, char **argv)
 	char *error = NULL;
 	struct vm_config cfg;
 	vm_config_init(&cfg);
-	if (bundle_load_config(dir, &cfg, &error) < 0)
-		return fail(error);
+	/* the log opens first, so that warnings about vm.conf land in it */
+	g_autofree char *log_path = bundle_path(dir, BUNDLE_LOG);
+	if (g_file_test(dir, G_FILE_TEST_IS_DIR) && log_open(log_path) < 0)
+		fprintf(stderr, "pcvm: warning: cannot write %s; logging to stderr\n", log_path);
 	int lock_fd;
+	if (bundle_load_config(dir, &cfg, &error) < 0) {
+		log_error("%s", error);
+		return fail(error);
+	}
 	if (bundle_lock(dir, &lock_fd, &error) < 0) {
 		vm_config_clear(&cfg);
 		return fail(error);
 	}
-	g_autofree char *log_path = bundle_path(dir, BUNDLE_LOG);
-	if (log_open(log_path) < 0)
-		fprintf(stderr, "pcvm: warning: cannot write %s; logging to stderr\n", log_path);
 	log_info("pcvm %s: running %s (%s)", PCVM_VERSION, dir, cfg.name ? cfg.name : "");
 	struct pc_options opts = {
 		.bundle_dir = dir,

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""The pcvm command line as a user meets it: create, run, and every error the spine promises
+a clear message for (exit code 1, no crash).
+
+usage: cli.py PCVM GUEST_SRC_DIR
+"""
+import os
+import pwd
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from tap import Tap, make_disk, nasm, read, require_kvm, run, tempdir  # noqa: E402
+
+
+def pcvm(binary, *args, timeout=60, env=None):
+    return run([binary, *args], timeout, env=env)
+
+
+def check_error(tap, name, result, *fragments):
+    rc, out, err = result
+    ok = rc == 1 and all(f in err for f in fragments)
+    tap.ok(ok, name, f"exit code {rc}\nstderr: {err}\nexpected: {fragments}")
+
+
+def test_create(tap, binary, tmp):
+    bundle = os.path.join(tmp, "demo.pcvm")
+    rc, out, err = pcvm(binary, "create", bundle, "--name", "Demo", "--memory", "256", "--cpus",
+                        "2", "--disk-size", "8G")
+    tap.ok(rc == 0, "create with a new disk", err)
+    conf = read(os.path.join(bundle, "vm.conf"))
+    tap.ok("name=Demo" in conf and "memory-mib=256" in conf and "cpus=2" in conf
+           and "file=disk0.img" in conf and "uuid=" in conf, "vm.conf holds the settings", conf)
+    disk = os.path.join(bundle, "disk0.img")
+    st = os.stat(disk)
+    tap.ok(st.st_size == 8 << 30 and st.st_blocks * 512 < (1 << 20),
+           "the new disk is 8 GiB and sparse", f"size {st.st_size}, blocks {st.st_blocks}")
+    check_error(tap, "create refuses to overwrite a VM",
+                pcvm(binary, "create", bundle), "already holds a VM")
+    check_error(tap, "create refuses a bad size",
+                pcvm(binary, "create", os.path.join(tmp, "x.pcvm"), "--disk-size", "lots"),
+                "--disk-size lots")
+    check_error(tap, "create refuses a missing disk image",
+                pcvm(binary, "create", os.path.join(tmp, "y.pcvm"), "--disk", "/nonexistent.img"),
+                "/nonexistent.img")
+    tap.ok(not os.path.exists(os.path.join(tmp, "y.pcvm")), "a failed create leaves nothing")
+    rc, out, err = pcvm(binary, "nonsense")
+    tap.ok(rc == 1 and "unknown command" in err, "an unknown command is named", err)
+
+
+def boot_disk(tmp, src, name="hello"):
+    image = os.path.join(tmp, name + ".bin")
+    nasm(src, name, image)
+    with open(image, "rb") as f:
+        boot = f.read()
+    disk = os.path.join(tmp, name + ".img")
+    make_disk(disk, boot)
+    return disk
+
+
+def new_bundle(binary, tmp, name, disk, *args):
+    bundle = os.path.join(tmp, name + ".pcvm")
+    rc, out, err = pcvm(binary, "create", bundle, "--disk", disk, *args)
+    assert rc == 0, err
+    return bundle
+
+
+def test_run_errors(tap, binary, tmp, src):
+    disk = boot_disk(tmp, src)
+    check_error(tap, "run: no such bundle", pcvm(binary, "run", os.path.join(tmp, "none.pcvm")),
+                "no such VM bundle")
+
+    b = new_bundle(binary, tmp, "missing-disk", disk)
+    moved = disk + ".moved"
+    os.rename(disk, moved)
+    check_error(tap, "run: a missing disk file is named", pcvm(binary, "run", b),
+                "disk [ide0:0]", disk, "No such file")
+    os.rename(moved, disk)
+
+    b = new_bundle(binary, tmp, "bad-conf", disk)
+    conf = read(os.path.join(b, "vm.conf")).replace("memory-mib=256", "memory-mib=huge")
+    with open(os.path.join(b, "vm.conf"), "w") as f:
+        f.write(conf)
+    check_error(tap, "run: a bad value names vm.conf and its line", pcvm(binary, "run", b),
+                "vm.conf:", "memory-mib=huge", "not a whole number")
+    with open(os.path.join(b, "vm.conf"), "w") as f:
+        f.write("[vm]\nname=x\nthis is not a key file line\n")
+    check_error(tap, "run: a malformed line is named", pcvm(binary, "run", b), "vm.conf:3:")
+    with open(os.path.join(b, "vm.conf"), "wb") as f:
+        f.write(bytes(range(256)))
+    rc, out, err = pcvm(binary, "run", b)
+    tap.ok(rc == 1 and "vm.conf" in err, "run: a binary vm.conf is refused", err)
+
+    b = new_bundle(binary, tmp, "no-bios", disk)
+    check_error(tap, "run: missing SeaBIOS says which package",
+                pcvm(binary, "run", b, "--bios", "/nonexistent/bios-256k.bin"),
+                "apt-get install seabios")
+    check_error(tap, "run: a file that is no BIOS is refused",
+                pcvm(binary, "run", b, "--bios", disk + "x"), "BIOS")
+
+    env = dict(os.environ, PCVM_KVM_DEVICE=os.path.join(tmp, "no-kvm"))
+    check_error(tap, "run: no /dev/kvm says how to get KVM", pcvm(binary, "run", b, env=env),
+                "KVM is not available", "modprobe")
+
+    if os.geteuid() == 0:
+        node = os.path.join(tmp, "kvm-root-only")
+        with open(node, "w"):
+            pass
+        os.chmod(node, 0o600)
+        os.chmod(tmp, 0o777)
+        b2 = new_bundle(binary, tmp, "perm", disk)
+        os.chmod(b2, 0o777)
+        nobody = pwd.getpwnam("nobody")
+        env = dict(os.environ, PCVM_KVM_DEVICE=node)
+        result = run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
+                      "--clear-groups", binary, "run", b2], 30, env=env)
+        check_error(tap, "run: no permission on /dev/kvm says to join the kvm group", result,
+                    "permission denied", "kvm group")
+    else:
+        tap.skip("run: no permission on /dev/kvm", "needs root to run as another user")
+
+
+def test_running_lock(tap, binary, tmp, src):
+    disk = boot_disk(tmp, src, "spin")
+    b = new_bundle(binary, tmp, "locked", disk)
+    first = subprocess.Popen([binary, "run", b], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    pidfile = os.path.join(b, "run", "pid")
+    for _ in range(100):
+        if os.path.exists(pidfile):
+            break
+        time.sleep(0.05)
+    check_error(tap, "run: a bundle already running is refused, with its pid",
+                pcvm(binary, "run", b), "already running", f"pid {first.pid}")
+    time.sleep(1)
+    tap.ok(first.poll() is None, "the running VM kept running")
+    first.send_signal(signal.SIGTERM)
+    try:
+        rc = first.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        first.kill()
+        rc = None
+    tap.ok(rc == 0, "SIGTERM powers the VM off cleanly (exit 0)", f"exit code {rc}")
+    tap.ok(not os.path.exists(pidfile), "the pid file is gone after exit")
+    log = read(os.path.join(b, "pcvm.log"))
+    tap.ok("SeaBIOS" in log and "stopped by a signal" in log,
+           "pcvm.log holds the firmware's log and why the VM stopped", log[-2000:])
+
+
+def test_serial_file(tap, binary, tmp, src):
+    disk = boot_disk(tmp, src)
+    b = new_bundle(binary, tmp, "serial", disk, "--test-exit")
+    out = os.path.join(tmp, "com1.txt")
+    with open(out, "w") as f:
+        f.write("earlier line\n")
+    rc, _, err = pcvm(binary, "run", b, "--serial", out)
+    text = read(out)
+    tap.ok(rc == 33 and text.startswith("earlier line\n") and "hello from the boot sector" in text,
+           "--serial FILE appends the guest's COM1 output", f"rc {rc}\n{text}\n{err}")
+    rc, stdout, err = pcvm(binary, "run", b, "--serial", "stdio")
+    tap.ok(rc == 33 and "hello from the boot sector" in stdout, "--serial stdio", stdout + err)
+    rc, stdout, err = pcvm(binary, "run", b, "--serial", "none")
+    tap.ok(rc == 33 and stdout == "", "--serial none", stdout + err)
+    conf = read(os.path.join(b, "vm.conf")).replace("[vm]\n", "[vm]\ncolour=blue\n")
+    with open(os.path.join(b, "vm.conf"), "w") as f:
+        f.write(conf)
+    rc, stdout, err = pcvm(binary, "run", b, "--serial", "none", "--test-exit")
+    log = read(os.path.join(b, "pcvm.log"))
+    tap.ok(rc == 33 and "unknown key 'colour'" in log, "an unknown vm.conf key is warned about",
+           log[-1500:])
+
+
+def main():
+    binary, src = sys.argv[1:3]
+    tap = Tap()
+    with tempdir() as tmp:
+        test_create(tap, binary, tmp)
+        if require_kvm(tap):
+            test_run_errors(tap, binary, tmp, src)
+            test_running_lock(tap, binary, tmp, src)
+            test_serial_file(tap, binary, tmp, src)
+    return tap.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
