@@ -75,9 +75,10 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	FILE *f = log_out();
 	log_end_guest_line(f);
 	log_stamp(f);
-	fprintf(f, "%s: ", level_names[level]);
+	fputs(level_names[level], f);
+	fputs(": ", f);
 	va_start(ap, fmt);
-	vfprintf(f, fmt, ap);
+	vfprintf(f, fmt ? fmt : "(no message)", ap);
 	va_end(ap);
 	fputc('\n', f);
 	pthread_mutex_unlock(&logger.lock);

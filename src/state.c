@@ -6,6 +6,7 @@
 
 static const unsigned kind_width[] = {
 	[STATE_KIND_U8] = 1, [STATE_KIND_U16] = 2, [STATE_KIND_U32] = 4, [STATE_KIND_U64] = 8,
+	[STATE_KIND_BOOL] = 1,
 };
 
 static void put_le(GByteArray *out, uint64_t v, unsigned width)
@@ -28,6 +29,7 @@ static uint64_t field_elem_get(const void *obj, const struct state_field *f, uin
 {
 	const uint8_t *p = (const uint8_t *)obj + f->offset + (size_t)i * kind_width[f->kind];
 	switch (f->kind) {
+	case STATE_KIND_BOOL:
 	case STATE_KIND_U8: return *p;
 	case STATE_KIND_U16: { uint16_t v; memcpy(&v, p, 2); return v; }
 	case STATE_KIND_U32: { uint32_t v; memcpy(&v, p, 4); return v; }
@@ -40,6 +42,7 @@ static void field_elem_set(void *obj, const struct state_field *f, uint32_t i, u
 {
 	uint8_t *p = (uint8_t *)obj + f->offset + (size_t)i * kind_width[f->kind];
 	switch (f->kind) {
+	case STATE_KIND_BOOL:
 	case STATE_KIND_U8: *p = v; break;
 	case STATE_KIND_U16: { uint16_t x = v; memcpy(p, &x, 2); break; }
 	case STATE_KIND_U32: { uint32_t x = v; memcpy(p, &x, 4); break; }
@@ -102,6 +105,13 @@ static int state_walk(const struct state_desc *desc, void *obj, const uint8_t *b
 		if (len - pos < bytes) {
 			*error = g_strdup_printf("%s: state field '%s' truncated", desc->name, f->name);
 			return -1;
+		}
+		for (uint32_t e = 0; kind == STATE_KIND_BOOL && e < count; e++) {
+			if (buf[pos + e] > 1) {
+				*error = g_strdup_printf("%s: state field '%s' is not a boolean",
+							 desc->name, f->name);
+				return -1;
+			}
 		}
 		if (apply)
 			for (uint32_t e = 0; e < count; e++)

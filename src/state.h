@@ -15,7 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum state_kind { STATE_KIND_U8 = 1, STATE_KIND_U16, STATE_KIND_U32, STATE_KIND_U64 };
+/* BOOL is a byte that must be 0 or 1: a load refuses anything else, so that a damaged file can
+ * never put an invalid value into a C bool. */
+enum state_kind { STATE_KIND_U8 = 1, STATE_KIND_U16, STATE_KIND_U32, STATE_KIND_U64, STATE_KIND_BOOL };
 
 struct state_field {
 	const char *name;
@@ -48,8 +50,11 @@ struct state_desc {
 #define STATE_U16(type, f) STATE_FIELD_(type, f, STATE_KIND_U16, 2)
 #define STATE_U32(type, f) STATE_FIELD_(type, f, STATE_KIND_U32, 4)
 #define STATE_U64(type, f) STATE_FIELD_(type, f, STATE_KIND_U64, 8)
-/* bool fields are one byte on every ABI pcvm targets */
-#define STATE_BOOL(type, f) STATE_FIELD_(type, f, STATE_KIND_U8, 1)
+#define STATE_BOOL(type, f)                                                                        \
+	{ #f, STATE_KIND_BOOL,                                                                     \
+	  offsetof(type, f) +                                                                      \
+		  STATE_CHECK_(__builtin_types_compatible_p(__typeof__(STATE_ELEM_(type, f)), bool)), \
+	  1 }
 #define STATE_U8_ARRAY(type, f) STATE_ARRAY_(type, f, STATE_KIND_U8, 1)
 #define STATE_U16_ARRAY(type, f) STATE_ARRAY_(type, f, STATE_KIND_U16, 2)
 #define STATE_U32_ARRAY(type, f) STATE_ARRAY_(type, f, STATE_KIND_U32, 4)

@@ -306,6 +306,14 @@ static enum vcpu_action exit_internal_error(const struct vcpu_env *env, struct k
 	g_string_printf(s, "KVM internal error %u (%s); data:", sub, what);
 	for (uint32_t i = 0; i < run->internal.ndata && i < G_N_ELEMENTS(run->internal.data); i++)
 		g_string_append_printf(s, " %#llx", (unsigned long long)run->internal.data[i]);
+	if (sub == KVM_INTERNAL_ERROR_EMULATION &&
+	    (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+		unsigned n = MIN(run->emulation_failure.insn_size,
+				 sizeof(run->emulation_failure.insn_bytes));
+		g_string_append(s, "\ninstruction bytes at RIP:");
+		for (unsigned i = 0; i < n; i++)
+			g_string_append_printf(s, " %02x", run->emulation_failure.insn_bytes[i]);
+	}
 	char *regs = vcpu_describe_registers(fd);
 	g_string_append_printf(s, "\n%s", regs);
 	g_free(regs);

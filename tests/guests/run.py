@@ -46,6 +46,10 @@ GUESTS = {
                                 "AP started and ran the trampoline"]),
     "smp4": dict(source="smp", cpus=4, expect=["BSP: sending INIT-SIPI-SIPI to APIC 1",
                                                 "AP started and ran the trampoline"]),
+    "emulation": dict(qemu=False, no_hw_virt=dict(
+        exit_code=1, expect=["executing DAA"],
+        stderr=["instruction emulation failed", "instruction bytes at RIP: 27", "RIP=0000000000007c"]),
+        expect=["executing DAA", "DAA executed"]),
     "hostile": dict(qemu=False, expect=["ide refused an out-of-range LBA48 read",
                                         "fw_cfg refused DMA outside RAM",
                                         "survived garbage on every port"]),
@@ -74,6 +78,8 @@ def main():
         tap.skip(f"{guest} under pcvm", "the CPU has no VT-x/AMD-V: this KVM emulates "
                  "instructions and cannot deliver the guest's exceptions")
         return tap.done()
+    if "no_hw_virt" in spec and not has_hw_virt():
+        spec = dict(spec, **spec["no_hw_virt"])
     cpus = spec.get("cpus", 1)
     with tempdir() as tmp:
         image = os.path.join(tmp, guest + ".bin")
@@ -85,6 +91,8 @@ def main():
         make_disk(disk, boot, extra=extra)
         rc, serial, log, err = Pcvm(pcvm_bin, tmp).run_guest(disk, cpus=cpus, timeout=90)
         check_run(tap, "pcvm", spec, rc, serial, "stderr:\n" + err + "\npcvm.log:\n" + log)
+        for fragment in spec.get("stderr", []):
+            tap.ok(fragment in err, f"pcvm: stderr reports '{fragment}'", err)
         if "check" in spec:
             spec["check"](tap, "pcvm", disk)
         if not spec.get("qemu", True):

@@ -62,7 +62,7 @@ static void test_round_trip(gconstpointer data)
 }
 
 static const unsigned kind_width[] = { [STATE_KIND_U8] = 1, [STATE_KIND_U16] = 2,
-					[STATE_KIND_U32] = 4, [STATE_KIND_U64] = 8 };
+					[STATE_KIND_U32] = 4, [STATE_KIND_U64] = 8, [STATE_KIND_BOOL] = 1 };
 
 /* Bytes an object needs to hold every field of DESC. */
 static size_t desc_extent(const struct state_desc *desc)

@@ -117,6 +117,12 @@ static void test_refusals(void)
 	big->data[6] = 0xFF;
 	big->data[9] = 0x7F;
 	expect_refused(big->data, big->len, "widget");
+	/* a boolean that is neither 0 nor 1 never reaches the bool */
+	GByteArray *flag = g_byte_array_new();
+	state_save(&widget_state, &sample, flag);
+	flag->data[flag->len - 1] = 2; /* 'enabled' is the last field, one byte */
+	expect_refused(flag->data, flag->len, "not a boolean");
+	g_byte_array_free(flag, TRUE);
 	/* a value post_load rejects */
 	struct widget bad = sample;
 	bad.mode = 9;

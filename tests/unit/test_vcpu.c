@@ -1,0 +1,187 @@
+/* vCPU exit handling with made-up struct kvm_run, and the per-vCPU CPUID topology. */
+#include <glib.h>
+#include <linux/kvm.h>
+#include <string.h>
+
+#include "devices/bus.h"
+#include "kvm/vcpu.h"
+
+struct port_log {
+	uint8_t last_out[16];
+	unsigned outs, ins;
+	unsigned last_size;
+};
+
+static uint64_t port_read(void *opaque, uint64_t off, unsigned size)
+{
+	struct port_log *p = opaque;
+	p->ins++;
+	p->last_size = size;
+	return 0xA0 + p->ins;
+}
+
+static void port_write(void *opaque, uint64_t off, uint64_t data, unsigned size)
+{
+	struct port_log *p = opaque;
+	p->last_out[p->outs++ % 16] = data;
+	p->last_size = size;
+}
+
+static const struct bus_ops port_ops = { port_read, port_write, 1, 4 };
+
+struct fixture {
+	struct bus *pio, *mmio;
+	struct vcpu_env env;
+	struct port_log log;
+	union {
+		struct kvm_run run;
+		uint8_t page[4096];
+	} r;
+};
+
+static void fixture_init(struct fixture *fx)
+{
+	memset(fx, 0, sizeof(*fx));
+	fx->pio = bus_new("pio");
+	fx->mmio = bus_new("mmio");
+	fx->env.pio = fx->pio;
+	fx->env.mmio = fx->mmio;
+	bus_register(fx->pio, 0x3F8, 8, &port_ops, &fx->log, NULL, "log");
+	bus_register(fx->mmio, 0xFEB00000, 0x1000, &port_ops, &fx->log, NULL, "log");
+}
+
+static void fixture_free(struct fixture *fx)
+{
+	bus_free(fx->pio);
+	bus_free(fx->mmio);
+}
+
+static void test_string_io(void)
+{
+	struct fixture fx;
+	fixture_init(&fx);
+	/* rep outsb of "hi!" to port 0x3F8: one exit, count 3 */
+	fx.r.run.exit_reason = KVM_EXIT_IO;
+	fx.r.run.io.direction = KVM_EXIT_IO_OUT;
+	fx.r.run.io.size = 1;
+	fx.r.run.io.port = 0x3F8;
+	fx.r.run.io.count = 3;
+	fx.r.run.io.data_offset = 1024;
+	memcpy(fx.r.page + 1024, "hi!", 3);
+	char *why = NULL;
+	g_assert_cmpint(vcpu_handle_exit(&fx.env, &fx.r.run, -1, &why), ==, VCPU_CONTINUE);
+	g_assert_cmpuint(fx.log.outs, ==, 3);
+	g_assert_cmpmem(fx.log.last_out, 3, "hi!", 3);
+	/* rep insw of 2 words */
+	fx.r.run.io.direction = KVM_EXIT_IO_IN;
+	fx.r.run.io.size = 2;
+	fx.r.run.io.count = 2;
+	g_assert_cmpint(vcpu_handle_exit(&fx.env, &fx.r.run, -1, &why), ==, VCPU_CONTINUE);
+	g_assert_cmpuint(fx.log.ins, ==, 2);
+	g_assert_cmpuint(fx.r.page[1024], ==, 0xA1);
+	g_assert_cmpuint(fx.r.page[1026], ==, 0xA2);
+	/* an unclaimed port reads all-ones and the vCPU carries on */
+	fx.r.run.io.port = 0x1234;
+	fx.r.run.io.count = 1;
+	g_assert_cmpint(vcpu_handle_exit(&fx.env, &fx.r.run, -1, &why), ==, VCPU_CONTINUE);
+	g_assert_cmphex(fx.r.page[1024], ==, 0xFF);
+	fixture_free(&fx);
+}
+
+static void test_mmio(void)
+{
+	struct fixture fx;
+	fixture_init(&fx);
+	fx.r.run.exit_reason = KVM_EXIT_MMIO;
+	fx.r.run.mmio.phys_addr = 0xFEB00010;
+	fx.r.run.mmio.len = 4;
+	fx.r.run.mmio.is_write = 0;
+	char *why = NULL;
+	g_assert_cmpint(vcpu_handle_exit(&fx.env, &fx.r.run, -1, &why), ==, VCPU_CONTINUE);
+	g_assert_cmpuint(fx.r.run.mmio.data[0], ==, 0xA1);
+	g_assert_cmpuint(fx.log.last_size, ==, 4);
+	/* a write to the read-only BIOS (no region) is dropped; an absurd length is ignored */
+	fx.r.run.mmio.phys_addr = 0xFFFF0000;
+	fx.r.run.mmio.is_write = 1;
+	g_assert_cmpint(vcpu_handle_exit(&fx.env, &fx.r.run, -1, &why), ==, VCPU_CONTINUE);
+	fx.r.run.mmio.len = 200;
+	g_assert_cmpint(vcpu_handle_exit(&fx.env, &fx.r.run, -1, &why), ==, VCPU_CONTINUE);
+	fixture_free(&fx);
+}
+
+static void test_machine_exits(void)
+{
+	struct fixture fx;
+	fixture_init(&fx);
+	char *why = NULL;
+	fx.r.run.exit_reason = KVM_EXIT_SHUTDOWN;
+	g_assert_cmpint(vcpu_handle_exit(&fx.env, &fx.r.run, -1, &why), ==, VCPU_RESET);
+	g_assert_nonnull(strstr(why, "triple fault"));
+	g_clear_pointer(&why, g_free);
+	fx.r.run.exit_reason = KVM_EXIT_SYSTEM_EVENT;
+	fx.r.run.system_event.type = KVM_SYSTEM_EVENT_SHUTDOWN;
+	g_assert_cmpint(vcpu_handle_exit(&fx.env, &fx.r.run, -1, &why), ==, VCPU_POWEROFF);
+	g_clear_pointer(&why, g_free);
+	fx.r.run.system_event.type = KVM_SYSTEM_EVENT_RESET;
+	g_assert_cmpint(vcpu_handle_exit(&fx.env, &fx.r.run, -1, &why), ==, VCPU_RESET);
+	g_clear_pointer(&why, g_free);
+	fx.r.run.exit_reason = KVM_EXIT_INTERNAL_ERROR;
+	fx.r.run.internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
+	fx.r.run.internal.ndata = 2;
+	fx.r.run.internal.data[0] = 0x1;
+	fx.r.run.internal.data[1] = 0x27;
+	g_assert_cmpint(vcpu_handle_exit(&fx.env, &fx.r.run, -1, &why), ==, VCPU_FAILED);
+	g_assert_nonnull(strstr(why, "instruction emulation failed"));
+	g_assert_nonnull(strstr(why, "0x27"));
+	g_clear_pointer(&why, g_free);
+	fx.r.run.exit_reason = 9999;
+	g_assert_cmpint(vcpu_handle_exit(&fx.env, &fx.r.run, -1, &why), ==, VCPU_FAILED);
+	g_assert_nonnull(strstr(why, "9999"));
+	g_free(why);
+	fixture_free(&fx);
+}
+
+static const struct kvm_cpuid_entry2 *find_leaf(const struct kvm_cpuid2 *c, uint32_t fn,
+						uint32_t idx)
+{
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == fn && c->entries[i].index == idx)
+			return &c->entries[i];
+	return NULL;
+}
+
+static void test_cpuid_topology(void)
+{
+	struct kvm_cpuid2 *base = g_malloc0(sizeof(*base) + 4 * sizeof(struct kvm_cpuid_entry2));
+	base->nent = 4;
+	base->entries[0] = (struct kvm_cpuid_entry2){ .function = 1, .ebx = 0x00020800, .edx = 0 };
+	base->entries[1] = (struct kvm_cpuid_entry2){ .function = 0xB, .index = 0 };
+	base->entries[2] = (struct kvm_cpuid_entry2){ .function = 0xB, .index = 1 };
+	base->entries[3] = (struct kvm_cpuid_entry2){ .function = 4, .index = 0, .eax = 0x121 };
+	struct kvm_cpuid2 *c = cpuid_for_vcpu(base, 2, 4);
+	const struct kvm_cpuid_entry2 *l1 = find_leaf(c, 1, 0);
+	g_assert_cmphex(l1->ebx >> 24, ==, 2);		/* initial APIC ID */
+	g_assert_cmphex((l1->ebx >> 16) & 0xFF, ==, 4); /* logical processors */
+	g_assert_cmphex(l1->ebx & 0xFFFF, ==, 0x0800);	/* CLFLUSH size, brand kept */
+	g_assert_true(l1->edx & (1u << 28));		/* HTT */
+	g_assert_true(l1->ecx & (1u << 31));		/* hypervisor */
+	g_assert_cmpuint(find_leaf(c, 0xB, 0)->edx, ==, 2);
+	g_assert_cmpuint(find_leaf(c, 0xB, 1)->ebx, ==, 4);
+	g_assert_cmpuint(find_leaf(c, 0xB, 1)->eax, ==, 2); /* x2APIC ID shift for 4 cores */
+	g_assert_cmpuint(find_leaf(c, 4, 0)->eax >> 26, ==, 3);
+	g_free(c);
+	c = cpuid_for_vcpu(base, 0, 1);
+	g_assert_false(find_leaf(c, 1, 0)->edx & (1u << 28));
+	g_free(c);
+	g_free(base);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/vcpu/string-io", test_string_io);
+	g_test_add_func("/vcpu/mmio", test_mmio);
+	g_test_add_func("/vcpu/machine-exits", test_machine_exits);
+	g_test_add_func("/vcpu/cpuid-topology", test_cpuid_topology);
+	return g_test_run();
+}
