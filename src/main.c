@@ -31,7 +31,7 @@ static int parse_options(int *argc, char ***argv, const char *usage, const GOpti
 
 static int cmd_create(int argc, char **argv)
 {
-	char *name = NULL, *disk = NULL, *disk_size = NULL;
+	g_autofree char *name = NULL, *disk = NULL, *disk_size = NULL;
 	int memory = 0, cpus = 0;
 	gboolean test_exit = FALSE;
 	const GOptionEntry entries[] = {
@@ -70,7 +70,7 @@ static int cmd_create(int argc, char **argv)
 
 static int cmd_run(int argc, char **argv)
 {
-	char *serial = NULL, *bios = NULL;
+	g_autofree char *serial = NULL, *bios = NULL;
 	gboolean test_exit = FALSE;
 	const GOptionEntry entries[] = {
 		{ "serial", 0, 0, G_OPTION_ARG_STRING, &serial,

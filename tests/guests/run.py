@@ -39,6 +39,9 @@ GUESTS = {
                           "reset through the keyboard controller", "boot 03",
                           "reset through port 0x92", "boot 04",
                           "all three reset lines rebooted the machine"]),
+    "reset_smp": dict(source="reset", cpus=2, expect=[
+        "boot 01", "reset through 0xCF9", "boot 02", "reset through the keyboard controller",
+        "boot 03", "reset through port 0x92", "boot 04", "all three reset lines rebooted the machine"]),
     "triple": dict(needs_hw_virt=True,
                    expect=["triple fault", "rebooted after the triple fault"]),
     "acpi_off": dict(exit_code=0, expect=["powering off through PM1a_CNT"]),
