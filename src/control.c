@@ -1,0 +1,2 @@
+/* placeholder: the control socket (being written) */
+extern int pcvm_placeholder_control;

@@ -1,0 +1,2 @@
+#pragma once
+/* placeholder: ATAPI (being written) */
