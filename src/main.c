@@ -6,6 +6,7 @@
 
 #include "block/block.h"
 #include "bundle.h"
+#include "control.h"
 #include "log.h"
 #include "pc.h"
 
@@ -122,6 +123,77 @@ static int cmd_run(int argc, char **argv)
 	return code;
 }
 
+static char *control_path(const char *dir)
+{
+	return g_build_filename(dir, "run", "control.sock", NULL);
+}
+
+/* Sends CMD to the VM running DIR; prints nothing but errors. Returns the result or NULL. */
+static JsonNode *ask_vm(const char *dir, const char *cmd, JsonNode *args)
+{
+	if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+		fail(g_strdup_printf("%s: no such VM bundle", dir));
+		return NULL;
+	}
+	g_autofree char *sock = control_path(dir);
+	char *error = NULL;
+	JsonNode *result = control_call(sock, cmd, args, &error);
+	if (!result)
+		fail(g_strdup_printf("%s: %s", dir, error)), g_free(error);
+	return result;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	if (argc != 2)
+		return fail(g_strdup("usage: pcvm status DIR"));
+	g_autofree char *sock = control_path(argv[1]);
+	char *error = NULL;
+	JsonNode *r = control_call(sock, "status", NULL, &error);
+	if (!r) {
+		g_free(error);
+		if (!g_file_test(argv[1], G_FILE_TEST_IS_DIR))
+			return fail(g_strdup_printf("%s: no such VM bundle", argv[1]));
+		printf("state: off\n");
+		return 0;
+	}
+	JsonObject *o = json_node_get_object(r);
+	printf("name: %s\nstate: %s\ncpus: %" G_GINT64_FORMAT "\nmemory: %" G_GINT64_FORMAT
+	       " MiB\nuptime: %.0f s\npid: %" G_GINT64_FORMAT "\n",
+	       json_object_get_string_member_with_default(o, "name", ""),
+	       json_object_get_string_member_with_default(o, "state", "?"),
+	       json_object_get_int_member_with_default(o, "cpus", 0),
+	       json_object_get_int_member_with_default(o, "memory-mib", 0),
+	       json_object_get_double_member_with_default(o, "uptime-s", 0),
+	       json_object_get_int_member_with_default(o, "pid", 0));
+	json_node_unref(r);
+	return 0;
+}
+
+/* pause, resume, reset, powerdown, stop: one control command each, no arguments */
+static const struct {
+	const char *name, *control;
+} simple_commands[] = {
+	{ "pause", "pause" },   { "resume", "resume" },	      { "reset", "reset" },
+	{ "stop", "poweroff" }, { "powerdown", "powerdown" },
+};
+
+static int cmd_simple(int argc, char **argv)
+{
+	if (argc != 2)
+		return fail(g_strdup_printf("usage: pcvm %s DIR", argv[0]));
+	for (size_t i = 0; i < G_N_ELEMENTS(simple_commands); i++) {
+		if (strcmp(argv[0], simple_commands[i].name))
+			continue;
+		JsonNode *r = ask_vm(argv[1], simple_commands[i].control, NULL);
+		if (!r)
+			return 1;
+		json_node_unref(r);
+		return 0;
+	}
+	return 1;
+}
+
 static int cmd_version(int argc, char **argv)
 {
 	printf("pcvm %s\n", PCVM_VERSION);
@@ -137,6 +209,12 @@ static const struct command {
 } commands[] = {
 	{ "create", cmd_create, "create a VM bundle (DIR.pcvm) with a new or existing disk" },
 	{ "run", cmd_run, "run a VM in this process until it powers off" },
+	{ "status", cmd_status, "the state of a VM (off, running, paused)" },
+	{ "pause", cmd_simple, "pause a running VM" },
+	{ "resume", cmd_simple, "resume a paused VM" },
+	{ "reset", cmd_simple, "hard-reset a running VM" },
+	{ "powerdown", cmd_simple, "press a running VM's ACPI power button" },
+	{ "stop", cmd_simple, "power a running VM off at once" },
 	{ "version", cmd_version, "print pcvm's version" },
 	{ "help", cmd_help, "this list" },
 };

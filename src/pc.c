@@ -16,6 +16,7 @@
 #include "block/block.h"
 #include "bundle.h"
 #include "chardev.h"
+#include "control.h"
 #include "devices/acpi_pm.h"
 #include "devices/debugcon.h"
 #include "devices/fw_cfg.h"
@@ -81,6 +82,11 @@ struct pc {
 	struct rtc *rtc;
 	struct fw_cfg *fw;
 	GMainLoop *loop;
+	char *name;
+	char *bundle_dir;
+	bool paused;
+	int64_t powered_on_at; /* g_get_monotonic_time() */
+	struct control_server *control;
 	/* requests from vCPU threads and devices, acted on by the main loop */
 	pthread_mutex_t req_lock;
 	bool reset_pending, exit_pending, request_scheduled;
@@ -93,6 +99,7 @@ struct pc {
 /* ---- requests ---- */
 
 static gboolean pc_handle_requests(gpointer opaque);
+static void pc_event_state(struct pc *pc, const char *state);
 
 static void pc_pause_cpus_async(struct pc *pc)
 {
@@ -485,9 +492,12 @@ static int pc_cpus_on(struct pc *pc, char **error)
 	for (unsigned i = 0; i < pc->ncpus; i++)
 		if (vcpu_create(&pc->vcpus[i], &pc->kvm, i, pc->ncpus, &pc->vcpu_env, error) < 0)
 			return -1;
-	for (unsigned i = 0; i < pc->ncpus; i++)
+	for (unsigned i = 0; i < pc->ncpus; i++) {
 		if (vcpu_start(&pc->vcpus[i], error) < 0)
 			return -1;
+		if (pc->paused) /* a reset while paused stays paused */
+			vcpu_set_state(&pc->vcpus[i], VCPU_PAUSED);
+	}
 	return 0;
 }
 
@@ -539,6 +549,7 @@ static gboolean pc_handle_requests(gpointer opaque)
 	if (do_exit) {
 		g_main_loop_quit(pc->loop);
 	} else if (do_reset) {
+		pc_event_state(pc, "reset");
 		char *error = NULL;
 		if (pc_power_cycle(pc, &error) < 0) {
 			log_error("reset failed: %s", error);
@@ -548,6 +559,60 @@ static gboolean pc_handle_requests(gpointer opaque)
 		}
 	}
 	return G_SOURCE_REMOVE;
+}
+
+/* ---- control ---- */
+
+static void pc_event_state(struct pc *pc, const char *state)
+{
+	JsonBuilder *b = json_builder_new();
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "state");
+	json_builder_add_string_value(b, state);
+	json_builder_end_object(b);
+	control_server_event(pc->control, "state", json_builder_get_root(b));
+	g_object_unref(b);
+}
+
+const char *pc_state(const struct pc *pc)
+{
+	return pc->paused ? "paused" : "running";
+}
+
+void pc_set_paused(struct pc *pc, bool paused)
+{
+	if (pc->paused == paused)
+		return;
+	pc->paused = paused;
+	for (unsigned i = 0; pc->cpus_on && i < pc->ncpus; i++)
+		vcpu_set_state(&pc->vcpus[i], paused ? VCPU_PAUSED : VCPU_RUNNING);
+	log_info("%s", paused ? "paused" : "resumed");
+	pc_event_state(pc, pc_state(pc));
+}
+
+void pc_reset(struct pc *pc)
+{
+	pc_request_reset(pc, "reset requested by the user");
+}
+
+void pc_poweroff(struct pc *pc)
+{
+	pc_request_exit(pc, 0, "powered off by the user");
+}
+
+void pc_powerdown(struct pc *pc)
+{
+	acpi_pm_power_button(pc->pm);
+	log_info("ACPI power button pressed");
+}
+
+void pc_describe(const struct pc *pc, struct pc_status *st)
+{
+	st->name = pc->name;
+	st->state = pc_state(pc);
+	st->cpus = pc->ncpus;
+	st->memory_mib = pc->ram_size >> 20;
+	st->uptime_s = (g_get_monotonic_time() - pc->powered_on_at) / 1000000.0;
 }
 
 /* ---- host input ---- */
@@ -639,6 +704,8 @@ struct pc *pc_new(const struct vm_config *cfg, const struct pc_options *opts, ch
 		return NULL;
 	}
 	pc->serial_stdio = !strcmp(serial, "stdio");
+	pc->name = g_strdup(cfg->name ? cfg->name : "");
+	pc->bundle_dir = g_strdup(opts->bundle_dir ? opts->bundle_dir : ".");
 	pc->vcpu_env = (struct vcpu_env){ .request = pc_vcpu_request, .opaque = pc };
 	pc->io = bus_new("pio");
 	pc->mmio = bus_new("mmio");
@@ -670,7 +737,14 @@ int pc_run(struct pc *pc)
 	if (pc->serial_stdio)
 		pc->stdin_watch = g_unix_fd_add(STDIN_FILENO, G_IO_IN | G_IO_HUP, pc_stdin_ready, pc);
 	char *error = NULL;
+	g_autofree char *sock = g_build_filename(pc->bundle_dir, "run", "control.sock", NULL);
+	pc->control = vm_control_start(pc, sock, &error);
+	if (!pc->control) {
+		log_warn("%s; the VM runs without it", error);
+		g_clear_pointer(&error, g_free);
+	}
 	pc_copy_bios_low(pc);
+	pc->powered_on_at = g_get_monotonic_time();
 	log_info("powering on: %u vCPU(s), %" PRIu64 " MiB", pc->ncpus, pc->ram_size >> 20);
 	if (pc_cpus_on(pc, &error) < 0) {
 		log_error("power on: %s", error);
@@ -680,7 +754,10 @@ int pc_run(struct pc *pc)
 	} else {
 		g_main_loop_run(pc->loop);
 	}
+	pc_event_state(pc, "off");
 	pc_cpus_off(pc);
+	control_server_free(pc->control);
+	pc->control = NULL;
 	for (size_t i = 0; i < G_N_ELEMENTS(sig); i++)
 		g_source_remove(sig[i]);
 	if (pc->stdin_watch)
@@ -717,6 +794,8 @@ void pc_free(struct pc *pc)
 		g_main_loop_unref(pc->loop);
 	g_byte_array_free(pc->stdin_pending, TRUE);
 	g_free(pc->vcpus);
+	g_free(pc->name);
+	g_free(pc->bundle_dir);
 	pthread_mutex_destroy(&pc->req_lock);
 	g_free(pc);
 }

@@ -5,6 +5,7 @@
  */
 #pragma once
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -27,3 +28,23 @@ struct pc *pc_new(const struct vm_config *cfg, const struct pc_options *opts, ch
  * asks pcvm to stop. Returns the process exit code. */
 int pc_run(struct pc *pc);
 void pc_free(struct pc *pc);
+
+/* Control of a running machine, on the main thread (src/vm_control.c serves them). */
+struct pc_status {
+	const char *name;
+	const char *state; /* "running" or "paused" */
+	unsigned cpus;
+	uint64_t memory_mib;
+	double uptime_s;
+};
+
+void pc_describe(const struct pc *pc, struct pc_status *st);
+const char *pc_state(const struct pc *pc);
+void pc_set_paused(struct pc *pc, bool paused);
+void pc_reset(struct pc *pc);
+void pc_poweroff(struct pc *pc);
+void pc_powerdown(struct pc *pc); /* the ACPI power button */
+
+/* src/vm_control.c: the control socket's commands for this machine. */
+struct control_server;
+struct control_server *vm_control_start(struct pc *pc, const char *path, char **error);

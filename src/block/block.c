@@ -1,44 +1,66 @@
+/* The block layer's front: opening by probing, the synchronous helpers, the in-memory disk. */
 #include "block/block.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Probed in order; raw takes anything, so it comes last. */
 static const struct block_driver *const block_drivers[] = {
+	&block_qcow2_driver,
 	&block_raw_driver,
 };
 
-struct block_dev *block_open(const char *path, bool read_only, char **error)
+/* O_NONBLOCK: a FIFO named as a disk or backing file must not hang the open (the drivers
+ * then refuse anything but regular files and block devices). */
+static int block_open_fd(const char *path, bool read_only, char **error)
 {
-	int fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (fd < 0 && !read_only && (errno == EACCES || errno == EROFS)) {
+	int fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 && !read_only && (errno == EACCES || errno == EROFS))
 		*error = g_strdup_printf("%s: %s (the disk must be writable)", path, strerror(errno));
-		return NULL;
-	}
-	if (fd < 0) {
+	else if (fd < 0)
 		*error = g_strdup_printf("%s: %s", path, strerror(errno));
-		return NULL;
+	if (fd >= 0)
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
+}
+
+/* The driver for FORMAT (NULL: probe HEADER, raw last). */
+static const struct block_driver *block_pick_driver(const char *format, const uint8_t *header,
+						    size_t len)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(block_drivers); i++) {
+		const struct block_driver *drv = block_drivers[i];
+		if (format ? !strcmp(format, drv->name) : drv->probe(header, len))
+			return drv;
 	}
+	return NULL;
+}
+
+static struct block_dev *block_open_file(const char *path, const char *format, bool read_only,
+					 unsigned depth, char **error)
+{
+	int fd = block_open_fd(path, read_only, error);
+	if (fd < 0)
+		return NULL;
 	uint8_t header[512] = { 0 };
 	ssize_t n = pread(fd, header, sizeof(header), 0);
-	if (n < 0) {
-		*error = g_strdup_printf("%s: %s", path, strerror(errno));
+	const struct block_driver *drv = n < 0 ? NULL : block_pick_driver(format, header, n);
+	if (!drv) {
+		*error = n < 0 ? g_strdup_printf("%s: %s", path, strerror(errno))
+			       : g_strdup_printf("%s: unknown disk format '%s'", path, format);
 		close(fd);
 		return NULL;
 	}
 	struct block_dev *bd = g_new0(struct block_dev, 1);
+	bd->drv = drv;
 	bd->path = g_strdup(path);
 	bd->fd = fd;
 	bd->read_only = read_only;
-	for (size_t i = 0; i < G_N_ELEMENTS(block_drivers); i++) {
-		if (block_drivers[i]->probe(header, n)) {
-			bd->drv = block_drivers[i];
-			break;
-		}
-	}
+	bd->depth = depth;
 	if (bd->drv->open(bd, error) < 0) {
 		close(fd);
 		g_free(bd->path);
@@ -46,6 +68,26 @@ struct block_dev *block_open(const char *path, bool read_only, char **error)
 		return NULL;
 	}
 	return bd;
+}
+
+struct block_dev *block_open_format(const char *path, const char *format, bool read_only,
+				    char **error)
+{
+	struct block_dev *bd = block_open_file(path, format, read_only, 0, error);
+	if (bd)
+		bd->aio = block_aio_new(bd);
+	return bd;
+}
+
+struct block_dev *block_open(const char *path, bool read_only, char **error)
+{
+	return block_open_format(path, NULL, read_only, error);
+}
+
+struct block_dev *block_open_backing(const char *path, const char *format, unsigned depth,
+				     char **error)
+{
+	return block_open_file(path, format, true, depth, error);
 }
 
 /* ---- the in-memory driver (tests) ---- */
@@ -96,6 +138,10 @@ void block_close(struct block_dev *bd)
 {
 	if (!bd)
 		return;
+	if (bd->aio) {
+		block_drain(bd);
+		block_aio_free(bd);
+	}
 	if (bd->drv->close)
 		bd->drv->close(bd);
 	if (bd->fd >= 0)
@@ -104,38 +150,84 @@ void block_close(struct block_dev *bd)
 	g_free(bd);
 }
 
-static bool block_in_range(const struct block_dev *bd, uint64_t off, size_t len)
+/* ---- synchronous requests ---- */
+
+static bool block_in_range(const struct block_dev *bd, uint64_t off, uint64_t len)
 {
 	return off <= bd->size && len <= bd->size - off;
 }
 
+/* Checks a request against the device; 0 or the -errno it fails with. */
+int block_check(const struct block_dev *bd, const struct block_req *req)
+{
+	if (req->op == BLOCK_FLUSH)
+		return 0;
+	if (req->op != BLOCK_READ && bd->read_only)
+		return -EROFS;
+	if (req->op > BLOCK_DISCARD || !block_in_range(bd, req->offset, req->len))
+		return -EINVAL;
+	return 0;
+}
+
+int block_exec(struct block_dev *bd, struct block_req *req)
+{
+	int ret = block_check(bd, req);
+	if (ret < 0)
+		return ret;
+	switch (req->op) {
+	case BLOCK_READ: return bd->drv->pread(bd, req->buf, req->len, req->offset);
+	case BLOCK_WRITE: return bd->drv->pwrite(bd, req->buf, req->len, req->offset);
+	case BLOCK_FLUSH: return bd->drv->flush(bd);
+	case BLOCK_DISCARD:
+		return bd->drv->discard ? bd->drv->discard(bd, req->offset, req->len) : 0;
+	}
+	return -EINVAL;
+}
+
+/* A synchronous request, serialized with the device's queue. */
+static int block_run(struct block_dev *bd, enum block_op op, void *buf, size_t len, uint64_t off)
+{
+	struct block_req req = { .op = op, .offset = off, .buf = buf, .len = len };
+	if (!bd->aio)
+		return block_exec(bd, &req);
+	block_aio_lock(bd);
+	int ret = block_exec(bd, &req);
+	block_aio_unlock(bd);
+	return ret;
+}
+
 int block_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offset)
 {
-	if (!block_in_range(bd, offset, len))
-		return -EINVAL;
-	return bd->drv->pread(bd, buf, len, offset);
+	return block_run(bd, BLOCK_READ, buf, len, offset);
 }
 
 int block_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t offset)
 {
-	if (bd->read_only)
-		return -EROFS;
-	if (!block_in_range(bd, offset, len))
+	return block_run(bd, BLOCK_WRITE, (void *)buf, len, offset);
+}
+
+int block_discard(struct block_dev *bd, uint64_t offset, uint64_t len)
+{
+	if (len > SIZE_MAX)
 		return -EINVAL;
-	return bd->drv->pwrite(bd, buf, len, offset);
+	return block_run(bd, BLOCK_DISCARD, NULL, len, offset);
+}
+
+int block_flush(struct block_dev *bd)
+{
+	return block_run(bd, BLOCK_FLUSH, NULL, 0, 0);
 }
 
 void block_submit(struct block_dev *bd, struct block_req *req)
 {
-	int ret;
-	switch (req->op) {
-	case BLOCK_READ: ret = block_pread(bd, req->buf, req->len, req->offset); break;
-	case BLOCK_WRITE: ret = block_pwrite(bd, req->buf, req->len, req->offset); break;
-	case BLOCK_FLUSH: ret = bd->drv->flush(bd); break;
-	default: ret = -EINVAL; break;
+	if (bd->aio) {
+		block_aio_submit(bd, req);
+		return;
 	}
-	req->done(req, ret);
+	req->done(req, block_exec(bd, req));
 }
+
+/* ---- creation, sizes, information ---- */
 
 int block_create_raw(const char *path, uint64_t size, char **error)
 {
@@ -176,4 +268,22 @@ uint64_t block_parse_size(const char *text)
 	if (shift && v > (~0ull >> shift))
 		return 0;
 	return v << shift;
+}
+
+int block_get_info(struct block_dev *bd, struct block_info *info)
+{
+	*info = (struct block_info){ .format = bd->drv->name, .virtual_size = bd->size };
+	struct stat st;
+	if (bd->fd < 0)
+		info->allocated_bytes = bd->size;
+	else if (fstat(bd->fd, &st) == 0)
+		info->allocated_bytes = (uint64_t)st.st_blocks * 512;
+	else
+		return -errno;
+	return bd->drv->get_info ? bd->drv->get_info(bd, info) : 0;
+}
+
+void block_info_clear(struct block_info *info)
+{
+	g_clear_pointer(&info->backing, g_free);
 }

@@ -1,8 +1,32 @@
 /*
- * Disk images behind one small interface. Requests are asynchronous: block_submit() queues a
- * request and its done callback runs when it completes. The first backend completes inline
- * (the callback may run before block_submit returns); io_uring will complete them on the main
- * loop, so a caller must not assume either.
+ * Disk images behind one small interface: raw and qcow2 files, detected from their contents.
+ *
+ * Requests are asynchronous. block_submit() queues a request and returns; a worker thread of
+ * the device takes it from there (handing raw images' requests to io_uring where liburing is
+ * available, running qcow2's — and raw's without io_uring — through the driver one at a time,
+ * in submission order), and the done callback runs later on the GLib main loop (the default
+ * main context): never inside block_submit(), never on a vCPU thread. Rules for callers:
+ *
+ *   - block_submit() may be called from any thread (vCPU threads included), concurrently.
+ *   - done() runs on the thread that runs the default main context; it must take its device's
+ *     lock itself, and it may submit further requests. It must not block_close() the device.
+ *   - A request (and its buffer) belongs to the block layer from block_submit() until done()
+ *     is called; done() may free it.
+ *   - BLOCK_FLUSH completes after every write submitted before it is on stable storage.
+ *     Other requests of one device may complete in any order (they complete in submission
+ *     order on the worker thread; io_uring may reorder them), as on a real disk.
+ *   - block_drain() waits until every request submitted so far has completed and its done()
+ *     has run. Called where no other thread runs the main loop (the main thread itself, a
+ *     test, shutdown), it runs the done() callbacks itself; called while another thread runs
+ *     the main loop, it waits for that loop to run them. Do not hold a lock that done()
+ *     takes while calling it. block_close() drains first.
+ *
+ * Exception: devices from block_open_memory() (and devices a test builds by hand, with no
+ * aio state) complete synchronously and inline: done() runs inside block_submit(), on the
+ * caller's thread. Device unit tests rely on it.
+ *
+ * The synchronous helpers (block_pread, block_pwrite, ...) run on the caller's thread; they
+ * are serialized with the device's queued requests, but not ordered with them.
  */
 #pragma once
 #include <stdbool.h>
@@ -10,8 +34,18 @@
 #include <stdint.h>
 
 #define BLOCK_SECTOR 512
+/* How many backing files deep a chain may go (the image itself is depth 0). */
+#define BLOCK_MAX_BACKING_DEPTH 16
 
-enum block_op { BLOCK_READ, BLOCK_WRITE, BLOCK_FLUSH };
+enum block_op {
+	BLOCK_READ,
+	BLOCK_WRITE,
+	BLOCK_FLUSH,
+	/* The range's contents become unspecified (ATA TRIM). qcow2 frees the whole clusters in
+	 * it, which then read as zeros (v2 images with a backing file: the backing file's data);
+	 * raw images punch a hole where the host filesystem can. Partial clusters are kept. */
+	BLOCK_DISCARD,
+};
 
 struct block_req {
 	enum block_op op;
@@ -20,9 +54,14 @@ struct block_req {
 	size_t len;
 	void (*done)(struct block_req *req, int ret); /* ret: 0 or -errno */
 	void *opaque;
+	/* private to the block layer while the request is submitted */
+	int ret;
+	size_t progress;	/* io_uring: bytes already transferred */
+	struct block_req *next; /* queue link */
 };
 
 struct block_dev;
+struct block_info;
 
 struct block_driver {
 	const char *name;
@@ -33,7 +72,12 @@ struct block_driver {
 	int (*pread)(struct block_dev *bd, void *buf, size_t len, uint64_t offset);
 	int (*pwrite)(struct block_dev *bd, const void *buf, size_t len, uint64_t offset);
 	int (*flush)(struct block_dev *bd);
+	/* optional */
+	int (*discard)(struct block_dev *bd, uint64_t offset, uint64_t len);
+	int (*get_info)(struct block_dev *bd, struct block_info *info);
 };
+
+struct block_aio;
 
 struct block_dev {
 	const struct block_driver *drv;
@@ -42,12 +86,20 @@ struct block_dev {
 	bool read_only;
 	uint64_t size; /* virtual disk size in bytes */
 	void *priv;    /* the driver's state */
+	/* private to the block layer */
+	struct block_aio *aio; /* NULL: requests complete inline (memory and test devices) */
+	unsigned depth;	       /* 0 for the disk, n for its n-th backing file */
 };
 
 /* Opens PATH, detecting the format from its contents (never from its name). */
 struct block_dev *block_open(const char *path, bool read_only, char **error);
-/* A disk held in memory, for tests: SIZE bytes of zeros. */
+/* Opens PATH as FORMAT ("raw", "qcow2"; NULL: detect), e.g. a format recorded in vm.conf. A
+ * file that is not in that format is refused ("disk0.qcow2: not a qcow2 image (bad magic)"). */
+struct block_dev *block_open_format(const char *path, const char *format, bool read_only,
+				    char **error);
+/* A disk held in memory, for tests: SIZE bytes of zeros. Completes requests inline. */
 struct block_dev *block_open_memory(uint64_t size);
+/* Drains, then closes. NULL is a no-op. */
 void block_close(struct block_dev *bd);
 
 static inline uint64_t block_size(const struct block_dev *bd)
@@ -56,14 +108,57 @@ static inline uint64_t block_size(const struct block_dev *bd)
 }
 
 void block_submit(struct block_dev *bd, struct block_req *req);
+void block_drain(struct block_dev *bd);
 
-/* Synchronous helpers (tools, tests, firmware loading). */
+/* Synchronous helpers (tools, tests, firmware loading). 0 or -errno. */
 int block_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offset);
 int block_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t offset);
+int block_discard(struct block_dev *bd, uint64_t offset, uint64_t len);
+int block_flush(struct block_dev *bd);
 
 /* Creates a sparse raw image of SIZE bytes; refuses to overwrite. */
 int block_create_raw(const char *path, uint64_t size, char **error);
+/*
+ * Creates a qcow2 v3 image (64 KiB clusters) of SIZE bytes, rounded up to a sector; refuses
+ * to overwrite. BACKING (or NULL) is stored as given; a relative name is relative to PATH's
+ * directory. With a backing file, SIZE 0 takes the backing file's size.
+ */
+int block_create_qcow2(const char *path, uint64_t size, const char *backing, char **error);
 /* "8G", "512M", "100K", "1T" or plain bytes; returns 0 on a bad string. */
 uint64_t block_parse_size(const char *text);
 
+/* For `pcvm disk info`. block_info_clear() frees backing. */
+struct block_info {
+	const char *format;	  /* "raw", "qcow2", "memory" */
+	uint64_t virtual_size;	  /* bytes */
+	uint64_t allocated_bytes; /* host bytes the file occupies (st_blocks * 512) */
+	char *backing;		  /* backing file name as stored in the image, or NULL */
+};
+int block_get_info(struct block_dev *bd, struct block_info *info);
+void block_info_clear(struct block_info *info);
+
 extern const struct block_driver block_raw_driver;
+extern const struct block_driver block_qcow2_driver;
+
+/* ---- inside the block layer ---- */
+
+/* Opens PATH read-only for a backing chain, as FORMAT (NULL: detect): no asynchronous queue,
+ * DEPTH levels below the disk. */
+struct block_dev *block_open_backing(const char *path, const char *format, unsigned depth,
+				     char **error);
+/* 0, or -EPERM for a write that would make a raw disk probe as another format (raw.c). */
+int block_raw_check_write(struct block_dev *bd, const void *buf, size_t len, uint64_t off);
+/* 0 if REQ fits the device, else the -errno it fails with (-EINVAL, -EROFS). */
+int block_check(const struct block_dev *bd, const struct block_req *req);
+/* Runs one request synchronously through the driver; 0 or -errno. */
+int block_exec(struct block_dev *bd, struct block_req *req);
+/* The asynchronous queue (aio.c). */
+struct block_aio *block_aio_new(struct block_dev *bd);
+void block_aio_submit(struct block_dev *bd, struct block_req *req);
+void block_aio_free(struct block_dev *bd);
+void block_aio_lock(struct block_dev *bd);
+void block_aio_unlock(struct block_dev *bd);
+bool block_uses_io_uring(const struct block_dev *bd);
+/* Whether raw images opened from now on may use io_uring (default yes; the environment
+ * variable PCVM_NO_IO_URING=1 also turns it off). For tests of the worker-thread path. */
+void block_set_io_uring(bool allowed);

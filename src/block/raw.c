@@ -1,11 +1,13 @@
 /* Raw images: the file is the disk, byte for byte. */
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "block/block.h"
+#include "log.h"
 
 static bool raw_probe(const uint8_t *header, size_t len)
 {
@@ -56,8 +58,36 @@ static int raw_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+/*
+ * A raw image is recognised only by not being anything else, so a guest that wrote another
+ * format's magic into its first sector would turn the disk into that format at the next
+ * open — a qcow2 header naming a host file as its backing file would hand the guest that
+ * file. Such writes fail instead (as QEMU does for probed raw images).
+ */
+int block_raw_check_write(struct block_dev *bd, const void *buf, size_t len, uint64_t off)
+{
+	if (off >= BLOCK_SECTOR || !len)
+		return 0;
+	uint8_t first[BLOCK_SECTOR] = { 0 };
+	if (off || len < sizeof(first)) {
+		ssize_t n = pread(bd->fd, first, sizeof(first), 0);
+		if (n < 0)
+			return -errno;
+	}
+	size_t n = MIN(len, sizeof(first) - off);
+	memcpy(first + off, buf, n);
+	if (!block_qcow2_driver.probe(first, sizeof(first)))
+		return 0;
+	log_once(LOG_WARN, "%s: refused a write that would make the raw disk look like a qcow2 image",
+		 bd->path);
+	return -EPERM;
+}
+
 static int raw_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t off)
 {
+	int ret = block_raw_check_write(bd, buf, len, off);
+	if (ret < 0)
+		return ret;
 	const uint8_t *p = buf;
 	while (len) {
 		ssize_t n = pwrite(bd->fd, p, len, off);
@@ -77,6 +107,16 @@ static int raw_flush(struct block_dev *bd)
 	return fdatasync(bd->fd) < 0 ? -errno : 0;
 }
 
+/* Punches a hole where the filesystem can; elsewhere discarding does nothing. */
+static int raw_discard(struct block_dev *bd, uint64_t off, uint64_t len)
+{
+	if (!len)
+		return 0;
+	if (fallocate(bd->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0)
+		return 0;
+	return errno == EOPNOTSUPP || errno == ENOSYS ? 0 : -errno;
+}
+
 const struct block_driver block_raw_driver = {
 	.name = "raw",
 	.probe = raw_probe,
@@ -84,4 +124,5 @@ const struct block_driver block_raw_driver = {
 	.pread = raw_pread,
 	.pwrite = raw_pwrite,
 	.flush = raw_flush,
+	.discard = raw_discard,
 };

@@ -1,8 +1,10 @@
 /*
- * IDE channel: ATA/ATAPI-6 (T13/1410D rev 3b) register protocol, PIO data transfers.
- * Section numbers below cite that standard. Each drive is a small state machine (enum
- * ide_xfer): a command either finishes at once, or moves DRQ blocks through the data port
- * with block requests in between, during which the drive is BSY.
+ * IDE channel: ATA/ATAPI-6 (T13/1410D rev 3b) register protocol, PIO and bus-master DMA data
+ * transfers, and the PACKET protocol of ATAPI drives. Section numbers below cite that standard.
+ * Each drive is a small state machine (enum ide_xfer): a command either finishes at once, or
+ * moves DRQ blocks through the data port (or DMA chunks through the bus master) with block
+ * requests in between, during which the drive is BSY. Requests may complete inline or later on
+ * the main thread; either way the completion runs under the channel's lock.
  */
 #include "devices/ide.h"
 
@@ -31,27 +33,41 @@
 /* Device register */
 #define DEV_LBA 0x40
 #define DEV_DEV 0x10
+/* Interrupt reason, the Sector Count register of a PACKET device (ATA-6 PACKET protocol) */
+#define IR_COD 0x01 /* command packet, or status at the end */
+#define IR_IO 0x02  /* towards the host */
+/* Features register of PACKET */
+#define PKT_DMA 0x01
+#define PKT_OVL 0x02
+
+#define ATA_PACKET 0xA0
+#define ATA_IDENTIFY_PACKET 0xA1
 
 /* Default CHS translation, reported in IDENTIFY words 1/3/6: 16 heads, 63 sectors. */
 #define IDE_DEFAULT_HEADS 16
 #define IDE_DEFAULT_SPT 63
 #define IDE_LBA28_MAX 0x0FFFFFFFu
+/* Transfer mode selected at power-on (SET FEATURES 03h value): multiword DMA mode 2, the
+ * fastest the PIIX3 does. */
+#define IDE_DEFAULT_DMA_MODE 0x22
 
 /* ---- the command table ---- */
 
-/* Drive kinds that accept a command. ATAPI-only commands (DEVICE RESET, PACKET, IDENTIFY
- * PACKET DEVICE) carry no kind until the CD-ROM exists, so a hard disk aborts them — which is
- * how SeaBIOS tells a disk from a CD drive. */
+/* Drive kinds that accept a command. A hard disk aborts the ATAPI-only commands (DEVICE RESET,
+ * PACKET, IDENTIFY PACKET DEVICE) — which is how SeaBIOS tells a disk from a CD drive — and a
+ * PACKET device only has the few ATA commands of the PACKET command feature set. */
 #define K_DISK (1u << IDE_KIND_DISK)
-#define K_ATAPI 0u
+#define K_CD (1u << IDE_KIND_CDROM)
 
 enum {
 	CF_SECTORS = 1 << 0,  /* address and count from the task file, range-checked first */
 	CF_LBA48 = 1 << 1,    /* 48-bit address and 16-bit count from the HOB register pairs */
-	CF_IN = 1 << 2,       /* PIO data-in protocol */
-	CF_OUT = 1 << 3,      /* PIO data-out protocol */
+	CF_IN = 1 << 2,       /* data to the host */
+	CF_OUT = 1 << 3,      /* data from the host */
 	CF_MULTIPLE = 1 << 4, /* blocks of the SET MULTIPLE MODE size; aborts while that is 0 */
 	CF_BOTH = 1 << 5,     /* addressed to both devices: runs even if the selected one is absent */
+	CF_DMA = 1 << 6,      /* data by bus-master DMA (ATA-6 DMA protocol) instead of PIO */
+	CF_WHILE_BSY = 1 << 7, /* accepted while BSY: DEVICE RESET */
 };
 
 struct ide_cmd {
@@ -62,8 +78,10 @@ struct ide_cmd {
 };
 
 static void ide_cmd_identify(struct ide_channel *chan, struct ide_drive *d);
+static void ide_cmd_identify_packet(struct ide_channel *chan, struct ide_drive *d);
 static void ide_cmd_read(struct ide_channel *chan, struct ide_drive *d);
 static void ide_cmd_write(struct ide_channel *chan, struct ide_drive *d);
+static void ide_cmd_dma(struct ide_channel *chan, struct ide_drive *d);
 static void ide_cmd_flush(struct ide_channel *chan, struct ide_drive *d);
 static void ide_cmd_done(struct ide_channel *chan, struct ide_drive *d);
 static void ide_cmd_check_power(struct ide_channel *chan, struct ide_drive *d);
@@ -71,46 +89,57 @@ static void ide_cmd_set_multiple(struct ide_channel *chan, struct ide_drive *d);
 static void ide_cmd_init_params(struct ide_channel *chan, struct ide_drive *d);
 static void ide_cmd_set_features(struct ide_channel *chan, struct ide_drive *d);
 static void ide_cmd_diagnostic(struct ide_channel *chan, struct ide_drive *d);
+static void ide_cmd_device_reset(struct ide_channel *chan, struct ide_drive *d);
+static void ide_cmd_packet(struct ide_channel *chan, struct ide_drive *d);
 
 #define RD (CF_SECTORS | CF_IN)
 #define WR (CF_SECTORS | CF_OUT)
+#define KB (K_DISK | K_CD)
 
 /* ATA-6 clause 8, one entry per command; opcodes without an entry abort. */
 static const struct ide_cmd ide_cmds[256] = {
-	[0x08] = { "DEVICE RESET", NULL, K_ATAPI, 0 },
+	[0x08] = { "DEVICE RESET", ide_cmd_device_reset, K_CD, CF_WHILE_BSY },
 	[0x10 ... 0x1F] = { "RECALIBRATE", ide_cmd_done, K_DISK, 0 },
 	[0x20] = { "READ SECTORS", ide_cmd_read, K_DISK, RD },
 	[0x21] = { "READ SECTORS (no retry)", ide_cmd_read, K_DISK, RD },
 	[0x24] = { "READ SECTORS EXT", ide_cmd_read, K_DISK, RD | CF_LBA48 },
+	[0x25] = { "READ DMA EXT", ide_cmd_dma, K_DISK, RD | CF_LBA48 | CF_DMA },
 	[0x29] = { "READ MULTIPLE EXT", ide_cmd_read, K_DISK, RD | CF_LBA48 | CF_MULTIPLE },
 	[0x30] = { "WRITE SECTORS", ide_cmd_write, K_DISK, WR },
 	[0x31] = { "WRITE SECTORS (no retry)", ide_cmd_write, K_DISK, WR },
 	[0x34] = { "WRITE SECTORS EXT", ide_cmd_write, K_DISK, WR | CF_LBA48 },
+	[0x35] = { "WRITE DMA EXT", ide_cmd_dma, K_DISK, WR | CF_LBA48 | CF_DMA },
 	[0x39] = { "WRITE MULTIPLE EXT", ide_cmd_write, K_DISK, WR | CF_LBA48 | CF_MULTIPLE },
 	[0x40] = { "READ VERIFY SECTORS", ide_cmd_done, K_DISK, CF_SECTORS },
 	[0x41] = { "READ VERIFY SECTORS (no retry)", ide_cmd_done, K_DISK, CF_SECTORS },
 	[0x42] = { "READ VERIFY SECTORS EXT", ide_cmd_done, K_DISK, CF_SECTORS | CF_LBA48 },
 	[0x70 ... 0x7F] = { "SEEK", ide_cmd_done, K_DISK, 0 },
-	[0x90] = { "EXECUTE DEVICE DIAGNOSTIC", ide_cmd_diagnostic, K_DISK, CF_BOTH },
+	[0x90] = { "EXECUTE DEVICE DIAGNOSTIC", ide_cmd_diagnostic, KB, CF_BOTH },
 	[0x91] = { "INITIALIZE DEVICE PARAMETERS", ide_cmd_init_params, K_DISK, 0 },
-	[0xA0] = { "PACKET", NULL, K_ATAPI, 0 },
-	[0xA1] = { "IDENTIFY PACKET DEVICE", NULL, K_ATAPI, 0 },
+	[0xA0] = { "PACKET", ide_cmd_packet, K_CD, 0 },
+	[0xA1] = { "IDENTIFY PACKET DEVICE", ide_cmd_identify_packet, K_CD, 0 },
 	[0xC4] = { "READ MULTIPLE", ide_cmd_read, K_DISK, RD | CF_MULTIPLE },
 	[0xC5] = { "WRITE MULTIPLE", ide_cmd_write, K_DISK, WR | CF_MULTIPLE },
 	[0xC6] = { "SET MULTIPLE MODE", ide_cmd_set_multiple, K_DISK, 0 },
-	[0xE0] = { "STANDBY IMMEDIATE", ide_cmd_done, K_DISK, 0 },
-	[0xE1] = { "IDLE IMMEDIATE", ide_cmd_done, K_DISK, 0 },
+	[0xC8] = { "READ DMA", ide_cmd_dma, K_DISK, RD | CF_DMA },
+	[0xC9] = { "READ DMA (no retry)", ide_cmd_dma, K_DISK, RD | CF_DMA },
+	[0xCA] = { "WRITE DMA", ide_cmd_dma, K_DISK, WR | CF_DMA },
+	[0xCB] = { "WRITE DMA (no retry)", ide_cmd_dma, K_DISK, WR | CF_DMA },
+	[0xE0] = { "STANDBY IMMEDIATE", ide_cmd_done, KB, 0 },
+	[0xE1] = { "IDLE IMMEDIATE", ide_cmd_done, KB, 0 },
 	[0xE2] = { "STANDBY", ide_cmd_done, K_DISK, 0 },
 	[0xE3] = { "IDLE", ide_cmd_done, K_DISK, 0 },
-	[0xE5] = { "CHECK POWER MODE", ide_cmd_check_power, K_DISK, 0 },
+	[0xE5] = { "CHECK POWER MODE", ide_cmd_check_power, KB, 0 },
 	[0xE7] = { "FLUSH CACHE", ide_cmd_flush, K_DISK, 0 },
 	[0xEA] = { "FLUSH CACHE EXT", ide_cmd_flush, K_DISK, 0 },
-	[0xEC] = { "IDENTIFY DEVICE", ide_cmd_identify, K_DISK, 0 },
-	[0xEF] = { "SET FEATURES", ide_cmd_set_features, K_DISK, 0 },
+	/* a PACKET device aborts it, leaving its signature (ATA-6 IDENTIFY DEVICE) */
+	[0xEC] = { "IDENTIFY DEVICE", ide_cmd_identify, KB, 0 },
+	[0xEF] = { "SET FEATURES", ide_cmd_set_features, KB, 0 },
 };
 
 #undef RD
 #undef WR
+#undef KB
 
 /* ---- small helpers ---- */
 
@@ -122,6 +151,17 @@ static struct ide_drive *ide_cur(struct ide_channel *chan)
 static bool ide_present(const struct ide_drive *d)
 {
 	return d->kind != IDE_KIND_NONE;
+}
+
+static bool ide_is_cd(const struct ide_drive *d)
+{
+	return d->kind == IDE_KIND_CDROM;
+}
+
+/* The unit of LBA, count and block: a disk sector or a CD block. */
+static unsigned ide_unit(const struct ide_drive *d)
+{
+	return ide_is_cd(d) ? ATAPI_BLOCK : BLOCK_SECTOR;
 }
 
 static bool ide_channel_has_drive(const struct ide_channel *chan)
@@ -151,16 +191,25 @@ static void ide_raise(struct ide_channel *chan, struct ide_drive *d)
 static void ide_complete(struct ide_channel *chan, struct ide_drive *d)
 {
 	d->xfer = IDE_XFER_IDLE;
+	d->dma = 0;
 	d->status = ST_READY;
 	ide_raise(chan, d);
 }
 
-static void ide_fail(struct ide_channel *chan, struct ide_drive *d, uint8_t error)
+/* The command ends in error; INTRQ unless the protocol has nobody waiting for one. */
+static void ide_fail_irq(struct ide_channel *chan, struct ide_drive *d, uint8_t error, bool irq)
 {
 	d->xfer = IDE_XFER_IDLE;
+	d->dma = 0;
 	d->error = error;
 	d->status = ST_READY | ST_ERR;
-	ide_raise(chan, d);
+	if (irq)
+		ide_raise(chan, d);
+}
+
+static void ide_fail(struct ide_channel *chan, struct ide_drive *d, uint8_t error)
+{
+	ide_fail_irq(chan, d, error, true);
 }
 
 static void ide_abort(struct ide_channel *chan, struct ide_drive *d)
@@ -177,8 +226,8 @@ static uint16_t ide_block_sectors(const struct ide_drive *d)
 
 /* ---- block requests ---- */
 
-/* A request owns a bounce buffer, so a request that a reset or a load disowned (io_gen moved
- * on) can finish later without touching the drive's buffer. */
+/* A request owns a bounce buffer, so a request that a reset, a load or a new medium disowned
+ * (io_gen moved on) can finish later without touching the drive's buffer or guest memory. */
 struct ide_request {
 	struct block_req req;
 	struct ide_drive *drive;
@@ -186,8 +235,7 @@ struct ide_request {
 	uint8_t data[];
 };
 
-static void ide_io_done(struct ide_channel *chan, struct ide_drive *d, int ret,
-			const uint8_t *data);
+static void ide_io_done(struct ide_channel *chan, struct ide_drive *d, int ret, uint8_t *data);
 
 static void ide_request_done(struct block_req *req, int ret)
 {
@@ -203,36 +251,49 @@ static void ide_request_done(struct block_req *req, int ret)
 	g_free(r);
 }
 
-/* Starts OP on the current block; BSY until ide_io_done. The backend may complete inline. */
-static void ide_submit(struct ide_drive *d, enum block_op op)
+/* A request for OP on the current block (d->block units at d->lba), its buffer not filled. */
+static struct ide_request *ide_request_new(struct ide_drive *d, enum block_op op)
 {
-	size_t len = op == BLOCK_FLUSH ? 0 : (size_t)d->block * BLOCK_SECTOR;
+	size_t len = op == BLOCK_FLUSH ? 0 : (size_t)d->block * ide_unit(d);
 	struct ide_request *r = g_malloc(sizeof(*r) + len);
 	r->drive = d;
 	r->gen = d->io_gen;
 	r->req = (struct block_req){
 		.op = op,
-		.offset = d->lba * BLOCK_SECTOR,
+		.offset = d->lba * ide_unit(d),
 		.buf = r->data,
 		.len = len,
 		.done = ide_request_done,
 		.opaque = r,
 	};
-	if (op == BLOCK_WRITE)
-		memcpy(r->data, d->buf, len);
+	return r;
+}
+
+/* BSY until ide_io_done. The backend may complete inline, before this returns. */
+static void ide_request_send(struct ide_drive *d, struct ide_request *r)
+{
 	d->xfer = IDE_XFER_IO;
-	d->io_op = op;
+	d->io_op = r->req.op;
 	d->status = ST_BSY | ST_READY;
 	block_submit(d->bd, &r->req);
 }
 
-/* ---- PIO data-in and data-out protocols ---- */
+/* Starts OP on the current block, a PIO write taking its data from buf. */
+static void ide_submit(struct ide_drive *d, enum block_op op)
+{
+	struct ide_request *r = ide_request_new(d, op);
+	if (op == BLOCK_WRITE)
+		memcpy(r->data, d->buf, r->req.len);
+	ide_request_send(d, r);
+}
+
+/* ---- PIO data-in and data-out protocols (ATA commands) ---- */
 
 /* A block of LEN bytes is in buf: DRQ, and INTRQ for each block (PIO data-in). */
 static void ide_in_ready(struct ide_channel *chan, struct ide_drive *d, uint16_t len)
 {
 	d->buf_pos = 0;
-	d->buf_len = len;
+	d->buf_len = d->drq_end = len;
 	d->xfer = IDE_XFER_IN;
 	d->status = ST_READY | ST_DRQ;
 	ide_raise(chan, d);
@@ -245,7 +306,7 @@ static void ide_read_block(struct ide_drive *d)
 }
 
 /* The host has read the whole block. PIO data-in: no interrupt after the last one. */
-static void ide_in_drained(struct ide_drive *d)
+static void ide_ata_in_drained(struct ide_drive *d)
 {
 	d->xfer = IDE_XFER_IDLE;
 	d->status = ST_READY;
@@ -262,7 +323,7 @@ static void ide_out_open(struct ide_drive *d)
 {
 	d->block = ide_block_sectors(d);
 	d->buf_pos = 0;
-	d->buf_len = d->block * BLOCK_SECTOR;
+	d->buf_len = d->drq_end = d->block * BLOCK_SECTOR;
 	d->xfer = IDE_XFER_OUT;
 	d->status = ST_READY | ST_DRQ;
 }
@@ -280,16 +341,8 @@ static void ide_out_written(struct ide_channel *chan, struct ide_drive *d)
 	ide_raise(chan, d);
 }
 
-static void ide_io_done(struct ide_channel *chan, struct ide_drive *d, int ret,
-			const uint8_t *data)
+static void ide_ata_io_done(struct ide_channel *chan, struct ide_drive *d, const uint8_t *data)
 {
-	if (ret < 0) {
-		log_once(LOG_WARN, "ide: %s: %s failed: %s", d->bd->path, ide_cmds[d->cmd].name,
-			 g_strerror(-ret));
-		/* READ error outputs: UNC; WRITE and FLUSH CACHE error outputs: ABRT */
-		ide_fail(chan, d, d->io_op == BLOCK_READ ? ERR_UNC : ERR_ABRT);
-		return;
-	}
 	if (d->io_op == BLOCK_READ) {
 		memcpy(d->buf, data, (size_t)d->block * BLOCK_SECTOR);
 		ide_in_ready(chan, d, d->block * BLOCK_SECTOR);
@@ -302,28 +355,404 @@ static void ide_io_done(struct ide_channel *chan, struct ide_drive *d, int ret,
 	}
 }
 
+/* ---- the PACKET protocol (ATA-6 clause 9, PACKET command protocol) ---- */
+
+static void ide_dma_begin(struct ide_channel *chan, struct ide_drive *d);
+
+/* The ATAPI command ends: status, interrupt reason "command complete" (IO and CoD), INTRQ. */
+static void ide_atapi_end(struct ide_channel *chan, struct ide_drive *d, bool irq)
+{
+	/* every CHECK CONDITION leaves sense data; every other ending leaves none */
+	bool check = d->atapi.sense_key != ATAPI_SENSE_NONE;
+	d->xfer = IDE_XFER_IDLE;
+	d->dma = 0;
+	d->status = ST_READY | (check ? ST_ERR : 0);
+	/* Error register of a PACKET command: the sense key in bits 7:4 (ATA-6 PACKET outputs) */
+	d->error = check ? d->atapi.sense_key << 4 : 0;
+	chan->nsector = IR_IO | IR_COD;
+	if (irq)
+		ide_raise(chan, d);
+}
+
+/* The command fails with this sense (CHECK CONDITION). */
+static void ide_atapi_fail(struct ide_channel *chan, struct ide_drive *d, uint8_t key, uint8_t asc,
+			   uint8_t ascq, bool irq)
+{
+	struct atapi_result res;
+	atapi_fail(&d->atapi, &res, key, asc, ascq);
+	ide_atapi_end(chan, d, irq);
+}
+
+/* Bytes in one DRQ block: the byte count limit, even (ATA-6 PACKET: the device rounds an odd
+ * limit down), 0 meaning the largest. */
+static uint32_t ide_atapi_limit(const struct ide_drive *d)
+{
+	uint32_t limit = d->byte_limit & ~1u;
+	if (!d->byte_limit)
+		return 0xFFFE;
+	return limit ? limit : 2;
+}
+
+/* Offers the next DRQ block of buf: its size in the Byte Count register (LBA Mid/High), the
+ * direction in the interrupt reason, INTRQ for every block. */
+static void ide_atapi_drq(struct ide_channel *chan, struct ide_drive *d, bool in)
+{
+	uint32_t n = d->buf_len - d->buf_pos, limit = ide_atapi_limit(d);
+	n = n < limit ? n : limit;
+	d->drq_end = d->buf_pos + n;
+	chan->lba_mid = n;
+	chan->lba_high = n >> 8;
+	chan->nsector = in ? IR_IO : 0;
+	d->xfer = in ? IDE_XFER_IN : IDE_XFER_OUT;
+	d->status = ST_READY | ST_DRQ;
+	ide_raise(chan, d);
+}
+
+/* The next blocks of a PIO READ into buf: as many as one DRQ block holds, at least one. */
+static void ide_atapi_read_chunk(struct ide_drive *d)
+{
+	uint32_t n = ide_atapi_limit(d) / ATAPI_BLOCK, max = IDE_BUF_SIZE / ATAPI_BLOCK;
+	n = n < 1 ? 1 : n > max ? max : n;
+	d->block = n < d->remaining ? n : d->remaining;
+	d->buf_pos = d->buf_len = d->drq_end = 0;
+	ide_submit(d, BLOCK_READ);
+}
+
+static void ide_atapi_io_done(struct ide_channel *chan, struct ide_drive *d, const uint8_t *data)
+{
+	memcpy(d->buf, data, (size_t)d->block * ATAPI_BLOCK);
+	d->buf_pos = 0;
+	d->buf_len = d->block * ATAPI_BLOCK;
+	ide_atapi_drq(chan, d, true);
+}
+
+/* The host took a DRQ block: the next one from buf, the next blocks of the disc, or the end. */
+static void ide_atapi_in_drained(struct ide_channel *chan, struct ide_drive *d)
+{
+	if (d->buf_pos < d->buf_len) {
+		ide_atapi_drq(chan, d, true);
+		return;
+	}
+	if (d->remaining) { /* a READ: the blocks in buf are done */
+		d->lba += d->block;
+		d->remaining -= d->block;
+		if (d->remaining) {
+			ide_atapi_read_chunk(d);
+			return;
+		}
+	}
+	ide_atapi_end(chan, d, true);
+}
+
+/* The host sent a DRQ block of parameter data: the next block, or the end (data dropped). */
+static void ide_atapi_out_filled(struct ide_channel *chan, struct ide_drive *d)
+{
+	if (d->buf_pos < d->buf_len)
+		ide_atapi_drq(chan, d, false);
+	else
+		ide_atapi_end(chan, d, true);
+}
+
+/* Moves what the command set asked for, by PIO or DMA as the PACKET command chose. */
+static void ide_atapi_transfer(struct ide_channel *chan, struct ide_drive *d,
+			       const struct atapi_result *res)
+{
+	d->buf_pos = 0;
+	d->buf_len = res->phase == ATAPI_READ ? 0 : res->len;
+	d->drq_end = d->buf_len;
+	d->lba = res->lba;
+	d->remaining = res->phase == ATAPI_READ ? res->blocks : 0;
+	d->block = 0;
+	if (d->dma)
+		ide_dma_begin(chan, d);
+	else if (res->phase == ATAPI_READ)
+		ide_atapi_read_chunk(d);
+	else
+		ide_atapi_drq(chan, d, res->phase == ATAPI_DATA_IN);
+}
+
+/* The 12-byte packet is in: run it (atapi.c), then its data phase or its status. */
+static void ide_atapi_packet_in(struct ide_channel *chan, struct ide_drive *d)
+{
+	struct atapi_medium m = { d->bd != NULL, d->sectors };
+	struct atapi_result res;
+	memcpy(d->atapi.cdb, d->buf, ATAPI_CDB_SIZE);
+	atapi_exec(&d->atapi, &m, d->buf, sizeof(d->buf), &res);
+	bool data = res.phase == ATAPI_DATA_IN || res.phase == ATAPI_DATA_OUT ||
+		    res.phase == ATAPI_READ;
+	if (data && (res.phase == ATAPI_READ || res.len))
+		ide_atapi_transfer(chan, d, &res);
+	else
+		ide_atapi_end(chan, d, true);
+}
+
+/* PACKET (ATA-6 clause 8): the byte count limit and DMA choice from the task file, then DRQ with
+ * CoD set for the command packet, no interrupt (IDENTIFY PACKET word 0: DRQ within 50 us). */
+static void ide_cmd_packet(struct ide_channel *chan, struct ide_drive *d)
+{
+	if ((chan->feature & PKT_OVL) || ((chan->feature & PKT_DMA) && !chan->dma)) {
+		ide_abort(chan, d); /* no overlap; no DMA without a bus master */
+		return;
+	}
+	d->byte_limit = chan->lba_mid | chan->lba_high << 8;
+	d->dma = chan->feature & PKT_DMA;
+	d->buf_pos = 0;
+	d->buf_len = d->drq_end = ATAPI_CDB_SIZE;
+	d->remaining = 0;
+	d->block = 0;
+	chan->nsector = IR_COD;
+	d->xfer = IDE_XFER_PACKET;
+	d->status = ST_READY | ST_DRQ;
+}
+
+/* ---- bus-master DMA (ATA-6 DMA protocol; the engine is the PIIX's, piix_ide.c) ---- */
+
+static bool ide_dma_ready(const struct ide_channel *chan)
+{
+	return chan->dma && chan->dma->ready(chan->dma_opaque);
+}
+
+/* Data moves from guest memory to the drive. */
+static bool ide_dma_out(const struct ide_drive *d)
+{
+	if (d->cmd == ATA_PACKET)
+		return atapi_cmd_takes_data(d->atapi.cdb[0]);
+	return ide_cmds[d->cmd].flags & CF_OUT;
+}
+
+static void ide_dma_end(struct ide_channel *chan, struct ide_drive *d)
+{
+	if (d->cmd == ATA_PACKET)
+		ide_atapi_end(chan, d, true);
+	else
+		ide_complete(chan, d);
+}
+
+/*
+ * The engine could not move the data. A descriptor or buffer outside RAM (FAULT) aborts the
+ * command with an interrupt; a table shorter than the transfer (SHORT) leaves the engine with
+ * neither active nor interrupt set (SFF-8038i, Bus Master IDE Status register): the driver times
+ * out, so the drive ends the command without an interrupt either.
+ */
+static void ide_dma_error(struct ide_channel *chan, struct ide_drive *d, enum ide_dma_result res)
+{
+	bool irq = res == IDE_DMA_FAULT;
+	log_once(LOG_DEBUG, "ide: DMA %s",
+		 irq ? "descriptor or buffer outside RAM" : "descriptor table too short");
+	if (d->cmd != ATA_PACKET) {
+		ide_fail_irq(chan, d, ERR_ABRT, irq);
+		return;
+	}
+	ide_atapi_fail(chan, d, ATAPI_SENSE_ABORTED_COMMAND, 0, 0, irq);
+	d->error |= ERR_ABRT;
+}
+
+/* An ATAPI response or parameter list held in buf moves in one piece. */
+static void ide_dma_buffer(struct ide_channel *chan, struct ide_drive *d)
+{
+	uint32_t len = d->buf_len - d->buf_pos;
+	enum ide_dma_result res = chan->dma->rw(chan->dma_opaque, d->dma_pos, d->buf + d->buf_pos,
+						len, !ide_dma_out(d));
+	if (res != IDE_DMA_OK) {
+		ide_dma_error(chan, d, res);
+		return;
+	}
+	d->dma_pos += len;
+	d->buf_pos = d->buf_len;
+	ide_dma_end(chan, d);
+}
+
+/* A write chunk: its data comes from guest memory before the request goes out. The position
+ * moves on only when the chunk is on the disk, so a load can take the data again. */
+static void ide_dma_write_chunk(struct ide_channel *chan, struct ide_drive *d)
+{
+	struct ide_request *r = ide_request_new(d, BLOCK_WRITE);
+	enum ide_dma_result res =
+		chan->dma->rw(chan->dma_opaque, d->dma_pos, r->data, r->req.len, false);
+	if (res != IDE_DMA_OK) {
+		g_free(r);
+		ide_dma_error(chan, d, res);
+		return;
+	}
+	ide_request_send(d, r);
+}
+
+/* One step of a DMA command whose engine is ready: the buffered data, or the next chunk of at
+ * most IDE_DMA_CHUNK bytes. */
+static void ide_dma_step(struct ide_channel *chan, struct ide_drive *d)
+{
+	if (d->buf_pos < d->buf_len) {
+		ide_dma_buffer(chan, d);
+		return;
+	}
+	uint32_t max = IDE_DMA_CHUNK / ide_unit(d);
+	d->block = d->remaining < max ? d->remaining : max;
+	if (ide_dma_out(d))
+		ide_dma_write_chunk(chan, d);
+	else
+		ide_submit(d, BLOCK_READ);
+}
+
+/*
+ * Runs the DMA command while the engine is ready and nothing is in flight. An inline completion
+ * (memory disks) lands back here through dma_pumping instead of recursing once per chunk; a
+ * later one (the main loop) pumps again itself.
+ */
+static void ide_dma_pump(struct ide_channel *chan, struct ide_drive *d)
+{
+	if (d->dma_pumping)
+		return;
+	d->dma_pumping = true;
+	while (d->xfer == IDE_XFER_DMA) {
+		if (d->buf_pos >= d->buf_len && !d->remaining) {
+			/* all data moved: done, even if that used up the table (Active clear) */
+			ide_dma_end(chan, d);
+			break;
+		}
+		if (!ide_dma_ready(chan))
+			break;
+		ide_dma_step(chan, d);
+	}
+	d->dma_pumping = false;
+}
+
+/* The command's data goes by DMA: BSY while it waits for the engine and while it moves. */
+static void ide_dma_begin(struct ide_channel *chan, struct ide_drive *d)
+{
+	d->dma = 1;
+	d->dma_pos = 0;
+	d->xfer = IDE_XFER_DMA;
+	d->status = ST_BSY | ST_READY;
+	ide_dma_pump(chan, d);
+}
+
+/* READ/WRITE DMA (EXT) (ATA-6 clause 8): the range is checked, the engine does the rest. */
+static void ide_cmd_dma(struct ide_channel *chan, struct ide_drive *d)
+{
+	d->buf_pos = d->buf_len = d->drq_end = 0;
+	ide_dma_begin(chan, d);
+}
+
+/* A chunk's request is done. A read goes to memory now, unless the engine was stopped meanwhile:
+ * then the chunk is read again once it restarts. */
+static void ide_dma_io_done(struct ide_channel *chan, struct ide_drive *d, uint8_t *data)
+{
+	uint32_t len = (uint32_t)d->block * ide_unit(d);
+	if (d->io_op == BLOCK_READ) {
+		if (!ide_dma_ready(chan)) {
+			d->xfer = IDE_XFER_DMA;
+			return;
+		}
+		enum ide_dma_result res =
+			chan->dma->rw(chan->dma_opaque, d->dma_pos, data, len, true);
+		if (res != IDE_DMA_OK) {
+			ide_dma_error(chan, d, res);
+			return;
+		}
+	} else if (d->io_op == BLOCK_WRITE && !d->write_cache) {
+		ide_submit(d, BLOCK_FLUSH); /* write through, then the chunk counts as done */
+		return;
+	}
+	d->dma_pos += len;
+	d->lba += d->block;
+	d->remaining -= d->block;
+	d->xfer = IDE_XFER_DMA;
+	ide_dma_pump(chan, d);
+}
+
+void ide_channel_dma_start(struct ide_channel *chan)
+{
+	for (int i = 0; i < 2; i++) {
+		struct ide_drive *d = &chan->drive[i];
+		if (!ide_present(d) || !d->dma)
+			continue;
+		d->dma_pos = 0; /* a new table: the transfer goes on from its first byte */
+		if (d->xfer == IDE_XFER_DMA)
+			ide_dma_pump(chan, d);
+	}
+}
+
+void ide_channel_set_dma(struct ide_channel *chan, const struct ide_dma_ops *ops, void *opaque)
+{
+	chan->dma = ops;
+	chan->dma_opaque = opaque;
+}
+
+/* ---- request completion ---- */
+
+static void ide_io_failed(struct ide_channel *chan, struct ide_drive *d, int ret)
+{
+	log_once(LOG_WARN, "ide: %s: %s failed: %s", d->bd->path, ide_cmds[d->cmd].name,
+		 g_strerror(-ret));
+	if (ide_is_cd(d)) {
+		/* MEDIUM ERROR, UNRECOVERED READ ERROR */
+		ide_atapi_fail(chan, d, ATAPI_SENSE_MEDIUM_ERROR, 0x11, 0x00, true);
+		return;
+	}
+	/* READ error outputs: UNC; WRITE and FLUSH CACHE error outputs: ABRT */
+	ide_fail(chan, d, d->io_op == BLOCK_READ ? ERR_UNC : ERR_ABRT);
+}
+
+static void ide_io_done(struct ide_channel *chan, struct ide_drive *d, int ret, uint8_t *data)
+{
+	if (ret < 0)
+		ide_io_failed(chan, d, ret);
+	else if (d->dma)
+		ide_dma_io_done(chan, d, data);
+	else if (ide_is_cd(d))
+		ide_atapi_io_done(chan, d, data);
+	else
+		ide_ata_io_done(chan, d, data);
+}
+
+/* ---- the data port ---- */
+
+/* The current DRQ block is read out. */
+static void ide_in_drained(struct ide_channel *chan, struct ide_drive *d)
+{
+	if (d->cmd == ATA_PACKET)
+		ide_atapi_in_drained(chan, d);
+	else
+		ide_ata_in_drained(d);
+}
+
+/* A word of the DRQ block; an odd ATAPI block ends with a padding byte (PACKET protocol). */
 static uint16_t ide_data_read16(struct ide_channel *chan)
 {
 	struct ide_drive *d = ide_cur(chan);
-	if (d->xfer != IDE_XFER_IN || d->buf_pos + 2 > d->buf_len)
+	if (d->xfer != IDE_XFER_IN || d->buf_pos >= d->drq_end)
 		return ide_channel_has_drive(chan) ? 0xFFFF : 0; /* no DRQ: nothing to read */
-	uint16_t v = d->buf[d->buf_pos] | d->buf[d->buf_pos + 1] << 8;
-	d->buf_pos += 2;
-	if (d->buf_pos >= d->buf_len)
-		ide_in_drained(d);
+	uint16_t v = d->buf[d->buf_pos];
+	if (d->buf_pos + 1 < d->drq_end)
+		v |= d->buf[d->buf_pos + 1] << 8;
+	d->buf_pos = d->buf_pos + 2 < d->drq_end ? d->buf_pos + 2 : d->drq_end;
+	if (d->buf_pos >= d->drq_end)
+		ide_in_drained(chan, d);
 	return v;
+}
+
+/* The current data-out or packet block is complete. */
+static void ide_out_filled(struct ide_channel *chan, struct ide_drive *d)
+{
+	if (d->xfer == IDE_XFER_PACKET)
+		ide_atapi_packet_in(chan, d);
+	else if (d->cmd == ATA_PACKET)
+		ide_atapi_out_filled(chan, d);
+	else
+		ide_submit(d, BLOCK_WRITE);
 }
 
 static void ide_data_write16(struct ide_channel *chan, uint16_t v)
 {
 	struct ide_drive *d = ide_cur(chan);
-	if (d->xfer != IDE_XFER_OUT || d->buf_pos + 2 > d->buf_len)
+	if ((d->xfer != IDE_XFER_OUT && d->xfer != IDE_XFER_PACKET) || d->buf_pos >= d->drq_end)
 		return; /* no DRQ: the write goes nowhere */
 	d->buf[d->buf_pos] = v;
-	d->buf[d->buf_pos + 1] = v >> 8;
-	d->buf_pos += 2;
-	if (d->buf_pos >= d->buf_len)
-		ide_submit(d, BLOCK_WRITE);
+	if (d->buf_pos + 1 < d->drq_end)
+		d->buf[d->buf_pos + 1] = v >> 8;
+	d->buf_pos = d->buf_pos + 2 < d->drq_end ? d->buf_pos + 2 : d->drq_end;
+	if (d->buf_pos >= d->drq_end)
+		ide_out_filled(chan, d);
 }
 
 /* ---- addressing ---- */
@@ -382,7 +811,7 @@ static bool ide_setup_sectors(struct ide_channel *chan, struct ide_drive *d, uns
 	return true;
 }
 
-/* ---- IDENTIFY DEVICE (ATA-6 clause 8, table of IDENTIFY words) ---- */
+/* ---- IDENTIFY DEVICE and IDENTIFY PACKET DEVICE (ATA-6 clause 8, tables of words) ---- */
 
 /* ATA strings: two characters a word, the first in the high byte, padded with spaces. */
 static void ide_id_string(uint16_t *id, unsigned word, unsigned chars, const char *s)
@@ -394,11 +823,13 @@ static void ide_id_string(uint16_t *id, unsigned word, unsigned chars, const cha
 	}
 }
 
-/* A serial that stays the same from run to run: a hash of the image's name and position. */
+/* A serial that stays the same from run to run: a hash of the image's name and position (a
+ * CD drive's, which outlives its media, of the position alone). */
 static void ide_make_serial(const struct ide_drive *d, char out[21])
 {
 	uint32_t h = 2166136261u; /* FNV-1a */
-	for (const char *p = d->bd->path; *p; p++)
+	const char *name = ide_is_cd(d) ? "cdrom" : d->bd->path;
+	for (const char *p = name; *p; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
 	h = (h ^ d->unit) * 16777619u;
 	g_snprintf(out, 21, "PCVM%08X", h);
@@ -414,61 +845,106 @@ static uint16_t ide_reset_result(const struct ide_drive *d, bool other_present)
 	return v | (other_present ? 0x0030 /* PDIAG-, DASP- seen */ : 0x0040);
 }
 
-static void ide_identify_init(struct ide_drive *d, bool other_present)
+/* Words both IDENTIFY variants share: strings, DMA and PIO modes, versions, reset result. */
+static void ide_identify_common(struct ide_drive *d, bool other_present, const char *model)
+{
+	uint16_t *id = d->identify;
+	char serial[21];
+	ide_make_serial(d, serial);
+	ide_id_string(id, 10, 20, serial);
+	ide_id_string(id, 23, 8, "0.1");
+	ide_id_string(id, 27, 40, model);
+	id[49] = 0x0F00; /* IORDY, IORDY may be disabled, LBA, DMA */
+	id[50] = 0x4000;
+	id[63] = 0x0007; /* multiword DMA 0-2 supported; the selected mode is patched in */
+	id[64] = 0x0003; /* PIO modes 3 and 4 */
+	id[65] = 120;    /* multiword DMA and PIO cycle times, ns */
+	id[66] = 120;
+	id[67] = 120;
+	id[68] = 120;
+	id[80] = 0x007E; /* ATA-1 .. ATA/ATAPI-6 */
+	id[84] = 0x4000;
+	id[87] = 0x4000;
+	id[88] = 0x003F; /* Ultra DMA 0-5 supported */
+	id[93] = ide_reset_result(d, other_present);
+}
+
+static void ide_identify_disk_init(struct ide_drive *d, bool other_present)
 {
 	uint16_t *id = d->identify;
 	uint32_t lba28 = d->sectors < IDE_LBA28_MAX ? d->sectors : IDE_LBA28_MAX;
-	char serial[21];
-	memset(d->identify, 0, sizeof(d->identify));
-	ide_make_serial(d, serial);
+	ide_identify_common(d, other_present, "PCVM HARDDISK");
 	id[0] = 0x0040; /* ATA device, fixed medium */
 	id[1] = d->cyls;
 	id[3] = d->heads;
 	id[6] = d->spt;
-	ide_id_string(id, 10, 20, serial);
-	ide_id_string(id, 23, 8, "0.1");
-	ide_id_string(id, 27, 40, "PCVM HARDDISK");
 	id[47] = 0x8000 | IDE_MAX_MULT;
-	id[49] = 0x0E00; /* IORDY, IORDY may be disabled, LBA; no DMA until bus-master DMA exists */
-	id[50] = 0x4000;
 	id[51] = 0x0200; /* obsolete PIO timing: mode 2 */
-	id[53] = 0x0003; /* words 54-58 and 64-70 valid */
+	id[53] = 0x0007; /* words 54-58, 64-70 and 88 valid */
 	id[60] = lba28;
 	id[61] = lba28 >> 16;
-	id[64] = 0x0003; /* PIO modes 3 and 4 */
-	id[67] = 120;    /* PIO cycle times, ns */
-	id[68] = 120;
-	id[80] = 0x007E; /* ATA-1 .. ATA/ATAPI-6 */
 	id[82] = 0x0028; /* write cache, power management */
 	id[83] = 0x7400; /* FLUSH CACHE EXT, FLUSH CACHE, 48-bit address */
-	id[84] = 0x4000;
 	id[85] = 0x0008; /* power management enabled; write cache bit set per command */
 	id[86] = 0x3400;
-	id[87] = 0x4000;
-	id[93] = ide_reset_result(d, other_present);
 	for (int i = 0; i < 4; i++)
 		id[100 + i] = d->sectors >> (16 * i);
+}
+
+/* IDENTIFY PACKET DEVICE (ATA-6): a removable CD-ROM device speaking 12-byte packets, DRQ for
+ * the packet within 50 us (word 0 bits 6:5 = 10b), PACKET and DEVICE RESET supported. */
+static void ide_identify_cd_init(struct ide_drive *d, bool other_present)
+{
+	uint16_t *id = d->identify;
+	ide_identify_common(d, other_present, "PCVM DVD-ROM");
+	id[0] = 0x8000 | 0x0500 | 0x0080 | 0x0040;
+	id[53] = 0x0006; /* words 64-70 and 88 valid */
+	id[82] = 0x0210; /* PACKET, DEVICE RESET */
+	id[83] = 0x4000;
+	id[85] = 0x0210;
+}
+
+static void ide_identify_init(struct ide_drive *d, bool other_present)
+{
+	memset(d->identify, 0, sizeof(d->identify));
+	if (ide_is_cd(d))
+		ide_identify_cd_init(d, other_present);
+	else
+		ide_identify_disk_init(d, other_present);
+}
+
+/* The selected DMA mode in words 63 and 88: bit 8 + n of the mode set by SET FEATURES. */
+static void ide_identify_dma_mode(const struct ide_drive *d, uint16_t *id)
+{
+	unsigned n = d->dma_mode & 0x07;
+	if ((d->dma_mode & 0xF8) == 0x20)
+		id[63] |= 0x0100 << n;
+	else if ((d->dma_mode & 0xF8) == 0x40)
+		id[88] |= 0x0100 << n;
 }
 
 /* The words that depend on what the guest set, then the integrity word 255 (A5h + checksum). */
 static void ide_identify_current(const struct ide_drive *d, uint16_t *id)
 {
-	uint32_t chs = (uint32_t)d->cyls * d->heads * d->spt;
-	id[54] = d->cyls;
-	id[55] = d->heads;
-	id[56] = d->spt;
-	id[57] = chs;
-	id[58] = chs >> 16;
-	id[59] = d->mult ? 0x0100 | d->mult : 0;
-	if (d->write_cache)
-		id[85] |= 0x0020;
+	if (!ide_is_cd(d)) {
+		uint32_t chs = (uint32_t)d->cyls * d->heads * d->spt;
+		id[54] = d->cyls;
+		id[55] = d->heads;
+		id[56] = d->spt;
+		id[57] = chs;
+		id[58] = chs >> 16;
+		id[59] = d->mult ? 0x0100 | d->mult : 0;
+		if (d->write_cache)
+			id[85] |= 0x0020;
+	}
+	ide_identify_dma_mode(d, id);
 	uint8_t sum = 0xA5;
 	for (int i = 0; i < 255; i++)
 		sum += (id[i] & 0xFF) + (id[i] >> 8);
 	id[255] = (uint16_t)(uint8_t)-sum << 8 | 0xA5;
 }
 
-static void ide_cmd_identify(struct ide_channel *chan, struct ide_drive *d)
+static void ide_send_identify(struct ide_channel *chan, struct ide_drive *d)
 {
 	uint16_t id[256];
 	memcpy(id, d->identify, sizeof(id));
@@ -480,6 +956,31 @@ static void ide_cmd_identify(struct ide_channel *chan, struct ide_drive *d)
 	d->block = 1;
 	d->remaining = 0;
 	ide_in_ready(chan, d, BLOCK_SECTOR);
+}
+
+/* Sector Count, LBA Low/Mid/High as a device leaves them after a reset, diagnostics or an
+ * aborted IDENTIFY DEVICE: its command set's signature (ATA-6; 14h/EBh for PACKET). */
+static void ide_load_signature(struct ide_channel *chan, const struct ide_drive *d)
+{
+	chan->nsector = 1;
+	chan->lba_low = 1;
+	chan->lba_mid = ide_is_cd(d) ? 0x14 : 0;
+	chan->lba_high = ide_is_cd(d) ? 0xEB : 0;
+}
+
+static void ide_cmd_identify(struct ide_channel *chan, struct ide_drive *d)
+{
+	if (ide_is_cd(d)) {
+		ide_load_signature(chan, d);
+		ide_abort(chan, d);
+		return;
+	}
+	ide_send_identify(chan, d);
+}
+
+static void ide_cmd_identify_packet(struct ide_channel *chan, struct ide_drive *d)
+{
+	ide_send_identify(chan, d);
 }
 
 /* ---- the other command handlers ---- */
@@ -543,11 +1044,22 @@ static void ide_cmd_init_params(struct ide_channel *chan, struct ide_drive *d)
 	ide_complete(chan, d);
 }
 
-/* SET FEATURES 03h (set transfer mode): PIO default or PIO flow-control modes 0-4. DMA modes abort:
- * IDENTIFY advertises none yet. */
-static bool ide_transfer_mode_ok(uint8_t mode)
+/* The DMA modes IDENTIFY advertises (ATA-6 SET FEATURES 03h): multiword 0-2, Ultra 0-5. */
+static bool ide_dma_mode_valid(uint8_t mode)
 {
-	return mode <= 0x01 || (mode >= 0x08 && mode <= 0x0C);
+	return (mode >= 0x20 && mode <= 0x22) || (mode >= 0x40 && mode <= 0x45);
+}
+
+/* SET FEATURES 03h (set transfer mode): PIO default, PIO flow control 0-4, or a DMA mode,
+ * which IDENTIFY then reports as selected. */
+static bool ide_set_transfer_mode(struct ide_drive *d, uint8_t mode)
+{
+	if (mode <= 0x01 || (mode >= 0x08 && mode <= 0x0C))
+		return true;
+	if (!ide_dma_mode_valid(mode))
+		return false;
+	d->dma_mode = mode;
+	return true;
 }
 
 static void ide_cmd_set_features(struct ide_channel *chan, struct ide_drive *d)
@@ -556,7 +1068,7 @@ static void ide_cmd_set_features(struct ide_channel *chan, struct ide_drive *d)
 	switch (chan->feature) {
 	case 0x02: d->write_cache = true; break;
 	case 0x82: d->write_cache = false; break;
-	case 0x03: ok = ide_transfer_mode_ok(chan->nsector); break;
+	case 0x03: ok = ide_set_transfer_mode(d, chan->nsector); break;
 	case 0x55: /* read look-ahead off/on: no cache to look ahead into */
 	case 0xAA:
 	case 0x66: /* revert to power-on defaults off/on: settings survive soft reset either way */
@@ -569,30 +1081,34 @@ static void ide_cmd_set_features(struct ide_channel *chan, struct ide_drive *d)
 		ide_abort(chan, d);
 }
 
-/* The register values a device leaves after reset and diagnostics (the ATA signature). */
+/* The register values after reset and diagnostics: device 0's signature, which becomes device
+ * 1's when the host selects it before writing anything (sig_latched). */
 static void ide_set_signature(struct ide_channel *chan)
 {
-	chan->nsector = 1;
-	chan->lba_low = 1;
-	chan->lba_mid = 0;
-	chan->lba_high = 0;
 	chan->select = 0;
 	chan->hob_nsector = chan->hob_lba_low = chan->hob_lba_mid = chan->hob_lba_high = 0;
+	ide_load_signature(chan, &chan->drive[ide_present(&chan->drive[0]) ? 0 : 1]);
+	chan->sig_latched = 1;
+}
+
+/* A drive after reset: no command; an ATA device ready, a PACKET device with DRDY clear until
+ * a command sets it (ATA-6 reset protocols: "status 00h" in the PACKET signature). */
+static void ide_drive_ready(struct ide_drive *d)
+{
+	d->io_gen++; /* a request still in flight now belongs to no one */
+	d->xfer = IDE_XFER_IDLE;
+	d->dma = 0;
+	d->status = ide_is_cd(d) ? 0 : ST_READY;
+	d->error = ERR_DIAG_PASSED;
+	d->irq_pending = false;
 }
 
 /* Both drives back to "ready, diagnostics passed", without an interrupt. */
 static void ide_drives_ready(struct ide_channel *chan)
 {
-	for (int i = 0; i < 2; i++) {
-		struct ide_drive *d = &chan->drive[i];
-		if (!ide_present(d))
-			continue;
-		d->io_gen++; /* a request still in flight now belongs to no one */
-		d->xfer = IDE_XFER_IDLE;
-		d->status = ST_READY;
-		d->error = ERR_DIAG_PASSED;
-		d->irq_pending = false;
-	}
+	for (int i = 0; i < 2; i++)
+		if (ide_present(&chan->drive[i]))
+			ide_drive_ready(&chan->drive[i]);
 	ide_set_signature(chan);
 }
 
@@ -604,15 +1120,26 @@ static void ide_cmd_diagnostic(struct ide_channel *chan, struct ide_drive *d)
 	ide_raise(chan, ide_present(&chan->drive[0]) ? &chan->drive[0] : &chan->drive[1]);
 }
 
+/* DEVICE RESET (ATA-6 clause 8): this drive alone, whatever it was doing; signature, no INTRQ. */
+static void ide_cmd_device_reset(struct ide_channel *chan, struct ide_drive *d)
+{
+	ide_drive_ready(d);
+	ide_load_signature(chan, d);
+}
+
 /* The one dispatcher: applies the rules every command shares, then the table's handler. */
 static void ide_exec(struct ide_channel *chan, uint8_t op)
 {
 	const struct ide_cmd *c = &ide_cmds[op];
 	struct ide_drive *d = ide_cur(chan);
+	bool known = c->run && (c->kinds & (1u << d->kind));
 	if (!ide_present(d) && !(c->flags & CF_BOTH))
 		return; /* nobody answers for an absent device */
-	if (!ide_channel_has_drive(chan) || (d->status & ST_BSY))
+	if (!ide_channel_has_drive(chan))
+		return;
+	if ((d->status & ST_BSY) && !(known && (c->flags & CF_WHILE_BSY)))
 		return; /* a command written while BSY is not accepted */
+	chan->sig_latched = 0;
 	d->irq_pending = false; /* writing Command clears the pending interrupt */
 	ide_update_irq(chan);
 	if (c->flags & CF_BOTH) {
@@ -622,8 +1149,9 @@ static void ide_exec(struct ide_channel *chan, uint8_t op)
 	d->cmd = op;
 	d->error = 0;
 	d->xfer = IDE_XFER_IDLE;
+	d->dma = 0;
 	d->status = ST_READY;
-	if (!c->run || !(c->kinds & (1u << d->kind))) {
+	if (!known || ((c->flags & CF_DMA) && !chan->dma)) {
 		log_once(LOG_DEBUG, "ide: command %#04x (%s) aborted", op, c->name ? c->name : "unknown");
 		ide_abort(chan, d);
 		return;
@@ -679,6 +1207,14 @@ static uint8_t ide_reg_read(struct ide_channel *chan, unsigned reg)
 	return ide_status_read(chan, true);
 }
 
+static void ide_select(struct ide_channel *chan, uint8_t val)
+{
+	chan->select = val;
+	if (chan->sig_latched && ide_present(ide_cur(chan)))
+		ide_load_signature(chan, ide_cur(chan)); /* its registers still hold it */
+	ide_update_irq(chan); /* the other device may own INTRQ now */
+}
+
 static void ide_reg_write(struct ide_channel *chan, unsigned reg, uint8_t val)
 {
 	chan->devctl &= ~DC_HOB; /* Device Control: any Command Block write clears HOB */
@@ -686,9 +1222,9 @@ static void ide_reg_write(struct ide_channel *chan, unsigned reg, uint8_t val)
 		uint8_t *cur = ide_chan_byte(chan, ide_pairs[reg].cur);
 		*ide_chan_byte(chan, ide_pairs[reg].hob) = *cur;
 		*cur = val;
+		chan->sig_latched = 0;
 	} else if (reg == 6) {
-		chan->select = val;
-		ide_update_irq(chan); /* the other device may own INTRQ now */
+		ide_select(chan, val);
 	} else if (reg == 7) {
 		ide_exec(chan, val);
 	}
@@ -740,6 +1276,7 @@ static void ide_srst_begin(struct ide_channel *chan)
 			continue;
 		d->io_gen++;
 		d->xfer = IDE_XFER_IDLE;
+		d->dma = 0;
 		d->status = ST_BSY; /* software reset: BSY for as long as SRST is held */
 		d->irq_pending = false;
 	}
@@ -776,7 +1313,7 @@ const struct bus_ops ide_ctrl_ops = {
 	.max_size = 1,
 };
 
-/* ---- setup, reset, state ---- */
+/* ---- setup, reset, media ---- */
 
 static void ide_drive_power_on(struct ide_drive *d)
 {
@@ -787,13 +1324,17 @@ static void ide_drive_power_on(struct ide_drive *d)
 	d->cyls = cyls > 16383 ? 16383 : cyls ? cyls : 1;
 	d->mult = 0;
 	d->write_cache = true;
+	d->dma_mode = IDE_DEFAULT_DMA_MODE;
 	d->cmd = 0;
 	d->io_op = 0;
 	d->lba = 0;
 	d->remaining = 0;
 	d->block = 0;
-	d->buf_pos = d->buf_len = 0;
+	d->buf_pos = d->buf_len = d->drq_end = 0;
+	d->dma_pos = 0;
+	d->byte_limit = 0;
 	memset(d->buf, 0, sizeof(d->buf));
+	atapi_reset(&d->atapi);
 }
 
 void ide_channel_reset(struct ide_channel *chan)
@@ -807,15 +1348,31 @@ void ide_channel_reset(struct ide_channel *chan)
 	ide_update_irq(chan);
 }
 
-static void ide_drive_init(struct ide_channel *chan, unsigned unit, struct block_dev *bd)
+/* Capacity in the drive's own blocks; a CD image's partial last block is not addressable. */
+static uint64_t ide_capacity(const struct ide_drive *d)
+{
+	return d->bd ? block_size(d->bd) / ide_unit(d) : 0;
+}
+
+static void ide_drive_init(struct ide_channel *chan, unsigned unit, enum ide_kind kind,
+			   struct block_dev *bd)
 {
 	struct ide_drive *d = &chan->drive[unit];
 	memset(d, 0, sizeof(*d));
 	d->chan = chan;
 	d->unit = unit;
 	d->bd = bd;
-	d->kind = bd ? IDE_KIND_DISK : IDE_KIND_NONE;
-	d->sectors = bd ? block_size(bd) / BLOCK_SECTOR : 0;
+	d->kind = kind;
+	d->sectors = ide_capacity(d);
+}
+
+/* Power-on state of both drives and the IDENTIFY templates (word 93 depends on the other). */
+static void ide_channel_power_on(struct ide_channel *chan)
+{
+	ide_channel_reset(chan);
+	for (int i = 0; i < 2; i++)
+		if (ide_present(&chan->drive[i]))
+			ide_identify_init(&chan->drive[i], ide_present(&chan->drive[!i]));
 }
 
 void ide_channel_init(struct ide_channel *chan, const struct irq_line *irq,
@@ -824,12 +1381,21 @@ void ide_channel_init(struct ide_channel *chan, const struct irq_line *irq,
 	memset(chan, 0, sizeof(*chan));
 	if (irq)
 		chan->irq = *irq;
-	ide_drive_init(chan, 0, master);
-	ide_drive_init(chan, 1, slave);
-	ide_channel_reset(chan);
-	for (int i = 0; i < 2; i++)
-		if (ide_present(&chan->drive[i]))
-			ide_identify_init(&chan->drive[i], ide_present(&chan->drive[!i]));
+	ide_drive_init(chan, 0, master ? IDE_KIND_DISK : IDE_KIND_NONE, master);
+	ide_drive_init(chan, 1, slave ? IDE_KIND_DISK : IDE_KIND_NONE, slave);
+	ide_channel_power_on(chan);
+}
+
+int ide_channel_set_kind(struct ide_channel *chan, unsigned unit, enum ide_kind kind)
+{
+	if (unit > 1 || kind > IDE_KIND_CDROM)
+		return -1;
+	struct block_dev *bd = chan->drive[unit].bd;
+	if (kind == IDE_KIND_DISK && !bd)
+		return -1;
+	ide_drive_init(chan, unit, kind, kind == IDE_KIND_NONE ? NULL : bd);
+	ide_channel_power_on(chan);
+	return 0;
 }
 
 void ide_channel_set_lock(struct ide_channel *chan, pthread_mutex_t *lock)
@@ -837,14 +1403,79 @@ void ide_channel_set_lock(struct ide_channel *chan, pthread_mutex_t *lock)
 	chan->lock = lock;
 }
 
-/* Sector state of a drive between blocks: block inside the command, command inside the disk. */
+void ide_channel_drain(struct ide_channel *chan)
+{
+	for (int i = 0; i < 2; i++)
+		if (chan->drive[i].bd)
+			block_drain(chan->drive[i].bd);
+}
+
+/* Whether the drive's command is reading the disc (or about to). */
+static bool ide_reading_medium(const struct ide_drive *d)
+{
+	if (d->cmd != ATA_PACKET || d->xfer == IDE_XFER_IDLE || d->xfer == IDE_XFER_PACKET)
+		return false;
+	return d->xfer == IDE_XFER_IO || d->remaining;
+}
+
+int ide_channel_change_medium(struct ide_channel *chan, unsigned unit, struct block_dev *medium,
+			      bool force, struct block_dev **old, char **error)
+{
+	struct ide_drive *d = &chan->drive[unit & 1];
+	if (!ide_is_cd(d)) {
+		*error = g_strdup("not a CD-ROM drive");
+		return -1;
+	}
+	if (d->atapi.locked && !force) {
+		*error = g_strdup("the guest has locked the tray (force ejects anyway)");
+		return -1;
+	}
+	if (ide_reading_medium(d)) {
+		d->io_gen++; /* the old disc's request, if any, is no longer ours */
+		/* NOT READY, MEDIUM NOT PRESENT - TRAY OPEN: the disc left mid-command */
+		ide_atapi_fail(chan, d, ATAPI_SENSE_NOT_READY, 0x3A, 0x02, true);
+	}
+	*old = d->bd;
+	d->bd = medium;
+	d->sectors = ide_capacity(d);
+	atapi_medium_changed(&d->atapi, medium != NULL);
+	return 0;
+}
+
+/* ---- state ---- */
+
+/* Sector state between blocks: the block inside the command, the command inside the medium. */
 static bool ide_sectors_ok(const struct ide_drive *d)
 {
 	return d->block >= 1 && d->block <= d->remaining && d->lba < d->sectors &&
 	       d->remaining <= d->sectors - d->lba;
 }
 
-/* Whether the drive, in its transfer state, is in the middle of a sector command. */
+/* Blocks in flight at once: a DRQ block's worth (PIO) or a chunk (DMA). */
+static unsigned ide_block_max(const struct ide_drive *d)
+{
+	if (d->dma)
+		return IDE_DMA_CHUNK / ide_unit(d);
+	return ide_is_cd(d) ? IDE_BUF_SIZE / ATAPI_BLOCK : IDE_MAX_MULT;
+}
+
+/* An ATA DMA command's state: waiting (DMA) or a chunk in flight (IO). */
+static const char *ide_disk_dma_check(const struct ide_drive *d, unsigned flags)
+{
+	if (!(flags & CF_DMA) || (d->xfer != IDE_XFER_DMA && d->xfer != IDE_XFER_IO) || d->buf_len)
+		return "DMA state does not fit the command";
+	bool in_disk = d->lba <= d->sectors && d->remaining <= d->sectors - d->lba;
+	if (d->xfer == IDE_XFER_DMA)
+		return in_disk ? NULL : "DMA range outside the disk";
+	bool fits = d->io_op == BLOCK_READ ? flags & CF_IN : flags & CF_OUT;
+	if (d->io_op > BLOCK_FLUSH || !fits)
+		return "DMA request does not fit the command";
+	if (!ide_sectors_ok(d) || d->block > ide_block_max(d))
+		return "block outside the command or the disk";
+	return NULL;
+}
+
+/* Whether the drive, in its transfer state, is in the middle of a PIO sector command. */
 static bool ide_mid_sectors(const struct ide_drive *d, unsigned flags)
 {
 	switch (d->xfer) {
@@ -855,13 +1486,15 @@ static bool ide_mid_sectors(const struct ide_drive *d, unsigned flags)
 	}
 }
 
-/* The transfer state fits the command: a request of a kind the command makes, a buffer
+/* The PIO transfer state fits the command: a request of a kind the command makes, a buffer
  * holding exactly the block where the protocol needs one. */
 static bool ide_xfer_fits(const struct ide_drive *d, unsigned flags)
 {
 	bool whole_block = d->buf_len == d->block * BLOCK_SECTOR;
 	if (d->xfer != IDE_XFER_IDLE && (flags & CF_MULTIPLE) && !d->mult)
 		return false; /* the next block would be empty */
+	if (flags & CF_DMA)
+		return d->xfer == IDE_XFER_IDLE;
 	switch (d->xfer) {
 	case IDE_XFER_IN: return !(flags & CF_SECTORS) || whole_block;
 	case IDE_XFER_OUT: return (flags & CF_OUT) && whole_block;
@@ -871,36 +1504,124 @@ static bool ide_xfer_fits(const struct ide_drive *d, unsigned flags)
 		if (d->io_op == BLOCK_WRITE)
 			return (flags & CF_OUT) && whole_block;
 		return d->io_op == BLOCK_FLUSH;
+	case IDE_XFER_PACKET:
+	case IDE_XFER_DMA: return false;
 	default: return true;
 	}
 }
 
-/* Why a loaded drive state cannot be used, or NULL. */
-static const char *ide_drive_check(const struct ide_drive *d)
+static const char *ide_disk_check(const struct ide_drive *d)
 {
 	unsigned flags = ide_cmds[d->cmd].flags;
-	if (d->xfer > IDE_XFER_IO)
-		return "bad transfer state";
-	if (!ide_present(d))
-		return d->xfer || d->irq_pending || d->status ? "state for an absent drive" : NULL;
-	if (d->irq_pending > 1 || d->write_cache > 1)
-		return "flag out of range";
 	if (d->mult > IDE_MAX_MULT || (d->mult & (d->mult - 1)) || !d->heads || !d->spt)
 		return "bad multiple count or geometry";
-	if (d->buf_len > IDE_BUF_SIZE || d->buf_pos > d->buf_len || (d->buf_len | d->buf_pos) & 1 ||
-	    d->block > IDE_MAX_MULT || d->remaining > 65536)
+	if ((d->buf_len | d->buf_pos) & 1 || d->drq_end != d->buf_len || d->remaining > 65536)
 		return "buffer position or block size out of range";
-	if (!ide_xfer_fits(d, flags))
+	if (d->dma)
+		return ide_disk_dma_check(d, flags);
+	if (d->block > IDE_MAX_MULT || !ide_xfer_fits(d, flags))
 		return "transfer state does not fit the command";
 	if (ide_mid_sectors(d, flags) && !ide_sectors_ok(d))
 		return "block outside the command or the disk";
 	return NULL;
 }
 
+/* A CD's READ in progress: a command that reads, blocks inside the disc, a block in hand. */
+static const char *ide_cd_read_check(const struct ide_drive *d)
+{
+	if (!atapi_cmd_reads(d->atapi.cdb[0]) || !d->bd)
+		return "disc read without a disc or a read command";
+	if (d->xfer == IDE_XFER_DMA)
+		return d->remaining <= d->sectors && d->lba <= d->sectors - d->remaining
+			       ? NULL
+			       : "read outside the disc";
+	if (!ide_sectors_ok(d) || d->block > ide_block_max(d))
+		return "read outside the disc";
+	if (d->xfer == IDE_XFER_IN && d->buf_len != d->block * ATAPI_BLOCK)
+		return "read block does not fill the buffer";
+	return NULL;
+}
+
+/* The PACKET protocol's states: packet DRQ, data DRQ (PIO), DMA or a read in flight. */
+static const char *ide_cd_packet_check(const struct ide_drive *d)
+{
+	switch (d->xfer) {
+	case IDE_XFER_PACKET:
+		return d->buf_len == ATAPI_CDB_SIZE && d->drq_end == ATAPI_CDB_SIZE && !d->remaining
+			       ? NULL
+			       : "bad packet phase";
+	case IDE_XFER_OUT:
+		return !d->dma && !d->remaining && atapi_cmd_takes_data(d->atapi.cdb[0])
+			       ? NULL
+			       : "data-out phase without a command taking data";
+	case IDE_XFER_IN:
+		if (d->dma)
+			return "PIO phase of a DMA command";
+		return d->remaining ? ide_cd_read_check(d) : NULL;
+	case IDE_XFER_IO:
+		if (d->io_op != BLOCK_READ)
+			return "CD request is no read";
+		return ide_cd_read_check(d);
+	case IDE_XFER_DMA:
+		if (!d->dma)
+			return "DMA phase of a PIO command";
+		return d->remaining ? ide_cd_read_check(d) : NULL;
+	default: return NULL;
+	}
+}
+
+static const char *ide_cd_check(const struct ide_drive *d)
+{
+	const char *why = atapi_state_check(&d->atapi);
+	if (why)
+		return why;
+	if (d->xfer == IDE_XFER_IDLE)
+		return d->dma ? "DMA flag without a command" : NULL;
+	if (d->cmd == ATA_IDENTIFY_PACKET)
+		return d->xfer == IDE_XFER_IN && !d->dma && d->buf_len == BLOCK_SECTOR
+			       ? NULL
+			       : "bad IDENTIFY PACKET DEVICE state";
+	if (d->cmd != ATA_PACKET)
+		return "transfer state of a command without data";
+	return ide_cd_packet_check(d);
+}
+
+/* Why a loaded drive state cannot be used, or NULL. */
+static const char *ide_drive_check(const struct ide_drive *d)
+{
+	if (d->xfer > IDE_XFER_DMA)
+		return "bad transfer state";
+	if (!ide_present(d))
+		return d->xfer || d->irq_pending || d->status ? "state for an absent drive" : NULL;
+	if (d->irq_pending > 1 || d->write_cache > 1 || d->dma > 1)
+		return "flag out of range";
+	if (!ide_dma_mode_valid(d->dma_mode))
+		return "bad DMA mode";
+	if (d->buf_len > IDE_BUF_SIZE || d->drq_end > d->buf_len || d->buf_pos > d->drq_end)
+		return "buffer position out of range";
+	if (d->dma && d->xfer == IDE_XFER_IDLE)
+		return "DMA flag without a command";
+	return ide_is_cd(d) ? ide_cd_check(d) : ide_disk_check(d);
+}
+
+/* A request in flight when the state was saved never completed here: issue it again. A DMA
+ * write takes its data from guest memory again, when the engine lets it. */
+static void ide_reissue(struct ide_channel *chan, struct ide_drive *d)
+{
+	if (d->xfer == IDE_XFER_IO && d->dma && d->io_op == BLOCK_WRITE)
+		d->xfer = IDE_XFER_DMA;
+	if (d->xfer == IDE_XFER_IO)
+		ide_submit(d, d->io_op);
+	else if (d->xfer == IDE_XFER_DMA)
+		ide_dma_pump(chan, d);
+}
+
 int ide_channel_post_load(struct ide_channel *chan, char **error)
 {
 	for (int i = 0; i < 2; i++) {
 		const char *why = ide_drive_check(&chan->drive[i]);
+		if (!why && chan->sig_latched > 1)
+			why = "flag out of range";
 		if (why) {
 			*error = g_strdup_printf("ide: drive %d: %s", i, why);
 			ide_channel_reset(chan);
@@ -910,8 +1631,7 @@ int ide_channel_post_load(struct ide_channel *chan, char **error)
 	for (int i = 0; i < 2; i++) {
 		struct ide_drive *d = &chan->drive[i];
 		d->io_gen++; /* whatever was in flight before the load is not ours any more */
-		if (d->xfer == IDE_XFER_IO)
-			ide_submit(d, d->io_op); /* the saved request never completed: run it again */
+		ide_reissue(chan, d);
 	}
 	ide_update_irq(chan);
 	return 0;

@@ -106,7 +106,10 @@ static bool vcpu_wait_until_runnable(struct vcpu *v)
 		pthread_cond_broadcast(&v->cond);
 		return false;
 	}
-	v->state = VCPU_RUNNING;
+	if (v->state != VCPU_RUNNING) {
+		v->state = VCPU_RUNNING;
+		pthread_cond_broadcast(&v->cond);
+	}
 	return true;
 }
 
@@ -196,7 +199,10 @@ void vcpu_set_state(struct vcpu *v, enum vcpu_state state)
 {
 	pthread_mutex_lock(&v->lock);
 	v->want = state;
-	vcpu_kick_locked(v);
+	if (state == VCPU_RUNNING)
+		pthread_cond_broadcast(&v->cond); /* a paused vCPU waits on the condition only */
+	else
+		vcpu_kick_locked(v);
 	while (v->thread_started && v->state != state)
 		pthread_cond_wait(&v->cond, &v->lock);
 	pthread_mutex_unlock(&v->lock);

@@ -318,9 +318,10 @@ static void test_identify(void)
 	g_assert_cmphex(id[10], ==, 'P' << 8 | 'C'); /* serial "PCVM..." */
 	g_assert_cmphex(id[47] & 0xFF, ==, 16);
 	g_assert_cmphex(id[49] & 0x0200, ==, 0x0200); /* LBA */
-	g_assert_cmphex(id[49] & 0x0100, ==, 0);      /* no DMA yet */
-	g_assert_cmphex(id[63], ==, 0);
-	g_assert_cmphex(id[88], ==, 0);
+	g_assert_cmphex(id[49] & 0x0100, ==, 0x0100); /* DMA */
+	g_assert_cmphex(id[53] & 0x0004, ==, 0x0004); /* word 88 valid */
+	g_assert_cmphex(id[63], ==, 0x0407);          /* MW DMA 0-2, mode 2 selected at power-on */
+	g_assert_cmphex(id[88], ==, 0x003F);          /* Ultra DMA 0-5, none selected */
 	g_assert_cmphex(id[64], ==, 0x0003); /* PIO 3 and 4 */
 	g_assert_cmpuint(id[60] | (uint32_t)id[61] << 16, ==, DISK_SECTORS);
 	g_assert_cmphex(id[83] & 0x0400, ==, 0x0400); /* LBA48 */
@@ -345,7 +346,8 @@ static void test_identify(void)
 static void test_atapi_only_commands_abort(void)
 {
 	struct rig *r = rig_new(DISK_SECTORS, 0);
-	static const uint8_t ops[] = { 0xA1, 0xA0, 0x08, 0x00, 0xC8 /* DMA: not yet */, 0xFF };
+	/* READ DMA too: this channel has no bus master behind it */
+	static const uint8_t ops[] = { 0xA1, 0xA0, 0x08, 0x00, 0xC8, 0xFF };
 	for (size_t i = 0; i < G_N_ELEMENTS(ops); i++) {
 		out8(r, 6, 0xA0);
 		out8(r, 7, ops[i]);
@@ -607,12 +609,25 @@ static void test_flush_and_write_cache(void)
 	g_assert_cmpuint(s.flushes, ==, 4);
 	g_assert_cmphex(status(r), ==, DRDY | DSC);
 
-	out8(r, 1, 0x03); /* transfer mode: PIO 4 fine, UDMA refused (no DMA yet) */
+	out8(r, 1, 0x03); /* transfer mode: PIO 4 and UDMA 5 fine, UDMA 6 refused */
 	out8(r, 2, 0x0C);
 	out8(r, 7, 0xEF);
 	g_assert_cmphex(status(r), ==, DRDY | DSC);
 	out8(r, 1, 0x03);
 	out8(r, 2, 0x45);
+	out8(r, 7, 0xEF);
+	g_assert_cmphex(status(r), ==, DRDY | DSC);
+	identify(r, id);
+	g_assert_cmphex(id[88], ==, 0x203F); /* UDMA 5 selected */
+	g_assert_cmphex(id[63], ==, 0x0007); /* no multiword mode selected any more */
+	out8(r, 1, 0x03);
+	out8(r, 2, 0x21);
+	out8(r, 7, 0xEF);
+	identify(r, id);
+	g_assert_cmphex(id[63], ==, 0x0207);
+	g_assert_cmphex(id[88], ==, 0x003F);
+	out8(r, 1, 0x03);
+	out8(r, 2, 0x46);
 	out8(r, 7, 0xEF);
 	g_assert_cmphex(in8(r, 1), ==, ABRT);
 	out8(r, 1, 0x99); /* unknown subcommand */
@@ -1027,7 +1042,7 @@ static void test_piix_hostile_state(void)
 	g_free(error);
 	g_byte_array_free(st, TRUE);
 	piix_ide_class.reset(src.dev);
-	src.dev->bmdma[PIIX_BM_STATUS] = 0x01; /* "active": no transfer could be running */
+	src.dev->bmdma[PIIX_BM_STATUS] = 0x01; /* "active" while not started: no guest gets there */
 	st = piix_save(&src);
 	g_assert_cmpint(piix_load(&dst, st, &error), ==, -1);
 	g_free(error);
@@ -1067,6 +1082,11 @@ static void test_piix_pci_config(void)
 	/* bus-master registers at 0xC000 */
 	fake_outb(p.env, 0xC000, 0xFF);
 	g_assert_cmphex(fake_inb(p.env, 0xC000), ==, 0x09);
+	g_assert_cmphex(fake_inb(p.env, 0xC002), ==, 0x01); /* started: active */
+	fake_outb(p.env, 0xC002, 0x01);                     /* active is read-only */
+	g_assert_cmphex(fake_inb(p.env, 0xC002), ==, 0x01);
+	fake_outb(p.env, 0xC000, 0x08); /* stopped: no longer active */
+	g_assert_cmphex(fake_inb(p.env, 0xC002), ==, 0x00);
 	fake_outb(p.env, 0xC002, 0x60);
 	g_assert_cmphex(fake_inb(p.env, 0xC002), ==, 0x60);
 	fake_outl(p.env, 0xC004, 0x12345677);

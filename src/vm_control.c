@@ -1,0 +1,68 @@
+/* The commands a running VM answers on its control socket (design.md, "Control protocol"). */
+#include <unistd.h>
+
+#include "control.h"
+#include "pc.h"
+
+static int cmd_status(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	struct pc_status st;
+	pc_describe(opaque, &st);
+	json_builder_set_member_name(b, "name");
+	json_builder_add_string_value(b, st.name);
+	json_builder_set_member_name(b, "state");
+	json_builder_add_string_value(b, st.state);
+	json_builder_set_member_name(b, "cpus");
+	json_builder_add_int_value(b, st.cpus);
+	json_builder_set_member_name(b, "memory-mib");
+	json_builder_add_int_value(b, st.memory_mib);
+	json_builder_set_member_name(b, "uptime-s");
+	json_builder_add_double_value(b, st.uptime_s);
+	json_builder_set_member_name(b, "pid");
+	json_builder_add_int_value(b, getpid());
+	return 0;
+}
+
+static int cmd_pause(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	pc_set_paused(opaque, true);
+	return 0;
+}
+
+static int cmd_resume(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	pc_set_paused(opaque, false);
+	return 0;
+}
+
+static int cmd_reset(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	pc_reset(opaque);
+	return 0;
+}
+
+static int cmd_poweroff(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	pc_poweroff(opaque);
+	return 0;
+}
+
+static int cmd_powerdown(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	pc_powerdown(opaque);
+	return 0;
+}
+
+static const struct control_command vm_commands[] = {
+	{ "status", cmd_status, "name, state, CPUs, memory, uptime, pid" },
+	{ "pause", cmd_pause, "stop the vCPUs" },
+	{ "resume", cmd_resume, "let the vCPUs run again" },
+	{ "reset", cmd_reset, "hard reset" },
+	{ "poweroff", cmd_poweroff, "power off at once (the VM process exits with 0)" },
+	{ "powerdown", cmd_powerdown, "press the ACPI power button: the guest shuts down" },
+};
+
+struct control_server *vm_control_start(struct pc *pc, const char *path, char **error)
+{
+	return control_server_new(path, vm_commands, G_N_ELEMENTS(vm_commands), pc, error);
+}
