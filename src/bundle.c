@@ -48,19 +48,29 @@ int bundle_create(const char *dir, const struct bundle_create_opts *o, char **er
 	vm_config_init(&cfg);
 	if (o->disk && !(cfg.ide[0].file = bundle_adopt_disk(o->disk, error)))
 		return -1;
+	if (o->cdrom) {
+		struct block_dev *iso = block_open(o->cdrom, true, error);
+		if (!iso) {
+			vm_config_clear(&cfg);
+			return -1;
+		}
+		block_close(iso);
+		cfg.ide[2].type = g_strdup("cdrom"); /* the secondary master, as on most PCs */
+		cfg.ide[2].file = g_canonicalize_filename(o->cdrom, NULL);
+	}
 	if (g_mkdir_with_parents(dir, 0755) < 0) {
 		*error = g_strdup_printf("%s: %s", dir, strerror(errno));
 		vm_config_clear(&cfg);
 		return -1;
 	}
 	if (!o->disk) {
-		g_autofree char *disk = bundle_path(dir, "disk0.img");
+		g_autofree char *disk = bundle_path(dir, "disk0.qcow2");
 		uint64_t size = o->disk_size ? o->disk_size : BUNDLE_DEFAULT_DISK_SIZE;
-		if (block_create_raw(disk, size, error) < 0) {
+		if (block_create_qcow2(disk, size, NULL, error) < 0) {
 			vm_config_clear(&cfg);
 			return -1;
 		}
-		cfg.ide[0].file = g_strdup("disk0.img");
+		cfg.ide[0].file = g_strdup("disk0.qcow2");
 	}
 	cfg.ide[0].type = g_strdup("disk");
 	cfg.name = o->name ? g_strdup(o->name) : bundle_default_name(dir);
@@ -132,4 +142,18 @@ void bundle_unlock(const char *dir, int lock_fd)
 	g_autofree char *pidfile = g_build_filename(dir, "run", "pid", NULL);
 	g_unlink(pidfile);
 	close(lock_fd);
+}
+
+int bundle_set_drive_file(const char *dir, const char *slot, const char *file, char **error)
+{
+	g_autofree char *conf = bundle_path(dir, BUNDLE_CONF);
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GError) err = NULL;
+	if (!g_key_file_load_from_file(kf, conf, G_KEY_FILE_KEEP_COMMENTS, &err) ||
+	    (g_key_file_set_string(kf, slot, "file", file ? file : ""), FALSE) ||
+	    !g_key_file_save_to_file(kf, conf, &err)) {
+		*error = g_strdup_printf("%s: %s", conf, err->message);
+		return -1;
+	}
+	return 0;
 }

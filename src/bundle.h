@@ -16,7 +16,8 @@ struct bundle_create_opts {
 	const char *name;   /* NULL: the directory's name without .pcvm */
 	unsigned memory_mib; /* 0: default */
 	unsigned cpus;       /* 0: default */
-	const char *disk;   /* an existing image to use; NULL: create disk0.img */
+	const char *disk;   /* an existing image to use; NULL: create disk0.qcow2 */
+	const char *cdrom;  /* an ISO for the CD drive (ide1:0); NULL: no CD drive */
 	uint64_t disk_size; /* for a new disk; 0: default */
 	bool test_exit;
 };
@@ -28,3 +29,5 @@ int bundle_load_config(const char *dir, struct vm_config *cfg, char **error);
 /* Takes DIR/run/lock (flock) and writes run/pid; fails if another pcvm runs this bundle. */
 int bundle_lock(const char *dir, int *lock_fd, char **error);
 void bundle_unlock(const char *dir, int lock_fd);
+/* Sets [SLOT] file= in DIR/vm.conf (NULL: empty), keeping every other line and comment. */
+int bundle_set_drive_file(const char *dir, const char *slot, const char *file, char **error);

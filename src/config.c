@@ -9,6 +9,32 @@
 
 static const char *const ide_slot_names[VM_IDE_SLOTS] = { "ide0:0", "ide0:1", "ide1:0", "ide1:1" };
 
+bool vm_drive_present(const struct vm_drive *d)
+{
+	return d->type || d->file;
+}
+
+bool vm_drive_is_cdrom(const struct vm_drive *d)
+{
+	return d->type && !strcmp(d->type, "cdrom");
+}
+
+int vm_ide_slot_find(const struct vm_config *cfg, const char *name)
+{
+	for (int i = 0; i < VM_IDE_SLOTS; i++)
+		if (!strcmp(name, ide_slot_names[i]))
+			return i;
+	if (!strcmp(name, "cdrom"))
+		for (int i = 0; i < VM_IDE_SLOTS; i++)
+			if (vm_drive_is_cdrom(&cfg->ide[i]))
+				return i;
+	if (!strcmp(name, "disk"))
+		for (int i = 0; i < VM_IDE_SLOTS; i++)
+			if (vm_drive_present(&cfg->ide[i]) && !vm_drive_is_cdrom(&cfg->ide[i]))
+				return i;
+	return -1;
+}
+
 const char *vm_ide_slot_name(unsigned slot)
 {
 	return slot < VM_IDE_SLOTS ? ide_slot_names[slot] : NULL;
@@ -211,14 +237,19 @@ int vm_config_parse(struct vm_config *cfg, const char *text, const char *name, c
 		struct vm_drive *d = &cfg->ide[i];
 		if (!d->type && !d->file)
 			continue;
-		if (!d->file) {
-			*error = g_strdup_printf("%s: [%s] has no file=", name, ide_slot_names[i]);
-			return -1;
-		}
-		if (d->type && strcmp(d->type, "disk")) {
-			*error = g_strdup_printf("%s:%d: [%s] type=%s: only 'disk' is supported", name,
+		if (d->type && strcmp(d->type, "disk") && strcmp(d->type, "cdrom")) {
+			*error = g_strdup_printf("%s:%d: [%s] type=%s: expected disk or cdrom", name,
 						 config_key_line(text, ide_slot_names[i], "type"),
 						 ide_slot_names[i], d->type);
+			return -1;
+		}
+		if (vm_drive_is_cdrom(d)) {
+			if (d->file && !*d->file) /* file= empty: the drive has no disc */
+				g_clear_pointer(&d->file, g_free);
+			continue;
+		}
+		if (!d->file || !*d->file) {
+			*error = g_strdup_printf("%s: [%s] has no file=", name, ide_slot_names[i]);
 			return -1;
 		}
 	}
@@ -268,7 +299,7 @@ int vm_config_save(const struct vm_config *cfg, const char *path, char **error)
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	config_write_group(kf, "vm", vm_keys, G_N_ELEMENTS(vm_keys), cfg);
 	for (int i = 0; i < VM_IDE_SLOTS; i++)
-		if (cfg->ide[i].file)
+		if (vm_drive_present(&cfg->ide[i]))
 			config_write_group(kf, ide_slot_names[i], drive_keys, G_N_ELEMENTS(drive_keys),
 					   &cfg->ide[i]);
 	g_autoptr(GError) err = NULL;

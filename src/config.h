@@ -12,8 +12,8 @@
 #define VM_MAX_MEMORY_MIB (1024u * 1024u)
 
 struct vm_drive {
-	char *type; /* "disk" (cdrom arrives with the install-from-ISO issue) */
-	char *file; /* as written: absolute, or relative to the bundle */
+	char *type; /* "disk" (the default) or "cdrom" */
+	char *file; /* as written: absolute, or relative to the bundle; NULL: empty CD drive */
 	bool read_only;
 };
 
@@ -37,3 +37,7 @@ int vm_config_save(const struct vm_config *cfg, const char *path, char **error);
 /* Parses TEXT (NAME is used in messages); for tests. */
 int vm_config_parse(struct vm_config *cfg, const char *text, const char *name, char **error);
 const char *vm_ide_slot_name(unsigned slot);
+bool vm_drive_present(const struct vm_drive *d);
+bool vm_drive_is_cdrom(const struct vm_drive *d);
+/* "ide1:0", or "cdrom" / "disk" for the first drive of that kind; -1 if none. */
+int vm_ide_slot_find(const struct vm_config *cfg, const char *name);

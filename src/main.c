@@ -32,7 +32,7 @@ static int parse_options(int *argc, char ***argv, const char *usage, const GOpti
 
 static int cmd_create(int argc, char **argv)
 {
-	g_autofree char *name = NULL, *disk = NULL, *disk_size = NULL;
+	g_autofree char *name = NULL, *disk = NULL, *disk_size = NULL, *cdrom = NULL;
 	int memory = 0, cpus = 0;
 	gboolean test_exit = FALSE;
 	const GOptionEntry entries[] = {
@@ -41,15 +41,20 @@ static int cmd_create(int argc, char **argv)
 		{ "cpus", 'c', 0, G_OPTION_ARG_INT, &cpus, "Virtual CPUs (default 1)", "N" },
 		{ "disk-size", 0, 0, G_OPTION_ARG_STRING, &disk_size,
 		  "Size of a new disk, e.g. 8G (default 8G)", "SIZE" },
-		{ "disk", 0, 0, G_OPTION_ARG_FILENAME, &disk, "Use an existing disk image", "FILE" },
+		{ "disk", 0, 0, G_OPTION_ARG_FILENAME, &disk,
+		  "Use an existing disk image (qcow2 or raw)", "FILE" },
+		{ "cdrom", 0, 0, G_OPTION_ARG_FILENAME, &cdrom, "An installer ISO in the CD drive",
+		  "ISO" },
 		{ "test-exit", 0, 0, G_OPTION_ARG_NONE, &test_exit,
 		  "Enable the test-exit port 0xf4", NULL },
 		{ NULL },
 	};
 	if (parse_options(&argc, &argv, "DIR - create a VM bundle", entries) != 1)
 		return fail(g_strdup("usage: pcvm create DIR [--name NAME] [--memory MIB] [--cpus N] "
-				     "[--disk-size SIZE | --disk FILE]"));
-	struct bundle_create_opts o = { .name = name, .disk = disk, .test_exit = test_exit };
+				     "[--disk-size SIZE | --disk FILE] [--cdrom ISO]"));
+	struct bundle_create_opts o = {
+		.name = name, .disk = disk, .cdrom = cdrom, .test_exit = test_exit,
+	};
 	if (memory < 0 || memory > (int)VM_MAX_MEMORY_MIB || (memory && memory < 16))
 		return fail(g_strdup_printf("--memory %d: must be 16 to %u MiB", memory,
 					    VM_MAX_MEMORY_MIB));
@@ -194,6 +199,113 @@ static int cmd_simple(int argc, char **argv)
 	return 1;
 }
 
+/* pcvm media DIR DRIVE --eject | --insert FILE [--force]: the change is made in the running
+ * VM (if it runs) and recorded in vm.conf either way. */
+static int cmd_media(int argc, char **argv)
+{
+	g_autofree char *insert = NULL;
+	gboolean eject = FALSE, force = FALSE;
+	const GOptionEntry entries[] = {
+		{ "insert", 0, 0, G_OPTION_ARG_FILENAME, &insert, "Insert this ISO", "FILE" },
+		{ "eject", 0, 0, G_OPTION_ARG_NONE, &eject, "Eject the disc", NULL },
+		{ "force", 0, 0, G_OPTION_ARG_NONE, &force, "Even if the guest locked the tray",
+		  NULL },
+		{ NULL },
+	};
+	if (parse_options(&argc, &argv, "DIR DRIVE - change the CD", entries) != 2 ||
+	    !!insert == !!eject)
+		return fail(g_strdup("usage: pcvm media DIR cdrom --eject | --insert FILE [--force]"));
+	const char *dir = argv[1], *drive = argv[2];
+	char *error = NULL;
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	if (bundle_load_config(dir, &cfg, &error) < 0)
+		return fail(error);
+	int slot = vm_ide_slot_find(&cfg, drive);
+	bool is_cd = slot >= 0 && vm_drive_is_cdrom(&cfg.ide[slot]);
+	vm_config_clear(&cfg);
+	if (!is_cd)
+		return fail(g_strdup_printf("%s: no CD drive '%s' in this VM", dir, drive));
+	g_autofree char *file = insert ? g_canonicalize_filename(insert, NULL) : NULL;
+	struct block_dev *probe = file ? block_open(file, true, &error) : NULL;
+	if (file && !probe)
+		return fail(error);
+	block_close(probe);
+	g_autofree char *sock = control_path(dir);
+	if (g_file_test(sock, G_FILE_TEST_EXISTS)) {
+		JsonBuilder *b = json_builder_new();
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "drive");
+		json_builder_add_string_value(b, vm_ide_slot_name(slot));
+		json_builder_set_member_name(b, "file");
+		file ? json_builder_add_string_value(b, file) : json_builder_add_null_value(b);
+		json_builder_set_member_name(b, "force");
+		json_builder_add_boolean_value(b, force);
+		json_builder_end_object(b);
+		JsonNode *r = control_call(sock, "media-change", json_builder_get_root(b), &error);
+		g_object_unref(b);
+		if (!r && !strstr(error, "not running"))
+			return fail(error);
+		g_clear_pointer(&error, g_free);
+		if (r)
+			json_node_unref(r);
+	}
+	if (bundle_set_drive_file(dir, vm_ide_slot_name(slot), file, &error) < 0)
+		return fail(error);
+	printf("%s: %s\n", vm_ide_slot_name(slot), file ? file : "ejected");
+	return 0;
+}
+
+static void print_size(const char *label, uint64_t bytes)
+{
+	g_autofree char *human = g_format_size_full(bytes, G_FORMAT_SIZE_IEC_UNITS);
+	printf("  %-10s %s (%" G_GUINT64_FORMAT " bytes)\n", label, human, bytes);
+}
+
+/* pcvm disk info DIR: every drive's image, format, virtual size and allocated bytes */
+static int cmd_disk(int argc, char **argv)
+{
+	if (argc != 3 || strcmp(argv[1], "info"))
+		return fail(g_strdup("usage: pcvm disk info DIR"));
+	const char *dir = argv[2];
+	char *error = NULL;
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	if (bundle_load_config(dir, &cfg, &error) < 0)
+		return fail(error);
+	int ret = 0;
+	for (unsigned i = 0; i < VM_IDE_SLOTS; i++) {
+		const struct vm_drive *d = &cfg.ide[i];
+		if (!vm_drive_present(d))
+			continue;
+		printf("%s: %s\n", vm_ide_slot_name(i), vm_drive_is_cdrom(d) ? "cdrom" : "disk");
+		if (!d->file) {
+			printf("  (no disc)\n");
+			continue;
+		}
+		g_autofree char *path = bundle_path(dir, d->file);
+		printf("  %-10s %s\n", "file", path);
+		struct block_dev *bd = block_open(path, true, &error);
+		struct block_info info;
+		if (!bd || block_get_info(bd, &info) < 0) {
+			fprintf(stderr, "pcvm: %s\n", error ? error : "cannot read the image");
+			g_clear_pointer(&error, g_free);
+			block_close(bd);
+			ret = 1;
+			continue;
+		}
+		printf("  %-10s %s\n", "format", info.format);
+		print_size("size", info.virtual_size);
+		print_size("allocated", info.allocated_bytes);
+		if (info.backing)
+			printf("  %-10s %s\n", "backing", info.backing);
+		block_info_clear(&info);
+		block_close(bd);
+	}
+	vm_config_clear(&cfg);
+	return ret;
+}
+
 static int cmd_version(int argc, char **argv)
 {
 	printf("pcvm %s\n", PCVM_VERSION);
@@ -210,6 +322,8 @@ static const struct command {
 	{ "create", cmd_create, "create a VM bundle (DIR.pcvm) with a new or existing disk" },
 	{ "run", cmd_run, "run a VM in this process until it powers off" },
 	{ "status", cmd_status, "the state of a VM (off, running, paused)" },
+	{ "media", cmd_media, "insert or eject a CD, running or not" },
+	{ "disk", cmd_disk, "disk info: format, size and space used of each drive" },
 	{ "pause", cmd_simple, "pause a running VM" },
 	{ "resume", cmd_simple, "resume a paused VM" },
 	{ "reset", cmd_simple, "hard-reset a running VM" },

@@ -75,6 +75,8 @@ struct pc {
 	struct chardev *serial;
 	bool serial_stdio;
 	struct block_dev *disks[VM_IDE_SLOTS];
+	enum ide_kind drive_kind[VM_IDE_SLOTS];
+	char *boot_order;
 	GArray *devices; /* struct pc_device, in creation order */
 	struct piix3 *piix3;
 	struct piix_ide *ide;
@@ -306,6 +308,9 @@ static void pc_add_pci_devices(struct pc *pc)
 	struct dev_ctx ide_ctx = pc_ctx(pc, IRQ_IDE0, IRQ_IDE1);
 	memcpy(ide_ctx.disks, pc->disks, sizeof(ide_ctx.disks));
 	pc->ide = pc_add_device(pc, "piix-ide", &ide_ctx);
+	for (unsigned slot = 0; slot < VM_IDE_SLOTS; slot++)
+		if (pc->drive_kind[slot] != IDE_KIND_DISK || pc->disks[slot])
+			piix_ide_set_drive_kind(pc->ide, slot / 2, slot % 2, pc->drive_kind[slot]);
 	pci_bus_attach(pc->pci, 1, 1, &pc->ide->pci);
 	pc_map_io(pc, 0x1F0, 8, &ide_cmd_ops, &pc->ide->chan[0], &pc->ide->lock, "ide0");
 	pc_map_io(pc, 0x3F6, 1, &ide_ctrl_ops, &pc->ide->chan[0], &pc->ide->lock, "ide0");
@@ -369,14 +374,23 @@ static void pc_fw_cfg_e820(struct pc *pc)
 	fw_cfg_add_file(pc->fw, "etc/e820", map, n * sizeof(map[0]));
 }
 
-/* OpenFirmware paths SeaBIOS matches against its devices (docs: SeaBIOS "Runtime config"). */
+/* OpenFirmware paths SeaBIOS matches against its devices (SeaBIOS docs, "Runtime config"),
+ * in the order of [vm] boot= (default disk, cdrom, network). A disk that does not boot falls
+ * through to the next entry. */
 static void pc_fw_cfg_bootorder(struct pc *pc)
 {
 	GString *order = g_string_new(NULL);
-	for (unsigned slot = 0; slot < VM_IDE_SLOTS; slot++)
-		if (pc->disks[slot])
-			g_string_append_printf(order, "/pci@i0cf8/ide@1,1/drive@%u/disk@%u\n",
-					       slot / 2, slot % 2);
+	g_auto(GStrv) items = g_strsplit(pc->boot_order, ",", -1);
+	for (int i = 0; items[i]; i++) {
+		const char *item = g_strstrip(items[i]);
+		enum ide_kind want = !strcmp(item, "disk")	? IDE_KIND_DISK
+				     : !strcmp(item, "cdrom") ? IDE_KIND_CDROM
+							       : IDE_KIND_NONE;
+		for (unsigned slot = 0; want != IDE_KIND_NONE && slot < VM_IDE_SLOTS; slot++)
+			if (pc->drive_kind[slot] == want)
+				g_string_append_printf(order, "/pci@i0cf8/ide@1,1/drive@%u/disk@%u\n",
+						       slot / 2, slot % 2);
+	}
 	fw_cfg_add_file(pc->fw, "bootorder", order->str, order->len + 1);
 	g_string_free(order, TRUE);
 	uint32_t wait_ms = 10000; /* "No bootable device": retry after 10 s */
@@ -467,12 +481,10 @@ static void pc_setup_cmos(struct pc *pc, const struct vm_config *cfg)
 	rtc_cmos_set(pc->rtc, 0x5D, (high_64k >> 16) & 0xFF);
 	rtc_cmos_set(pc->rtc, 0x5F, pc->ncpus - 1);
 	rtc_cmos_set(pc->rtc, 0x39, 0xAA); /* LBA translation on all four IDE drives */
-	unsigned order[3] = { 2, 3, 4 };
-	if (cfg->boot) {
-		g_auto(GStrv) names = g_strsplit(cfg->boot, ",", 3);
-		for (int i = 0; i < 3; i++)
-			order[i] = names[i] ? pc_boot_code(g_strstrip(names[i])) : 0;
-	}
+	unsigned order[3] = { 0 };
+	g_auto(GStrv) names = g_strsplit(pc->boot_order, ",", 3);
+	for (int i = 0; i < 3 && names[i]; i++)
+		order[i] = pc_boot_code(g_strstrip(names[i]));
 	rtc_cmos_set(pc->rtc, 0x3D, order[0] | order[1] << 4);
 	rtc_cmos_set(pc->rtc, 0x38, order[2] << 4 | 0x01); /* bit 0: skip floppy signature check */
 }
@@ -606,6 +618,34 @@ void pc_powerdown(struct pc *pc)
 	log_info("ACPI power button pressed");
 }
 
+int pc_change_media(struct pc *pc, const char *drive, const char *file, bool force,
+		    char **error)
+{
+	int slot = -1;
+	for (unsigned i = 0; i < VM_IDE_SLOTS && slot < 0; i++)
+		if (pc->drive_kind[i] == IDE_KIND_CDROM &&
+		    (!strcmp(drive, "cdrom") || !strcmp(drive, vm_ide_slot_name(i))))
+			slot = i;
+	if (slot < 0) {
+		*error = g_strdup_printf("%s: no such CD drive", drive);
+		return -1;
+	}
+	struct block_dev *medium = NULL, *old = NULL;
+	if (file) {
+		g_autofree char *path = bundle_path(pc->bundle_dir, file);
+		if (!(medium = block_open(path, true, error)))
+			return -1;
+	}
+	if (ide_cdrom_change_media(pc->ide, slot / 2, slot % 2, medium, force, &old, error) < 0) {
+		block_close(medium);
+		return -1;
+	}
+	pc->disks[slot] = medium;
+	block_close(old); /* drains a read the guest still had in flight */
+	log_info("CD drive [%s]: %s", vm_ide_slot_name(slot), file ? file : "ejected");
+	return slot;
+}
+
 void pc_describe(const struct pc *pc, struct pc_status *st)
 {
 	st->name = pc->name;
@@ -663,16 +703,28 @@ static gboolean pc_on_signal(gpointer opaque)
 
 /* ---- the machine ---- */
 
+/* Opens every drive's image. A CD drive whose ISO is missing starts empty, with a warning, as
+ * a desktop VMM does: the VM still boots from its disk. */
 static int pc_open_disks(struct pc *pc, const struct vm_config *cfg, const char *dir,
 			 char **error)
 {
 	for (unsigned i = 0; i < VM_IDE_SLOTS; i++) {
 		const struct vm_drive *d = &cfg->ide[i];
+		pc->drive_kind[i] = !vm_drive_present(d)    ? IDE_KIND_NONE
+				    : vm_drive_is_cdrom(d) ? IDE_KIND_CDROM
+							   : IDE_KIND_DISK;
 		if (!d->file)
 			continue;
 		g_autofree char *path = bundle_path(dir ? dir : ".", d->file);
 		char *err = NULL;
-		pc->disks[i] = block_open(path, d->read_only, &err);
+		pc->disks[i] = block_open(path, d->read_only || vm_drive_is_cdrom(d), &err);
+		if (!pc->disks[i] && vm_drive_is_cdrom(d)) {
+			log_warn("CD drive [%s]: %s; the drive starts empty", vm_ide_slot_name(i), err);
+			fprintf(stderr, "pcvm: warning: CD drive [%s]: %s; the drive starts empty\n",
+				vm_ide_slot_name(i), err);
+			g_free(err);
+			continue;
+		}
 		if (!pc->disks[i]) {
 			*error = g_strdup_printf("disk [%s]: %s", vm_ide_slot_name(i), err);
 			g_free(err);
@@ -705,6 +757,7 @@ struct pc *pc_new(const struct vm_config *cfg, const struct pc_options *opts, ch
 	}
 	pc->serial_stdio = !strcmp(serial, "stdio");
 	pc->name = g_strdup(cfg->name ? cfg->name : "");
+	pc->boot_order = g_strdup(cfg->boot ? cfg->boot : "disk,cdrom,network");
 	pc->bundle_dir = g_strdup(opts->bundle_dir ? opts->bundle_dir : ".");
 	pc->vcpu_env = (struct vcpu_env){ .request = pc_vcpu_request, .opaque = pc };
 	pc->io = bus_new("pio");
@@ -773,6 +826,10 @@ void pc_free(struct pc *pc)
 	if (!pc)
 		return;
 	pc_cpus_off(pc);
+	/* completions of requests still in flight run now, while their devices exist */
+	for (unsigned i = 0; i < VM_IDE_SLOTS; i++)
+		if (pc->disks[i])
+			block_drain(pc->disks[i]);
 	for (guint i = pc->devices->len; i-- > 0;) {
 		struct pc_device *d = &g_array_index(pc->devices, struct pc_device, i);
 		d->cls->destroy(d->dev);
@@ -796,6 +853,7 @@ void pc_free(struct pc *pc)
 	g_free(pc->vcpus);
 	g_free(pc->name);
 	g_free(pc->bundle_dir);
+	g_free(pc->boot_order);
 	pthread_mutex_destroy(&pc->req_lock);
 	g_free(pc);
 }

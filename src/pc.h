@@ -44,6 +44,10 @@ void pc_set_paused(struct pc *pc, bool paused);
 void pc_reset(struct pc *pc);
 void pc_poweroff(struct pc *pc);
 void pc_powerdown(struct pc *pc); /* the ACPI power button */
+/* Inserts FILE (NULL: ejects) in DRIVE ("cdrom" or a slot such as "ide1:0"). Refused while
+ * the guest locks the tray, unless FORCE. Returns the slot, or -1 with *error. */
+int pc_change_media(struct pc *pc, const char *drive, const char *file, bool force,
+		    char **error);
 
 /* src/vm_control.c: the control socket's commands for this machine. */
 struct control_server;

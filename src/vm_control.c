@@ -1,6 +1,7 @@
 /* The commands a running VM answers on its control socket (design.md, "Control protocol"). */
 #include <unistd.h>
 
+#include "config.h"
 #include "control.h"
 #include "pc.h"
 
@@ -53,7 +54,27 @@ static int cmd_powerdown(void *opaque, JsonObject *args, JsonBuilder *b, char **
 	return 0;
 }
 
+/* args: drive ("cdrom" or "ide1:0"), file (a path; absent or null ejects), force (bool) */
+static int cmd_media_change(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	const char *drive = json_object_get_string_member_with_default(args, "drive", "cdrom");
+	JsonNode *f = json_object_get_member(args, "file");
+	if (f && !JSON_NODE_HOLDS_NULL(f) && json_node_get_value_type(f) != G_TYPE_STRING) {
+		*error = g_strdup("\"file\" must be a path or null");
+		return -1;
+	}
+	const char *file = f && !JSON_NODE_HOLDS_NULL(f) ? json_node_get_string(f) : NULL;
+	bool force = json_object_get_boolean_member_with_default(args, "force", FALSE);
+	int slot = pc_change_media(opaque, drive, file, force, error);
+	if (slot < 0)
+		return -1;
+	json_builder_set_member_name(b, "drive");
+	json_builder_add_string_value(b, vm_ide_slot_name(slot));
+	return 0;
+}
+
 static const struct control_command vm_commands[] = {
+	{ "media-change", cmd_media_change, "insert (file) or eject (no file) a CD; force" },
 	{ "status", cmd_status, "name, state, CPUs, memory, uptime, pid" },
 	{ "pause", cmd_pause, "stop the vCPUs" },
 	{ "resume", cmd_resume, "let the vCPUs run again" },
