@@ -33,11 +33,16 @@ def test_create(tap, binary, tmp):
     tap.ok(rc == 0, "create with a new disk", err)
     conf = read(os.path.join(bundle, "vm.conf"))
     tap.ok("name=Demo" in conf and "memory-mib=256" in conf and "cpus=2" in conf
-           and "file=disk0.img" in conf and "uuid=" in conf, "vm.conf holds the settings", conf)
-    disk = os.path.join(bundle, "disk0.img")
+           and "file=disk0.qcow2" in conf and "uuid=" in conf, "vm.conf holds the settings", conf)
+    disk = os.path.join(bundle, "disk0.qcow2")
     st = os.stat(disk)
-    tap.ok(st.st_size == 8 << 30 and st.st_blocks * 512 < (1 << 20),
-           "the new disk is 8 GiB and sparse", f"size {st.st_size}, blocks {st.st_blocks}")
+    info = run(["qemu-img", "info", "--output=json", disk], 30)
+    tap.ok(info[0] == 0 and '"format": "qcow2"' in info[1] and '"virtual-size": 8589934592' in info[1]
+           and st.st_size < (1 << 20), "the new disk is an 8 GiB qcow2 that takes little space",
+           f"{info}\nfile size {st.st_size}")
+    rc, out, err = pcvm(binary, "disk", "info", bundle)
+    tap.ok(rc == 0 and "format     qcow2" in out and "(8589934592 bytes)" in out,
+           "pcvm disk info shows format and virtual size", out + err)
     check_error(tap, "create refuses to overwrite a VM",
                 pcvm(binary, "create", bundle), "already holds a VM")
     check_error(tap, "create refuses a bad size",
