@@ -38,6 +38,26 @@ static void test_parse(void)
 	vm_config_clear(&cfg);
 }
 
+static void test_cdrom(void)
+{
+	const char *text = "[ide0:0]\nfile=disk0.qcow2\n[ide1:0]\ntype=cdrom\nfile=\n"
+			   "[ide1:1]\ntype=cdrom\nfile=/isos/xp.iso\n";
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	char *error = NULL;
+	g_assert_cmpint(vm_config_parse(&cfg, text, "vm.conf", &error), ==, 0);
+	g_assert_true(vm_drive_is_cdrom(&cfg.ide[2]));
+	g_assert_null(cfg.ide[2].file); /* file= empty: no disc */
+	g_assert_true(vm_drive_present(&cfg.ide[2]));
+	g_assert_cmpstr(cfg.ide[3].file, ==, "/isos/xp.iso");
+	g_assert_false(vm_drive_is_cdrom(&cfg.ide[0]));
+	g_assert_cmpint(vm_ide_slot_find(&cfg, "cdrom"), ==, 2);
+	g_assert_cmpint(vm_ide_slot_find(&cfg, "disk"), ==, 0);
+	g_assert_cmpint(vm_ide_slot_find(&cfg, "ide1:1"), ==, 3);
+	g_assert_cmpint(vm_ide_slot_find(&cfg, "floppy"), ==, -1);
+	vm_config_clear(&cfg);
+}
+
 static void test_defaults(void)
 {
 	struct vm_config cfg;
@@ -59,7 +79,8 @@ static void test_errors_name_line(void)
 	expect_error("[vm\nname=a\n", "vm.conf:1: expected");
 	expect_error("[vm]\ntest-exit=maybe\n", "vm.conf:2: [vm] test-exit=maybe: expected true or false");
 	expect_error("[ide0:0]\ntype=disk\n", "[ide0:0] has no file=");
-	expect_error("[ide0:0]\ntype=floppy\nfile=a.img\n", "vm.conf:2: [ide0:0] type=floppy");
+	expect_error("[ide0:0]\ntype=floppy\nfile=a.img\n", "vm.conf:2: [ide0:0] type=floppy: expected disk or cdrom");
+	expect_error("[ide0:0]\ntype=disk\nfile=\n", "[ide0:0] has no file=");
 }
 
 static void test_unknown_keys_warn(void)
@@ -113,6 +134,7 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/config/parse", test_parse);
 	g_test_add_func("/config/defaults", test_defaults);
+	g_test_add_func("/config/cdrom", test_cdrom);
 	g_test_add_func("/config/errors-name-line", test_errors_name_line);
 	g_test_add_func("/config/unknown-keys-warn", test_unknown_keys_warn);
 	g_test_add_func("/config/save-load", test_save_load);
