@@ -178,6 +178,27 @@ def test_serial_file(tap, binary, tmp, src):
            log[-1500:])
 
 
+def test_boot_order(tap, binary, tmp, src):
+    """Both the disk and the CD boot; [vm] boot= decides which SeaBIOS tries first."""
+    disk = boot_disk(tmp, src)  # prints "hello from the boot sector, drive 80"
+    root = os.path.join(tmp, "cd-root")
+    os.makedirs(root, exist_ok=True)
+    nasm(src, "hello", os.path.join(root, "boot.img"))
+    iso = os.path.join(tmp, "boot.iso")
+    subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-b", "boot.img", "-no-emul-boot",
+                    "-boot-load-size", "4", "-o", iso, root], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for order, drive in (("disk,cdrom", "80"), ("cdrom,disk", "E0")):
+        b = new_bundle(binary, tmp, "order-" + order.replace(",", "-"), disk, "--cdrom", iso,
+                       "--test-exit")
+        conf = read(os.path.join(b, "vm.conf")).replace("[vm]\n", f"[vm]\nboot={order}\n")
+        with open(os.path.join(b, "vm.conf"), "w") as f:
+            f.write(conf)
+        rc, out, err = pcvm(binary, "run", b, "--serial", "stdio")
+        tap.ok(rc == 33 and f"drive {drive}" in out, f"boot={order} boots drive {drive} first",
+               out + err)
+
+
 def main():
     binary, src = sys.argv[1:3]
     tap = Tap()
@@ -187,6 +208,7 @@ def main():
             test_run_errors(tap, binary, tmp, src)
             test_running_lock(tap, binary, tmp, src)
             test_serial_file(tap, binary, tmp, src)
+            test_boot_order(tap, binary, tmp, src)
     return tap.done()
 
 
