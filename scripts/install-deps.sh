@@ -3,11 +3,11 @@
 set -euo pipefail
 packages=(
   # build
-  meson ninja-build gcc pkg-config libglib2.0-dev uuid-dev zlib1g-dev libjson-glib-dev liburing-dev
+  meson ninja-build gcc pkg-config libglib2.0-dev uuid-dev zlib1g-dev libjson-glib-dev liburing-dev libvncserver-dev libpng-dev
   # run: the firmware
   seabios
   # tests: assembling test guests, QEMU as the differential reference, python for the harness
-  nasm qemu-system-x86 qemu-utils python3 time xorriso isolinux syslinux-common clang
+  nasm qemu-system-x86 qemu-utils python3 time xorriso isolinux syslinux-common clang gvncviewer socat
 )
 as_root=()
 [ "$(id -u)" -eq 0 ] || as_root=(sudo)
