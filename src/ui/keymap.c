@@ -1,0 +1,2 @@
+/* placeholder: keyboard tables (being written) */
+extern int pcvm_placeholder_keymap;

@@ -1,0 +1,2 @@
+/* placeholder: PNG screenshots (being written) */
+extern int pcvm_placeholder_screenshot;
