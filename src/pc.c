@@ -11,7 +11,6 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
-#include <uuid/uuid.h>
 
 #include "block/block.h"
 #include "bundle.h"
@@ -27,76 +26,13 @@
 #include "devices/piix_ide.h"
 #include "devices/port92.h"
 #include "devices/rtc.h"
-#include "devices/smbios.h"
 #include "devices/test_exit.h"
 #include "devices/uart.h"
 #include "kvm/kvm.h"
 #include "kvm/vcpu.h"
 #include "log.h"
 
-/* pc-platform.md, "Memory map" */
-#define PC_VGA_HOLE_START 0xA0000u
-#define PC_BIOS_AREA_START 0xC0000u
-#define PC_LOW_MEM_END 0x100000u
-#define PC_PCI_HOLE_START 0xE0000000ull
-#define PC_4G 0x100000000ull
-#define PC_MAX_BIOS_SIZE (16u << 20)
-
-enum { SLOT_LOW, SLOT_BELOW_4G, SLOT_ABOVE_4G, SLOT_BIOS };
-
-/* ISA interrupt lines (pc-platform.md, "ISA devices and ports") */
-enum { IRQ_KBD = 1, IRQ_COM1 = 4, IRQ_RTC = 8, IRQ_SCI = 9, IRQ_MOUSE = 12, IRQ_IDE0 = 14,
-       IRQ_IDE1 = 15 };
-
-struct pc_device {
-	const struct device_class *cls;
-	void *dev;
-};
-
-struct pc {
-	unsigned ncpus;
-	uint64_t ram_size, below_4g, above_4g;
-	uint8_t *ram;
-	uint8_t *bios;
-	size_t bios_size;
-	struct guest_mem mem;
-	char *kvm_path;
-	struct kvm_vm kvm;
-	struct vcpu *vcpus;
-	bool cpus_on;
-	struct bus *io, *mmio;
-	struct pci_bus *pci;
-	struct clock *clock;
-	struct machine_hooks hooks;
-	struct vcpu_env vcpu_env;
-	struct irq_line isa_irq[PIIX3_ISA_IRQS];
-	/* each GSI's level as devices drive it, replayed into a freshly created VM */
-	int irq_level[24];
-	struct chardev *serial;
-	bool serial_stdio;
-	struct block_dev *disks[VM_IDE_SLOTS];
-	enum ide_kind drive_kind[VM_IDE_SLOTS];
-	char *boot_order;
-	GArray *devices; /* struct pc_device, in creation order */
-	struct piix3 *piix3;
-	struct piix_ide *ide;
-	struct acpi_pm *pm;
-	struct rtc *rtc;
-	struct fw_cfg *fw;
-	GMainLoop *loop;
-	char *name;
-	char *bundle_dir;
-	bool paused;
-	int64_t powered_on_at; /* g_get_monotonic_time() */
-	struct control_server *control;
-	/* requests from vCPU threads and devices, acted on by the main loop */
-	pthread_mutex_t req_lock;
-	bool reset_pending, exit_pending, request_scheduled;
-	int exit_code;
-	/* host input for the serial port not yet taken by the UART */
-	GByteArray *stdin_pending;
-	guint stdin_watch, stdin_retry;
-};
+#include "pc_internal.h"
 
 /* ---- requests ---- */
 
@@ -352,141 +288,6 @@ static void pc_add_isa_devices(struct pc *pc, bool test_exit)
 		struct test_exit *t = pc_add_device(pc, "test-exit", &ctx);
 		pc_map_io(pc, 0xF4, 4, &test_exit_ops, t, &t->lock, "test-exit");
 	}
-}
-
-/* ---- firmware configuration ---- */
-
-struct __attribute__((packed)) e820_entry {
-	uint64_t addr, len;
-	uint32_t type;
-};
-
-enum { E820_RAM = 1, E820_RESERVED = 2 };
-
-static void pc_fw_cfg_e820(struct pc *pc)
-{
-	struct e820_entry map[3];
-	unsigned n = 0;
-	map[n++] = (struct e820_entry){ 0, pc->below_4g, E820_RAM };
-	map[n++] = (struct e820_entry){ KVM_IDENTITY_MAP_ADDR, KVM_RESERVED_SIZE, E820_RESERVED };
-	if (pc->above_4g)
-		map[n++] = (struct e820_entry){ PC_4G, pc->above_4g, E820_RAM };
-	fw_cfg_add_file(pc->fw, "etc/e820", map, n * sizeof(map[0]));
-}
-
-/* OpenFirmware paths SeaBIOS matches against its devices (SeaBIOS docs, "Runtime config"),
- * in the order of [vm] boot= (default disk, cdrom, network). A disk that does not boot falls
- * through to the next entry. */
-static void pc_fw_cfg_bootorder(struct pc *pc)
-{
-	GString *order = g_string_new(NULL);
-	g_auto(GStrv) items = g_strsplit(pc->boot_order, ",", -1);
-	for (int i = 0; items[i]; i++) {
-		const char *item = g_strstrip(items[i]);
-		enum ide_kind want = !strcmp(item, "disk")	? IDE_KIND_DISK
-				     : !strcmp(item, "cdrom") ? IDE_KIND_CDROM
-							       : IDE_KIND_NONE;
-		for (unsigned slot = 0; want != IDE_KIND_NONE && slot < VM_IDE_SLOTS; slot++)
-			if (pc->drive_kind[slot] == want)
-				g_string_append_printf(order, "/pci@i0cf8/ide@1,1/drive@%u/disk@%u\n",
-						       slot / 2, slot % 2);
-	}
-	fw_cfg_add_file(pc->fw, "bootorder", order->str, order->len + 1);
-	g_string_free(order, TRUE);
-	uint32_t wait_ms = 10000; /* "No bootable device": retry after 10 s */
-	fw_cfg_add_file(pc->fw, "etc/boot-fail-wait", &wait_ms, sizeof(wait_ms));
-}
-
-static void pc_fw_cfg_smbios(struct pc *pc, const struct vm_config *cfg)
-{
-	struct smbios_info info = {
-		.manufacturer = "pcvm",
-		.product = "pcvm-pc (i440FX + PIIX)",
-		.version = PCVM_VERSION,
-		.serial = cfg->uuid ? cfg->uuid : "",
-		.bios_vendor = "SeaBIOS",
-		.bios_version = "pcvm",
-		.bios_date = "01/01/2011",
-		.cpus = pc->ncpus,
-		.ram_bytes = pc->ram_size,
-	};
-	if (!cfg->uuid || uuid_parse(cfg->uuid, info.uuid) < 0)
-		memset(info.uuid, 0, sizeof(info.uuid));
-	GByteArray *tables = g_byte_array_new(), *anchor = g_byte_array_new();
-	smbios_build(&info, tables, anchor);
-	fw_cfg_add_file(pc->fw, "etc/smbios/smbios-tables", tables->data, tables->len);
-	fw_cfg_add_file(pc->fw, "etc/smbios/smbios-anchor", anchor->data, anchor->len);
-	fw_cfg_add_bytes(pc->fw, 0x0002, info.uuid, sizeof(info.uuid)); /* FW_CFG_UUID */
-	g_byte_array_free(tables, TRUE);
-	g_byte_array_free(anchor, TRUE);
-}
-
-/* fw_cfg selector keys (QEMU docs/specs/fw_cfg.rst) */
-enum {
-	FW_CFG_RAM_SIZE = 0x03,
-	FW_CFG_NB_CPUS = 0x05,
-	FW_CFG_BOOT_MENU = 0x0E,
-	FW_CFG_MAX_CPUS = 0x0F,
-	FW_CFG_IRQ0_OVERRIDE = 0x8002,
-};
-
-static void pc_setup_fw_cfg(struct pc *pc, const struct vm_config *cfg)
-{
-	fw_cfg_add_u64(pc->fw, FW_CFG_RAM_SIZE, pc->ram_size);
-	fw_cfg_add_u16(pc->fw, FW_CFG_NB_CPUS, pc->ncpus);
-	fw_cfg_add_u16(pc->fw, FW_CFG_MAX_CPUS, pc->ncpus);
-	fw_cfg_add_u16(pc->fw, FW_CFG_BOOT_MENU, 0);
-	fw_cfg_add_u32(pc->fw, FW_CFG_IRQ0_OVERRIDE, 1);
-	uint16_t boot_cpus = pc->ncpus; /* newer SeaBIOS reads this before CMOS 0x5F */
-	fw_cfg_add_file(pc->fw, "etc/boot-cpus", &boot_cpus, sizeof(boot_cpus));
-	pc_fw_cfg_e820(pc);
-	pc_fw_cfg_bootorder(pc);
-	pc_fw_cfg_smbios(pc, cfg);
-}
-
-/* CMOS boot device codes (0x3D/0x38): 1 floppy, 2 hard disk, 3 CD-ROM, 4 network. */
-static unsigned pc_boot_code(const char *name)
-{
-	static const struct {
-		const char *name;
-		unsigned code;
-	} codes[] = { { "floppy", 1 }, { "disk", 2 }, { "cdrom", 3 }, { "network", 4 } };
-	for (size_t i = 0; i < G_N_ELEMENTS(codes); i++)
-		if (!strcmp(name, codes[i].name))
-			return codes[i].code;
-	return 0;
-}
-
-static void pc_setup_cmos(struct pc *pc, const struct vm_config *cfg)
-{
-	uint64_t ext_kb = (pc->below_4g - PC_LOW_MEM_END) / 1024;
-	uint64_t above_16m = pc->below_4g > (16u << 20) ? (pc->below_4g - (16u << 20)) >> 16 : 0;
-	uint64_t high_64k = pc->above_4g >> 16;
-	static const uint8_t zero_bytes[] = { 0x0F, 0x10 }; /* shutdown status; no floppies */
-	for (size_t i = 0; i < G_N_ELEMENTS(zero_bytes); i++)
-		rtc_cmos_set(pc->rtc, zero_bytes[i], 0);
-	rtc_cmos_set(pc->rtc, 0x14, 0x06); /* equipment: FPU, PS/2 mouse, VGA */
-	rtc_cmos_set(pc->rtc, 0x15, 640 & 0xFF); /* base memory, KiB */
-	rtc_cmos_set(pc->rtc, 0x16, 640 >> 8);
-	ext_kb = MIN(ext_kb, 0xFFFF);
-	for (unsigned reg = 0x17; reg <= 0x30; reg += 0x19) { /* 0x17/0x18 and 0x30/0x31 */
-		rtc_cmos_set(pc->rtc, reg, ext_kb & 0xFF);
-		rtc_cmos_set(pc->rtc, reg + 1, ext_kb >> 8);
-	}
-	above_16m = MIN(above_16m, 0xFFFF);
-	rtc_cmos_set(pc->rtc, 0x34, above_16m & 0xFF);
-	rtc_cmos_set(pc->rtc, 0x35, above_16m >> 8);
-	rtc_cmos_set(pc->rtc, 0x5B, high_64k & 0xFF);
-	rtc_cmos_set(pc->rtc, 0x5C, (high_64k >> 8) & 0xFF);
-	rtc_cmos_set(pc->rtc, 0x5D, (high_64k >> 16) & 0xFF);
-	rtc_cmos_set(pc->rtc, 0x5F, pc->ncpus - 1);
-	rtc_cmos_set(pc->rtc, 0x39, 0xAA); /* LBA translation on all four IDE drives */
-	unsigned order[3] = { 0 };
-	g_auto(GStrv) names = g_strsplit(pc->boot_order, ",", 3);
-	for (int i = 0; i < 3 && names[i]; i++)
-		order[i] = pc_boot_code(g_strstrip(names[i]));
-	rtc_cmos_set(pc->rtc, 0x3D, order[0] | order[1] << 4);
-	rtc_cmos_set(pc->rtc, 0x38, order[2] << 4 | 0x01); /* bit 0: skip floppy signature check */
 }
 
 /* ---- power ---- */
@@ -773,7 +574,7 @@ struct pc *pc_new(const struct vm_config *cfg, const struct pc_options *opts, ch
 	pc_add_isa_devices(pc, cfg->test_exit || opts->test_exit);
 	pc_reset_devices(pc);
 	rtc_set_base(pc->rtc, (int64_t)time(NULL) - (int64_t)(clock_ns(pc->clock) / NS_PER_SEC));
-	pc_setup_cmos(pc, cfg);
+	pc_setup_cmos(pc);
 	pc_setup_fw_cfg(pc, cfg);
 	return pc;
 }

@@ -213,6 +213,30 @@ int kvm_vm_set_memory(struct kvm_vm *vm, unsigned slot, uint64_t gpa, uint64_t s
 	return 0;
 }
 
+int kvm_vm_set_memory_logged(struct kvm_vm *vm, unsigned slot, uint64_t gpa, uint64_t size,
+			     void *hva)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot,
+		.flags = size ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)hva,
+	};
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+		log_error("KVM_SET_USER_MEMORY_REGION (logged) slot %u at %#" PRIx64 ": %s", slot,
+			  gpa, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int kvm_vm_get_dirty_log(struct kvm_vm *vm, unsigned slot, uint64_t *bitmap)
+{
+	struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = bitmap };
+	return ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0 ? -1 : 0;
+}
+
 void kvm_vm_irq_line(struct kvm_vm *vm, unsigned gsi, int level)
 {
 	struct kvm_irq_level irq = { .irq = gsi, .level = level };

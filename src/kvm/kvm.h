@@ -37,6 +37,12 @@ void kvm_vm_destroy(struct kvm_vm *vm);
 
 int kvm_vm_set_memory(struct kvm_vm *vm, unsigned slot, uint64_t gpa, uint64_t size, void *hva,
 		      bool read_only);
+/* A slot whose writes KVM records page by page (the linear framebuffer); SIZE 0 deletes it. */
+int kvm_vm_set_memory_logged(struct kvm_vm *vm, unsigned slot, uint64_t gpa, uint64_t size,
+			     void *hva);
+/* Fetches and clears SLOT's dirty bitmap (one bit per 4 KiB page, BITMAP sized by the caller
+ * for the slot's pages, rounded up to 64 bits). */
+int kvm_vm_get_dirty_log(struct kvm_vm *vm, unsigned slot, uint64_t *bitmap);
 /* Drives GSI to LEVEL (edge-triggered lines: 1 then 0). Safe from any thread. */
 void kvm_vm_irq_line(struct kvm_vm *vm, unsigned gsi, int level);
 bool kvm_vm_has_msr(const struct kvm_vm *vm, uint32_t index);

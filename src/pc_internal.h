@@ -1,0 +1,84 @@
+/* The machine's internals, shared by the files that make it up: pc.c (wiring, power, control),
+ * pc_firmware.c (what fw_cfg and CMOS tell the firmware). Not for devices or backends. */
+#pragma once
+#include <glib.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "devices/device.h"
+#include "devices/ide.h"
+#include "devices/piix3.h"
+#include "guest_mem.h"
+#include "kvm/kvm.h"
+#include "kvm/vcpu.h"
+#include "pc.h"
+
+/* pc-platform.md, "Memory map" */
+#define PC_VGA_HOLE_START 0xA0000u
+#define PC_BIOS_AREA_START 0xC0000u
+#define PC_LOW_MEM_END 0x100000u
+#define PC_PCI_HOLE_START 0xE0000000ull
+#define PC_4G 0x100000000ull
+#define PC_MAX_BIOS_SIZE (16u << 20)
+
+enum { SLOT_LOW, SLOT_BELOW_4G, SLOT_ABOVE_4G, SLOT_BIOS };
+
+/* ISA interrupt lines (pc-platform.md, "ISA devices and ports") */
+enum { IRQ_KBD = 1, IRQ_COM1 = 4, IRQ_RTC = 8, IRQ_SCI = 9, IRQ_MOUSE = 12, IRQ_IDE0 = 14,
+       IRQ_IDE1 = 15 };
+
+struct pc_device {
+	const struct device_class *cls;
+	void *dev;
+};
+
+struct pc {
+	unsigned ncpus;
+	uint64_t ram_size, below_4g, above_4g;
+	uint8_t *ram;
+	uint8_t *bios;
+	size_t bios_size;
+	struct guest_mem mem;
+	char *kvm_path;
+	struct kvm_vm kvm;
+	struct vcpu *vcpus;
+	bool cpus_on;
+	struct bus *io, *mmio;
+	struct pci_bus *pci;
+	struct clock *clock;
+	struct machine_hooks hooks;
+	struct vcpu_env vcpu_env;
+	struct irq_line isa_irq[PIIX3_ISA_IRQS];
+	/* each GSI's level as devices drive it, replayed into a freshly created VM */
+	int irq_level[24];
+	struct chardev *serial;
+	bool serial_stdio;
+	struct block_dev *disks[VM_IDE_SLOTS];
+	enum ide_kind drive_kind[VM_IDE_SLOTS];
+	char *boot_order;
+	GArray *devices; /* struct pc_device, in creation order */
+	struct piix3 *piix3;
+	struct piix_ide *ide;
+	struct acpi_pm *pm;
+	struct rtc *rtc;
+	struct fw_cfg *fw;
+	GMainLoop *loop;
+	char *name;
+	char *bundle_dir;
+	bool paused;
+	int64_t powered_on_at; /* g_get_monotonic_time() */
+	struct control_server *control;
+	/* requests from vCPU threads and devices, acted on by the main loop */
+	pthread_mutex_t req_lock;
+	bool reset_pending, exit_pending, request_scheduled;
+	int exit_code;
+	/* host input for the serial port not yet taken by the UART */
+	GByteArray *stdin_pending;
+	guint stdin_watch, stdin_retry;
+};
+
+/* pc_firmware.c */
+void pc_setup_cmos(struct pc *pc);
+void pc_setup_fw_cfg(struct pc *pc, const struct vm_config *cfg);
