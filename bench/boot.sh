@@ -139,7 +139,7 @@ set_cmd() {
 		CMD=("$PCVM" run "$TMP/$3$2.pcvm" --serial "$4" --test-exit --bios "$BIOS")
 	else
 		# shellcheck disable=SC2054 # the commas are QEMU's
-		CMD=("$QEMU" -accel kvm -machine pc -m "$2" -nodefaults -vga none -display none
+		CMD=("$QEMU" -accel kvm -machine pc -m "$2" -nodefaults -vga std -display none
 			-bios "$BIOS" -serial "file:$4" -device isa-debug-exit,iobase=0xf4,iosize=4
 			-drive "file=$TMP/$3-qemu.img,format=raw,if=ide")
 	fi

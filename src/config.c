@@ -60,6 +60,12 @@ static const struct conf_key vm_keys[] = {
 	{ "boot", CONF_STRING, offsetof(struct vm_config, boot) },
 };
 
+static const struct conf_key display_keys[] = {
+	{ "adapter", CONF_STRING, offsetof(struct vm_config, adapter) },
+	{ "vnc-password", CONF_STRING, offsetof(struct vm_config, vnc_password) },
+	{ "keyboard", CONF_STRING, offsetof(struct vm_config, keyboard) },
+};
+
 static const struct conf_key drive_keys[] = {
 	{ "type", CONF_STRING, offsetof(struct vm_drive, type) },
 	{ "file", CONF_STRING, offsetof(struct vm_drive, file) },
@@ -80,6 +86,9 @@ void vm_config_clear(struct vm_config *cfg)
 	g_free(cfg->guest);
 	g_free(cfg->bios);
 	g_free(cfg->boot);
+	g_free(cfg->adapter);
+	g_free(cfg->vnc_password);
+	g_free(cfg->keyboard);
 	for (int i = 0; i < VM_IDE_SLOTS; i++) {
 		g_free(cfg->ide[i].type);
 		g_free(cfg->ide[i].file);
@@ -225,6 +234,9 @@ int vm_config_parse(struct vm_config *cfg, const char *text, const char *name, c
 		if (!strcmp(g, "vm"))
 			ret = config_read_group(kf, text, name, g, vm_keys, G_N_ELEMENTS(vm_keys), cfg,
 						error);
+		else if (!strcmp(g, "display"))
+			ret = config_read_group(kf, text, name, g, display_keys,
+						G_N_ELEMENTS(display_keys), cfg, error);
 		else if (slot >= 0)
 			ret = config_read_group(kf, text, name, g, drive_keys,
 						G_N_ELEMENTS(drive_keys), &cfg->ide[slot], error);
@@ -298,6 +310,8 @@ int vm_config_save(const struct vm_config *cfg, const char *path, char **error)
 {
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	config_write_group(kf, "vm", vm_keys, G_N_ELEMENTS(vm_keys), cfg);
+	if (cfg->adapter || cfg->vnc_password || cfg->keyboard)
+		config_write_group(kf, "display", display_keys, G_N_ELEMENTS(display_keys), cfg);
 	for (int i = 0; i < VM_IDE_SLOTS; i++)
 		if (vm_drive_present(&cfg->ide[i]))
 			config_write_group(kf, ide_slot_names[i], drive_keys, G_N_ELEMENTS(drive_keys),

@@ -27,6 +27,10 @@ struct vm_config {
 	char *bios;
 	char *boot;
 	struct vm_drive ide[VM_IDE_SLOTS];
+	/* [display] */
+	char *adapter;	    /* "stdvga" */
+	char *vnc_password; /* needed to listen on anything but loopback */
+	char *keyboard;	    /* VNC keysym layout: "en-us" or "de" */
 };
 
 void vm_config_init(struct vm_config *cfg); /* defaults */

@@ -76,7 +76,7 @@ static int cmd_create(int argc, char **argv)
 
 static int cmd_run(int argc, char **argv)
 {
-	g_autofree char *serial = NULL, *bios = NULL;
+	g_autofree char *serial = NULL, *bios = NULL, *vnc = NULL, *keyboard = NULL;
 	gboolean test_exit = FALSE;
 	const GOptionEntry entries[] = {
 		{ "serial", 0, 0, G_OPTION_ARG_STRING, &serial,
@@ -84,6 +84,12 @@ static int cmd_run(int argc, char **argv)
 		{ "test-exit", 0, 0, G_OPTION_ARG_NONE, &test_exit,
 		  "Enable the test-exit port 0xf4", NULL },
 		{ "bios", 0, 0, G_OPTION_ARG_FILENAME, &bios, "BIOS image (default SeaBIOS)", "FILE" },
+		{ "vnc", 0, 0, G_OPTION_ARG_STRING, &vnc,
+		  "Also serve the console over TCP: HOST:N is port 5900+N (a password from "
+		  "[display] vnc-password= is needed beyond loopback)",
+		  "HOST:N" },
+		{ "keyboard", 0, 0, G_OPTION_ARG_STRING, &keyboard,
+		  "Keyboard layout of VNC viewers: en-us (default) or de", "LAYOUT" },
 		{ NULL },
 	};
 	if (parse_options(&argc, &argv, "DIR - run a VM", entries) != 1)
@@ -112,6 +118,8 @@ static int cmd_run(int argc, char **argv)
 		.bios = bios,
 		.kvm_path = g_getenv("PCVM_KVM_DEVICE"),
 		.test_exit = test_exit,
+		.vnc = vnc,
+		.keyboard = keyboard,
 	};
 	int code;
 	struct pc *pc = pc_new(&cfg, &opts, &error);
@@ -172,6 +180,44 @@ static int cmd_status(int argc, char **argv)
 	       json_object_get_double_member_with_default(o, "uptime-s", 0),
 	       json_object_get_int_member_with_default(o, "pid", 0));
 	json_node_unref(r);
+	return 0;
+}
+
+static int cmd_screenshot(int argc, char **argv)
+{
+	if (argc != 3)
+		return fail(g_strdup("usage: pcvm screenshot DIR FILE.png"));
+	g_autofree char *file = g_canonicalize_filename(argv[2], NULL);
+	JsonBuilder *b = json_builder_new();
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "file");
+	json_builder_add_string_value(b, file);
+	json_builder_end_object(b);
+	JsonNode *r = ask_vm(argv[1], "screenshot", json_builder_get_root(b));
+	g_object_unref(b);
+	if (!r)
+		return 1;
+	json_node_unref(r);
+	return 0;
+}
+
+/* pcvm send-keys DIR COMBO... : each combination pressed and released in turn */
+static int cmd_send_keys(int argc, char **argv)
+{
+	if (argc < 3)
+		return fail(g_strdup("usage: pcvm send-keys DIR ctrl-alt-delete [COMBO...]"));
+	for (int i = 2; i < argc; i++) {
+		JsonBuilder *b = json_builder_new();
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "keys");
+		json_builder_add_string_value(b, argv[i]);
+		json_builder_end_object(b);
+		JsonNode *r = ask_vm(argv[1], "send-keys", json_builder_get_root(b));
+		g_object_unref(b);
+		if (!r)
+			return 1;
+		json_node_unref(r);
+	}
 	return 0;
 }
 
@@ -323,6 +369,8 @@ static const struct command {
 	{ "run", cmd_run, "run a VM in this process until it powers off" },
 	{ "status", cmd_status, "the state of a VM (off, running, paused)" },
 	{ "media", cmd_media, "insert or eject a CD, running or not" },
+	{ "screenshot", cmd_screenshot, "save a running VM's screen as PNG" },
+	{ "send-keys", cmd_send_keys, "press key combinations (ctrl-alt-delete, shift-a, f12)" },
 	{ "disk", cmd_disk, "disk info: format, size and space used of each drive" },
 	{ "pause", cmd_simple, "pause a running VM" },
 	{ "resume", cmd_simple, "resume a paused VM" },

@@ -31,6 +31,7 @@
 #include "kvm/kvm.h"
 #include "kvm/vcpu.h"
 #include "log.h"
+#include "ui/vnc.h"
 
 #include "pc_internal.h"
 
@@ -175,6 +176,7 @@ static int pc_map_memory(struct pc *pc)
 					 pc->ram + pc->below_4g, false);
 	ret |= kvm_vm_set_memory(&pc->kvm, SLOT_BIOS, PC_4G - pc->bios_size, pc->bios_size,
 				 pc->bios, true);
+	pc_display_map_memory(pc);
 	return ret ? -1 : 0;
 }
 
@@ -214,7 +216,7 @@ static struct dev_ctx pc_ctx(struct pc *pc, int irq0, int irq1)
 	return ctx;
 }
 
-static void *pc_add_device(struct pc *pc, const char *name, const struct dev_ctx *ctx)
+void *pc_add_device(struct pc *pc, const char *name, const struct dev_ctx *ctx)
 {
 	const struct device_class *cls = device_class_find(name);
 	g_assert(cls && cls->create);
@@ -273,7 +275,7 @@ static void pc_add_isa_devices(struct pc *pc, bool test_exit)
 	pc_map_io(pc, 0x3F8, 8, &uart_ops, com1, &com1->lock, "com1");
 
 	ctx = pc_ctx(pc, IRQ_KBD, IRQ_MOUSE);
-	struct i8042 *kbc = pc_add_device(pc, "i8042", &ctx);
+	struct i8042 *kbc = pc->kbc = pc_add_device(pc, "i8042", &ctx);
 	pc_map_io(pc, 0x60, 1, &i8042_data_ops, kbc, &kbc->lock, "i8042");
 	pc_map_io(pc, 0x64, 1, &i8042_cmd_ops, kbc, &kbc->lock, "i8042");
 
@@ -572,6 +574,13 @@ struct pc *pc_new(const struct vm_config *cfg, const struct pc_options *opts, ch
 		pc->isa_irq[i] = pc_irq(pc, i);
 	pc_add_pci_devices(pc);
 	pc_add_isa_devices(pc, cfg->test_exit || opts->test_exit);
+	if (pc_add_display(pc, bios, error) < 0) {
+		pc_free(pc);
+		return NULL;
+	}
+	pc->vnc_listen = g_strdup(opts->vnc);
+	pc->vnc_password = g_strdup(opts->vnc_password ? opts->vnc_password : cfg->vnc_password);
+	pc->keyboard = g_strdup(opts->keyboard ? opts->keyboard : cfg->keyboard);
 	pc_reset_devices(pc);
 	rtc_set_base(pc->rtc, (int64_t)time(NULL) - (int64_t)(clock_ns(pc->clock) / NS_PER_SEC));
 	pc_setup_cmos(pc);
@@ -597,6 +606,20 @@ int pc_run(struct pc *pc)
 		log_warn("%s; the VM runs without it", error);
 		g_clear_pointer(&error, g_free);
 	}
+	g_autofree char *vnc_sock = g_build_filename(pc->bundle_dir, "run", "vnc.sock", NULL);
+	struct vnc_options vnc = {
+		.listen = pc->vnc_listen, .unix_path = vnc_sock, .password = pc->vnc_password,
+		.keyboard_layout = pc->keyboard, .name = pc->name,
+	};
+	pc->vnc = vnc_server_new(pc_display_ops(pc), &vnc, &error);
+	if (!pc->vnc) {
+		log_error("VNC: %s", error);
+		fprintf(stderr, "pcvm: %s\n", error);
+		g_free(error);
+		control_server_free(pc->control);
+		pc->control = NULL;
+		return 1;
+	}
 	pc_copy_bios_low(pc);
 	pc->powered_on_at = g_get_monotonic_time();
 	log_info("powering on: %u vCPU(s), %" PRIu64 " MiB", pc->ncpus, pc->ram_size >> 20);
@@ -612,6 +635,8 @@ int pc_run(struct pc *pc)
 	pc_cpus_off(pc);
 	control_server_free(pc->control);
 	pc->control = NULL;
+	vnc_server_free(pc->vnc);
+	pc->vnc = NULL;
 	for (size_t i = 0; i < G_N_ELEMENTS(sig); i++)
 		g_source_remove(sig[i]);
 	if (pc->stdin_watch)
@@ -655,6 +680,9 @@ void pc_free(struct pc *pc)
 	g_free(pc->name);
 	g_free(pc->bundle_dir);
 	g_free(pc->boot_order);
+	g_free(pc->vnc_listen);
+	g_free(pc->vnc_password);
+	g_free(pc->keyboard);
 	pthread_mutex_destroy(&pc->req_lock);
 	g_free(pc);
 }

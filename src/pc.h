@@ -5,6 +5,7 @@
  */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -18,6 +19,9 @@ struct pc_options {
 	const char *bios;       /* NULL: vm.conf's, else PC_DEFAULT_BIOS */
 	const char *kvm_path;   /* NULL: PC_DEFAULT_KVM */
 	bool test_exit;         /* in addition to vm.conf's test-exit */
+	const char *vnc;        /* also listen on TCP: "127.0.0.1:1" (display 1, port 5901) */
+	const char *vnc_password;
+	const char *keyboard;   /* VNC keysym layout: "en-us" (default) or "de" */
 };
 
 struct pc;
@@ -48,6 +52,14 @@ void pc_powerdown(struct pc *pc); /* the ACPI power button */
  * the guest locks the tray, unless FORCE. Returns the slot, or -1 with *error. */
 int pc_change_media(struct pc *pc, const char *drive, const char *file, bool force,
 		    char **error);
+
+/* The screen as a PNG file; a key combination ("ctrl-alt-delete") pressed and released; the
+ * text screen as UTF-8 lines. */
+int pc_screenshot(struct pc *pc, const char *path, char **error);
+int pc_send_keys(struct pc *pc, const char *combo, char **error);
+size_t pc_text_screen(struct pc *pc, char *buf, size_t len);
+struct display_ops;
+const struct display_ops *pc_display_ops(struct pc *pc);
 
 /* src/vm_control.c: the control socket's commands for this machine. */
 struct control_server;

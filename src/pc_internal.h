@@ -14,6 +14,8 @@
 #include "kvm/kvm.h"
 #include "kvm/vcpu.h"
 #include "pc.h"
+#include "ui/display.h"
+#include "ui/keymap.h"
 
 /* pc-platform.md, "Memory map" */
 #define PC_VGA_HOLE_START 0xA0000u
@@ -23,7 +25,7 @@
 #define PC_4G 0x100000000ull
 #define PC_MAX_BIOS_SIZE (16u << 20)
 
-enum { SLOT_LOW, SLOT_BELOW_4G, SLOT_ABOVE_4G, SLOT_BIOS };
+enum { SLOT_LOW, SLOT_BELOW_4G, SLOT_ABOVE_4G, SLOT_BIOS, PC_SLOT_LFB };
 
 /* ISA interrupt lines (pc-platform.md, "ISA devices and ports") */
 enum { IRQ_KBD = 1, IRQ_COM1 = 4, IRQ_RTC = 8, IRQ_SCI = 9, IRQ_MOUSE = 12, IRQ_IDE0 = 14,
@@ -64,6 +66,17 @@ struct pc {
 	struct acpi_pm *pm;
 	struct rtc *rtc;
 	struct fw_cfg *fw;
+	struct i8042 *kbc;
+	struct vga *vga;
+	/* the VGA's linear framebuffer as KVM slot PC_SLOT_LFB */
+	bool lfb_mapped;
+	uint64_t lfb_gpa, lfb_size;
+	void *lfb_hva;
+	struct display_ops display;
+	struct display_surface surface;
+	struct keymap_kbd kbd_state;
+	struct vnc_server *vnc;
+	char *vnc_listen, *vnc_password, *keyboard;
 	GMainLoop *loop;
 	char *name;
 	char *bundle_dir;
@@ -78,6 +91,13 @@ struct pc {
 	GByteArray *stdin_pending;
 	guint stdin_watch, stdin_retry;
 };
+
+/* pc.c */
+void *pc_add_device(struct pc *pc, const char *name, const struct dev_ctx *ctx);
+
+/* pc_display.c */
+int pc_add_display(struct pc *pc, const char *bios_path, char **error);
+void pc_display_map_memory(struct pc *pc);
 
 /* pc_firmware.c */
 void pc_setup_cmos(struct pc *pc);

@@ -73,7 +73,47 @@ static int cmd_media_change(void *opaque, JsonObject *args, JsonBuilder *b, char
 	return 0;
 }
 
+/* args: file (an absolute path the VM process writes the PNG to) */
+static int cmd_screenshot(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	const char *file = json_object_get_string_member_with_default(args, "file", NULL);
+	if (!file || !g_path_is_absolute(file)) {
+		*error = g_strdup("screenshot needs \"file\": an absolute path");
+		return -1;
+	}
+	if (pc_screenshot(opaque, file, error) < 0)
+		return -1;
+	json_builder_set_member_name(b, "file");
+	json_builder_add_string_value(b, file);
+	return 0;
+}
+
+/* args: keys (a combination such as "ctrl-alt-delete") */
+static int cmd_send_keys(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	const char *keys = json_object_get_string_member_with_default(args, "keys", NULL);
+	if (!keys) {
+		*error = g_strdup("send-keys needs \"keys\", e.g. \"ctrl-alt-delete\"");
+		return -1;
+	}
+	return pc_send_keys(opaque, keys, error);
+}
+
+/* The text screen (text modes), for scripts and tests. */
+static int cmd_text_screen(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	size_t need = pc_text_screen(opaque, NULL, 0);
+	g_autofree char *text = g_malloc(need + 1);
+	pc_text_screen(opaque, text, need + 1);
+	json_builder_set_member_name(b, "text");
+	json_builder_add_string_value(b, text);
+	return 0;
+}
+
 static const struct control_command vm_commands[] = {
+	{ "screenshot", cmd_screenshot, "write the screen to a PNG file" },
+	{ "send-keys", cmd_send_keys, "press and release a key combination" },
+	{ "text-screen", cmd_text_screen, "the text-mode screen as UTF-8 lines" },
 	{ "media-change", cmd_media_change, "insert (file) or eject (no file) a CD; force" },
 	{ "status", cmd_status, "name, state, CPUs, memory, uptime, pid" },
 	{ "pause", cmd_pause, "stop the vCPUs" },

@@ -135,7 +135,7 @@ def run_qemu(disk, workdir, cpus=1, memory=256, timeout=60, name="qemu"):
     """The same disk under QEMU with KVM, SeaBIOS and isa-debug-exit: (exit code, serial)."""
     serial = os.path.join(workdir, name + ".serial")
     cmd = ["qemu-system-x86_64", "-accel", "kvm", "-machine", "pc", "-m", str(memory),
-           "-smp", str(cpus), "-nodefaults", "-vga", "none", "-display", "none",
+           "-smp", str(cpus), "-nodefaults", "-vga", "std", "-display", "none",
            "-serial", "file:" + serial, "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
            "-drive", f"file={disk},format=raw,if=ide"]
     rc, out, err = run(cmd, timeout)
