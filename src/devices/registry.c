@@ -12,6 +12,7 @@
 #include "devices/rtc.h"
 #include "devices/test_exit.h"
 #include "devices/uart.h"
+#include "devices/vga.h"
 
 const struct device_class *const device_classes[] = {
 	&i440fx_class,
@@ -25,6 +26,7 @@ const struct device_class *const device_classes[] = {
 	&port92_class,
 	&debugcon_class,
 	&test_exit_class,
+	&vga_class,
 	NULL,
 };
 
