@@ -14,6 +14,7 @@
 #include "pc_internal.h"
 #include "ui/keymap.h"
 #include "ui/screenshot.h"
+#include "ui/vnc.h"
 
 #define PC_VGA_ROM_NAME "pci1234,1111.rom" /* fw_cfg file SeaBIOS looks for (pc-platform.md) */
 #define PC_VGA_ROM_FILE "vgabios-stdvga.bin"
@@ -138,7 +139,11 @@ static void pc_display_key(void *opaque, unsigned qnum, bool down)
 static void pc_display_pointer(void *opaque, int dx, int dy, int dz, unsigned buttons)
 {
 	struct pc *pc = opaque;
-	i8042_mouse_event(pc->kbc, dx, dy, dz, buttons);
+	/* display.h numbers buttons as VNC does (bit 1 middle, bit 2 right); a PS/2 mouse
+	 * packet has right in bit 1 and middle in bit 2 */
+	unsigned ps2 = (buttons & DISPLAY_BUTTON_LEFT) | (buttons & DISPLAY_BUTTON_RIGHT ? 2 : 0) |
+		       (buttons & DISPLAY_BUTTON_MIDDLE ? 4 : 0);
+	i8042_mouse_event(pc->kbc, dx, dy, dz, ps2);
 }
 
 const struct display_ops *pc_display_ops(struct pc *pc)
@@ -156,8 +161,8 @@ const struct display_ops *pc_display_ops(struct pc *pc)
 
 int pc_screenshot(struct pc *pc, const char *path, char **error)
 {
-	struct display_update u;
-	const struct display_surface *s = pc_display_refresh(pc, &u);
+	/* through the VNC server, so that the changes this render finds also reach its viewers */
+	const struct display_surface *s = vnc_server_refresh(pc->vnc);
 	if (!s->pixels || !s->width || !s->height) {
 		*error = g_strdup("the screen is blank (no display mode set yet)");
 		return -1;

@@ -1,0 +1,54 @@
+/*
+ * The VM's console over VNC (libvncserver), served on the GLib main loop of the thread that
+ * creates it (the main thread): framebuffer updates from the display's dirty rectangles,
+ * keyboard (X keysyms through the layout's keymap, and QEMU's extended key event with raw
+ * scan codes) and pointer (as relative PS/2 motion) back to the display. Every socket also
+ * accepts WebSocket clients (noVNC), as libvncserver detects them.
+ */
+#pragma once
+#include <stdbool.h>
+
+#include "ui/display.h"
+
+struct vnc_options {
+	/* TCP: "HOST:N" listens on HOST, port 5900 + N ("127.0.0.1:1", "localhost:0",
+	 * "[::1]:2"); ":N" or "0.0.0.0:N" on every address. NULL: no TCP. */
+	const char *listen;
+	/* A Unix socket to listen on (DIR/run/vnc.sock); created mode 0600, removed by
+	 * vnc_server_free. NULL: none. */
+	const char *unix_path;
+	/* VNC authentication (only the first 8 characters count, as the protocol's DES key).
+	 * Required when LISTEN resolves to anything but loopback. NULL or "": none. */
+	const char *password;
+	/* How keysyms map to keys: "en-us" (the default when NULL) or "de". Viewers that send
+	 * QEMU extended key events bypass it. */
+	const char *keyboard_layout;
+	/* The desktop name viewers show; NULL: "pcvm". */
+	const char *name;
+};
+
+struct vnc_server;
+
+/*
+ * Starts listening. DISPLAY is copied; its opaque must stay valid until vnc_server_free. The
+ * server calls display->refresh() about 30 times a second while a viewer is connected (and
+ * once here, for the initial size), display->key() and display->pointer() when viewers type
+ * and move. NULL with *error (g_free it) on a bad option, a non-loopback address without a
+ * password, or a socket that cannot be bound.
+ */
+struct vnc_server *vnc_server_new(const struct display_ops *display, const struct vnc_options *opts,
+				  char **error);
+/* Disconnects every viewer (releasing the keys and buttons they held), stops listening. */
+void vnc_server_free(struct vnc_server *vnc);
+
+/* The TCP port listened on, or 0. */
+unsigned vnc_server_port(const struct vnc_server *vnc);
+/* Viewers connected (past the WebSocket check). */
+unsigned vnc_server_clients(const struct vnc_server *vnc);
+/*
+ * Refreshes from the display now and sends viewers what changed. Returns the display's surface
+ * as just refreshed (valid until the next refresh), or NULL. Whatever else needs the picture (a
+ * screenshot, a snapshot's thumbnail) should take it from here: refresh() reports each change
+ * once, and a change reported to another caller would never reach the viewers.
+ */
+const struct display_surface *vnc_server_refresh(struct vnc_server *vnc);
