@@ -1426,7 +1426,9 @@ int ide_channel_change_medium(struct ide_channel *chan, unsigned unit, struct bl
 		*error = g_strdup("not a CD-ROM drive");
 		return -1;
 	}
-	if (d->atapi.locked && !force) {
+	/* PREVENT ALLOW MEDIUM REMOVAL guards removal: it keeps a disc in, but does not stop
+	 * one going into an empty drive */
+	if (d->atapi.locked && d->bd && !force) {
 		*error = g_strdup("the guest has locked the tray (force ejects anyway)");
 		return -1;
 	}
