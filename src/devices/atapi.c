@@ -665,6 +665,12 @@ void atapi_reset(struct atapi_state *st)
 	memset(st, 0, sizeof(*st));
 }
 
+void atapi_eject_requested(struct atapi_state *st)
+{
+	if (st->media_event == ATAPI_EVENT_NONE)
+		st->media_event = ATAPI_EVENT_EJECT_REQUEST;
+}
+
 void atapi_medium_changed(struct atapi_state *st, bool inserted)
 {
 	st->tray_open = !inserted;
@@ -689,7 +695,8 @@ const char *atapi_state_check(const struct atapi_state *st)
 	if (st->sense_key > 0x0F)
 		return "atapi: bad sense key";
 	if (st->media_event != ATAPI_EVENT_NONE && st->media_event != ATAPI_EVENT_NEW_MEDIA &&
-	    st->media_event != ATAPI_EVENT_MEDIA_REMOVAL)
+	    st->media_event != ATAPI_EVENT_MEDIA_REMOVAL &&
+	    st->media_event != ATAPI_EVENT_EJECT_REQUEST)
 		return "atapi: bad media event";
 	return NULL;
 }

@@ -27,6 +27,7 @@ enum {
 /* Media class event codes of GET EVENT STATUS NOTIFICATION (MMC-3) */
 enum {
 	ATAPI_EVENT_NONE = 0,
+	ATAPI_EVENT_EJECT_REQUEST = 1, /* the user pressed eject: the guest should unlock */
 	ATAPI_EVENT_NEW_MEDIA = 2,
 	ATAPI_EVENT_MEDIA_REMOVAL = 3,
 };
@@ -77,6 +78,8 @@ void atapi_fail(struct atapi_state *st, struct atapi_result *res, uint8_t key, u
 /* The host inserted a disc (INSERTED) or took it away: tray closed with the new disc and a unit
  * attention, or tray open and empty; a media event for GESN either way. */
 void atapi_medium_changed(struct atapi_state *st, bool inserted);
+/* The host asked for the disc while the guest locks the tray: an eject request for GESN. */
+void atapi_eject_requested(struct atapi_state *st);
 /* Whether an opcode sends the medium's blocks (READ result) or takes data (DATA_OUT result):
  * for checking a loaded state against the command it claims to be running. */
 bool atapi_cmd_reads(uint8_t opcode);

@@ -1429,6 +1429,7 @@ int ide_channel_change_medium(struct ide_channel *chan, unsigned unit, struct bl
 	/* PREVENT ALLOW MEDIUM REMOVAL guards removal: it keeps a disc in, but does not stop
 	 * one going into an empty drive */
 	if (d->atapi.locked && d->bd && !force) {
+		atapi_eject_requested(&d->atapi); /* a polling guest OS can unlock and eject */
 		*error = g_strdup("the guest has locked the tray (force ejects anyway)");
 		return -1;
 	}

@@ -1003,9 +1003,11 @@ static void test_tray_and_lock(void)
 	g_assert_cmpint(ide_cdrom_change_media(c->dev, 1, 0, b, false, &old, &error), ==, -1);
 	g_assert_nonnull(strstr(error, "locked"));
 	g_clear_pointer(&error, g_free);
-	expect_good(c, TUR, NULL, 0); /* nothing changed */
+	expect_good(c, TUR, NULL, 0); /* the disc stays... */
 	gesn(c, &ev, &ms);
-	g_assert_cmpuint(ev, ==, 0);
+	g_assert_cmpuint(ev, ==, 1); /* ...and the guest hears of an eject request */
+	gesn(c, &ev, &ms);
+	g_assert_cmpuint(ev, ==, 0); /* reported once */
 	/* forced: the change happens, the lock stays */
 	g_assert_cmpint(ide_cdrom_change_media(c->dev, 1, 0, b, true, &old, &error), ==, 0);
 	g_assert_true(old == c->medium);
