@@ -224,6 +224,26 @@ static void kbd_send(struct i8042 *s, uint8_t b)
 	i8042_refill(s);
 }
 
+/*
+ * A key's code as the keyboard emits it. Set 2 is what the tables produce; a guest that
+ * selected set 1 (F0 01) and turned the controller's translation off gets set 1 from the
+ * keyboard itself, which is the same mapping the controller's translation applies. Set 3 is
+ * accepted and reported, but keys stay in set 2.
+ */
+static void kbd_send_key(struct i8042 *s, uint8_t b)
+{
+	if (s->kbd.set != 1 || (s->ctl.ram[0] & CB_XLAT)) {
+		kbd_send(s, b);
+		return;
+	}
+	s->kbd.last_sent = b;
+	if (!i8042_translate(s, &b))
+		return;
+	if (!q_push(&s->kbd.q, b))
+		log_once(LOG_INFO, "i8042: keyboard buffer full, bytes dropped");
+	i8042_refill(s);
+}
+
 static void aux_send(struct i8042 *s, uint8_t b)
 {
 	s->aux.last_sent = b;
@@ -751,7 +771,7 @@ void i8042_kbd_put_scancode(struct i8042 *s, const uint8_t *bytes, size_t n)
 		log_once(LOG_INFO, "i8042: keyboard buffer full, key dropped");
 	} else {
 		for (size_t i = 0; i < n; i++)
-			kbd_send(s, bytes[i]);
+			kbd_send_key(s, bytes[i]);
 	}
 	pthread_mutex_unlock(&s->lock);
 }

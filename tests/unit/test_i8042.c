@@ -358,6 +358,19 @@ static void test_translation(void)
 	set_cb(t, 0x00);
 	i8042_kbd_put_scancode(t->s, a_break, 2);
 	EXPECT(t, 0xF0, 0x1C);
+	/* a guest that selects set 1 without translation gets set 1 from the keyboard */
+	dat(t, 0xF0);
+	EXPECT(t, 0xFA);
+	dat(t, 0x01);
+	EXPECT(t, 0xFA);
+	i8042_kbd_put_scancode(t->s, a_make, 1);
+	EXPECT(t, 0x1E);
+	i8042_kbd_put_scancode(t->s, up_break, 3);
+	EXPECT(t, 0xE0, 0xC8);
+	dat(t, 0xF0);
+	EXPECT(t, 0xFA);
+	dat(t, 0x02);
+	EXPECT(t, 0xFA);
 	/* not scanning: keys are dropped */
 	dat(t, 0xF5);
 	EXPECT(t, 0xFA);
