@@ -1,0 +1,226 @@
+#include "snapshot/tree.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define TREE_GROUP "tree"
+#define NODE_PREFIX "snapshot "
+
+static void node_free(gpointer p)
+{
+	struct snapshot_node *n = p;
+	g_free(n->id);
+	g_free(n->parent);
+	g_free(n->name);
+	g_free(n->description);
+	g_free(n);
+}
+
+void snapshot_tree_init(struct snapshot_tree *t)
+{
+	t->nodes = g_ptr_array_new_with_free_func(node_free);
+	t->current = NULL;
+	t->next_id = 1;
+}
+
+void snapshot_tree_clear(struct snapshot_tree *t)
+{
+	g_ptr_array_unref(t->nodes);
+	g_free(t->current);
+	snapshot_tree_init(t);
+}
+
+struct snapshot_node *snapshot_tree_find(const struct snapshot_tree *t, const char *id)
+{
+	for (guint i = 0; id && i < t->nodes->len; i++) {
+		struct snapshot_node *n = g_ptr_array_index(t->nodes, i);
+		if (!strcmp(n->id, id))
+			return n;
+	}
+	return NULL;
+}
+
+struct snapshot_node *snapshot_tree_lookup(const struct snapshot_tree *t, const char *id_or_name)
+{
+	struct snapshot_node *n = snapshot_tree_find(t, id_or_name);
+	for (guint i = t->nodes->len; !n && i-- > 0;) {
+		struct snapshot_node *c = g_ptr_array_index(t->nodes, i);
+		if (!strcmp(c->name, id_or_name))
+			n = c;
+	}
+	return n;
+}
+
+/* Every parent exists and no chain loops: what a damaged or hand-edited file may break. */
+static int tree_check(const struct snapshot_tree *t, char **error)
+{
+	for (guint i = 0; i < t->nodes->len; i++) {
+		const struct snapshot_node *n = g_ptr_array_index(t->nodes, i);
+		const char *p = n->parent;
+		for (guint steps = 0; p; steps++) {
+			const struct snapshot_node *pn = snapshot_tree_find(t, p);
+			if (!pn || steps > t->nodes->len) {
+				*error = g_strdup_printf("snapshot %s: %s", n->id,
+							 pn ? "its parents form a loop"
+							    : "its parent does not exist");
+				return -1;
+			}
+			p = pn->parent;
+		}
+	}
+	if (t->current && !snapshot_tree_find(t, t->current)) {
+		*error = g_strdup_printf("the current snapshot %s does not exist", t->current);
+		return -1;
+	}
+	return 0;
+}
+
+static struct snapshot_node *node_read(GKeyFile *kf, const char *group, const char *id)
+{
+	struct snapshot_node *n = g_new0(struct snapshot_node, 1);
+	n->id = g_strdup(id);
+	n->parent = g_key_file_get_string(kf, group, "parent", NULL);
+	if (n->parent && !*n->parent)
+		g_clear_pointer(&n->parent, g_free);
+	n->name = g_key_file_get_string(kf, group, "name", NULL);
+	if (!n->name)
+		n->name = g_strdup(id);
+	n->description = g_key_file_get_string(kf, group, "description", NULL);
+	n->time = g_key_file_get_int64(kf, group, "time", NULL);
+	n->has_memory = g_key_file_get_boolean(kf, group, "has-memory", NULL);
+	return n;
+}
+
+int snapshot_tree_load(struct snapshot_tree *t, const char *path, char **error)
+{
+	snapshot_tree_clear(t);
+	if (!g_file_test(path, G_FILE_TEST_EXISTS))
+		return 0;
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GError) err = NULL;
+	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
+		*error = g_strdup_printf("%s: %s", path, err->message);
+		return -1;
+	}
+	g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+	for (int i = 0; groups[i]; i++) {
+		if (!g_str_has_prefix(groups[i], NODE_PREFIX))
+			continue;
+		const char *id = groups[i] + strlen(NODE_PREFIX);
+		if (!*id || snapshot_tree_find(t, id))
+			continue;
+		g_ptr_array_add(t->nodes, node_read(kf, groups[i], id));
+	}
+	t->current = g_key_file_get_string(kf, TREE_GROUP, "current", NULL);
+	if (t->current && !*t->current)
+		g_clear_pointer(&t->current, g_free);
+	t->next_id = MAX(1, g_key_file_get_uint64(kf, TREE_GROUP, "next-id", NULL));
+	for (guint i = 0; i < t->nodes->len; i++) {
+		const struct snapshot_node *n = g_ptr_array_index(t->nodes, i);
+		t->next_id = MAX(t->next_id, (unsigned)g_ascii_strtoull(n->id, NULL, 10) + 1);
+	}
+	g_autofree char *why = NULL;
+	if (tree_check(t, &why) < 0) {
+		*error = g_strdup_printf("%s: %s", path, why);
+		snapshot_tree_clear(t);
+		return -1;
+	}
+	return 0;
+}
+
+int snapshot_tree_save(const struct snapshot_tree *t, const char *path, char **error)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_key_file_set_string(kf, TREE_GROUP, "current", t->current ? t->current : "");
+	g_key_file_set_uint64(kf, TREE_GROUP, "next-id", t->next_id);
+	for (guint i = 0; i < t->nodes->len; i++) {
+		const struct snapshot_node *n = g_ptr_array_index(t->nodes, i);
+		g_autofree char *group = g_strconcat(NODE_PREFIX, n->id, NULL);
+		g_key_file_set_string(kf, group, "parent", n->parent ? n->parent : "");
+		g_key_file_set_string(kf, group, "name", n->name);
+		g_key_file_set_string(kf, group, "description", n->description ? n->description : "");
+		g_key_file_set_int64(kf, group, "time", n->time);
+		g_key_file_set_boolean(kf, group, "has-memory", n->has_memory);
+	}
+	gsize len;
+	g_autofree char *text = g_key_file_to_data(kf, &len, NULL);
+	g_autoptr(GError) err = NULL;
+	/* g_file_set_contents writes a temporary file, fsyncs it and renames it into place */
+	if (!g_file_set_contents(path, text, len, &err)) {
+		*error = g_strdup_printf("%s: %s", path, err->message);
+		return -1;
+	}
+	return 0;
+}
+
+struct snapshot_node *snapshot_tree_add(struct snapshot_tree *t, const char *name,
+					const char *description, int64_t time, bool has_memory)
+{
+	struct snapshot_node *n = g_new0(struct snapshot_node, 1);
+	n->id = g_strdup_printf("%u", t->next_id++);
+	n->parent = g_strdup(t->current);
+	n->name = g_strdup(name && *name ? name : n->id);
+	n->description = g_strdup(description);
+	n->time = time;
+	n->has_memory = has_memory;
+	g_ptr_array_add(t->nodes, n);
+	g_free(t->current);
+	t->current = g_strdup(n->id);
+	return n;
+}
+
+int snapshot_tree_remove(struct snapshot_tree *t, const char *id, char **error)
+{
+	struct snapshot_node *n = snapshot_tree_find(t, id);
+	if (!n) {
+		*error = g_strdup_printf("no snapshot '%s'", id);
+		return -1;
+	}
+	for (guint i = 0; i < t->nodes->len; i++) {
+		struct snapshot_node *c = g_ptr_array_index(t->nodes, i);
+		if (c->parent && !strcmp(c->parent, id)) {
+			g_free(c->parent);
+			c->parent = g_strdup(n->parent);
+		}
+	}
+	if (t->current && !strcmp(t->current, id)) {
+		g_free(t->current);
+		t->current = g_strdup(n->parent);
+	}
+	g_ptr_array_remove(t->nodes, n);
+	return 0;
+}
+
+GPtrArray *snapshot_tree_children(const struct snapshot_tree *t, const char *id)
+{
+	GPtrArray *out = g_ptr_array_new();
+	for (guint i = 0; i < t->nodes->len; i++) {
+		struct snapshot_node *c = g_ptr_array_index(t->nodes, i);
+		if (g_strcmp0(c->parent, id) == 0)
+			g_ptr_array_add(out, c);
+	}
+	return out;
+}
+
+static void format_level(const struct snapshot_tree *t, const char *id, int depth, GString *s)
+{
+	g_autoptr(GPtrArray) kids = snapshot_tree_children(t, id);
+	for (guint i = 0; i < kids->len; i++) {
+		const struct snapshot_node *n = g_ptr_array_index(kids, i);
+		g_autoptr(GDateTime) when = g_date_time_new_from_unix_local(n->time);
+		g_autofree char *date = when ? g_date_time_format(when, "%Y-%m-%d %H:%M") : g_strdup("?");
+		g_string_append_printf(s, "%*s%s  %s  [%s]  %s%s\n", depth * 2, "", n->id, n->name,
+				       n->has_memory ? "memory+disk" : "disk", date,
+				       g_strcmp0(t->current, n->id) ? "" : "  <- you are here");
+		format_level(t, n->id, depth + 1, s);
+	}
+}
+
+char *snapshot_tree_format(const struct snapshot_tree *t)
+{
+	GString *s = g_string_new(NULL);
+	if (!t->current)
+		g_string_append(s, "(the current state has no snapshot above it)  <- you are here\n");
+	format_level(t, NULL, 0, s);
+	return g_string_free(s, FALSE);
+}

@@ -1,0 +1,45 @@
+/*
+ * The snapshot tree of a VM bundle (design.md, "Snapshots"): DIR/snapshots/index.conf holds one
+ * group per snapshot (parent, name, description, time, whether memory was saved) and where the
+ * current state hangs ("you are here"). VMware semantics: a new snapshot becomes a child of the
+ * current node; revert moves the current node; deleting a node gives its children to its
+ * parent. The file is replaced atomically (write, fsync, rename), so it is always a whole tree.
+ */
+#pragma once
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct snapshot_node {
+	char *id;     /* "1", "2", ... never reused */
+	char *parent; /* NULL for a root */
+	char *name;
+	char *description;
+	int64_t time; /* seconds since the epoch */
+	bool has_memory;
+};
+
+struct snapshot_tree {
+	GPtrArray *nodes; /* struct snapshot_node *, in creation order */
+	char *current;    /* the node the current state hangs below, NULL: none yet */
+	unsigned next_id;
+};
+
+void snapshot_tree_init(struct snapshot_tree *t);
+void snapshot_tree_clear(struct snapshot_tree *t);
+/* Reads PATH (a missing file is an empty tree); refuses a damaged one with a message. */
+int snapshot_tree_load(struct snapshot_tree *t, const char *path, char **error);
+int snapshot_tree_save(const struct snapshot_tree *t, const char *path, char **error);
+
+struct snapshot_node *snapshot_tree_find(const struct snapshot_tree *t, const char *id);
+/* By id, or else by name (names need not be unique: the newest wins); NULL if none. */
+struct snapshot_node *snapshot_tree_lookup(const struct snapshot_tree *t, const char *id_or_name);
+/* A new node below the current one, made current; returns it (the tree owns it). */
+struct snapshot_node *snapshot_tree_add(struct snapshot_tree *t, const char *name,
+					const char *description, int64_t time, bool has_memory);
+/* Removes ID; its children now hang below its parent; if it was current, its parent is. */
+int snapshot_tree_remove(struct snapshot_tree *t, const char *id, char **error);
+/* Children of ID (NULL: the roots), in creation order; g_ptr_array_unref the result. */
+GPtrArray *snapshot_tree_children(const struct snapshot_tree *t, const char *id);
+/* The tree as text for `pcvm snapshot list`: indented, "<- you are here" at the current node. */
+char *snapshot_tree_format(const struct snapshot_tree *t);

@@ -1,0 +1,126 @@
+/* The snapshot tree: VMware semantics for add, revert and delete, and its file. */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "snapshot/tree.h"
+
+static void test_add_and_branch(void)
+{
+	struct snapshot_tree t;
+	snapshot_tree_init(&t);
+	struct snapshot_node *a = snapshot_tree_add(&t, "base", NULL, 100, true);
+	struct snapshot_node *b = snapshot_tree_add(&t, "before SP3", "d", 200, true);
+	g_assert_cmpstr(b->parent, ==, a->id);
+	g_assert_cmpstr(t.current, ==, b->id);
+	/* revert to a, then a new snapshot branches off a */
+	g_free(t.current);
+	t.current = g_strdup(a->id);
+	struct snapshot_node *c = snapshot_tree_add(&t, "other branch", NULL, 300, false);
+	g_assert_cmpstr(c->parent, ==, a->id);
+	g_autoptr(GPtrArray) kids = snapshot_tree_children(&t, a->id);
+	g_assert_cmpuint(kids->len, ==, 2);
+	g_assert_true(snapshot_tree_lookup(&t, "before SP3") == b);
+	g_assert_true(snapshot_tree_lookup(&t, c->id) == c);
+	g_assert_null(snapshot_tree_lookup(&t, "nope"));
+	g_autofree char *text = snapshot_tree_format(&t);
+	g_assert_nonnull(strstr(text, "other branch  [disk]"));
+	g_assert_nonnull(strstr(text, "<- you are here"));
+	snapshot_tree_clear(&t);
+}
+
+static void test_delete_middle_keeps_children(void)
+{
+	struct snapshot_tree t;
+	snapshot_tree_init(&t);
+	struct snapshot_node *a = snapshot_tree_add(&t, "a", NULL, 1, true);
+	g_autofree char *a_id = g_strdup(a->id);
+	struct snapshot_node *b = snapshot_tree_add(&t, "b", NULL, 2, true);
+	g_autofree char *b_id = g_strdup(b->id);
+	struct snapshot_node *c = snapshot_tree_add(&t, "c", NULL, 3, true);
+	struct snapshot_node *d = snapshot_tree_add(&t, "d", NULL, 4, true);
+	(void)d;
+	g_free(t.current);
+	t.current = g_strdup(b_id);
+	char *error = NULL;
+	g_assert_cmpint(snapshot_tree_remove(&t, b_id, &error), ==, 0);
+	g_assert_cmpstr(c->parent, ==, a_id); /* b's child now hangs below a */
+	g_assert_cmpstr(t.current, ==, a_id); /* you were at b: now at its parent */
+	g_assert_cmpint(snapshot_tree_remove(&t, "42", &error), ==, -1);
+	g_assert_nonnull(strstr(error, "no snapshot"));
+	g_free(error);
+	/* deleting the root leaves its children as roots */
+	g_assert_cmpint(snapshot_tree_remove(&t, a_id, &error), ==, 0);
+	g_assert_null(c->parent);
+	g_assert_null(t.current);
+	snapshot_tree_clear(&t);
+}
+
+static void test_file_round_trip_and_ids_not_reused(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("pcvm-tree-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "index.conf", NULL);
+	struct snapshot_tree t;
+	snapshot_tree_init(&t);
+	snapshot_tree_add(&t, "one", "first; with = signs", 10, true);
+	struct snapshot_node *two = snapshot_tree_add(&t, "two", NULL, 20, false);
+	char *error = NULL;
+	g_assert_cmpint(snapshot_tree_remove(&t, two->id, &error), ==, 0);
+	g_assert_cmpint(snapshot_tree_save(&t, path, &error), ==, 0);
+	struct snapshot_tree u;
+	snapshot_tree_init(&u);
+	g_assert_cmpint(snapshot_tree_load(&u, path, &error), ==, 0);
+	g_assert_cmpuint(u.nodes->len, ==, 1);
+	struct snapshot_node *one = snapshot_tree_lookup(&u, "one");
+	g_assert_cmpstr(one->description, ==, "first; with = signs");
+	g_assert_true(one->has_memory);
+	g_assert_cmpint(one->time, ==, 10);
+	g_assert_cmpstr(u.current, ==, one->id);
+	struct snapshot_node *three = snapshot_tree_add(&u, "three", NULL, 30, true);
+	g_assert_cmpstr(three->id, ==, "3"); /* "2" was deleted: ids are never reused */
+	snapshot_tree_clear(&t);
+	snapshot_tree_clear(&u);
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
+static void test_damaged_files(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("pcvm-tree-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "index.conf", NULL);
+	static const char *const bad[] = {
+		"[snapshot 1]\nparent=9\nname=x\n",			     /* missing parent */
+		"[snapshot 1]\nparent=2\n[snapshot 2]\nparent=1\n",	     /* a loop */
+		"[tree]\ncurrent=5\n",					     /* no such current */
+		"this is not a key file\n",
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_assert_true(g_file_set_contents(path, bad[i], -1, NULL));
+		struct snapshot_tree t;
+		snapshot_tree_init(&t);
+		char *error = NULL;
+		g_assert_cmpint(snapshot_tree_load(&t, path, &error), ==, -1);
+		g_assert_nonnull(error);
+		g_free(error);
+		snapshot_tree_clear(&t);
+	}
+	/* no file: an empty tree */
+	g_unlink(path);
+	struct snapshot_tree t;
+	snapshot_tree_init(&t);
+	char *error = NULL;
+	g_assert_cmpint(snapshot_tree_load(&t, path, &error), ==, 0);
+	g_assert_cmpuint(t.nodes->len, ==, 0);
+	snapshot_tree_clear(&t);
+	g_rmdir(dir);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/snapshot-tree/add-and-branch", test_add_and_branch);
+	g_test_add_func("/snapshot-tree/delete-middle-keeps-children", test_delete_middle_keeps_children);
+	g_test_add_func("/snapshot-tree/file-round-trip", test_file_round_trip_and_ids_not_reused);
+	g_test_add_func("/snapshot-tree/damaged-files", test_damaged_files);
+	return g_test_run();
+}
