@@ -172,6 +172,8 @@ struct control_server *control_server_new(const char *path, const struct control
 	g_unlink(path); /* a stale socket of a VM that died; the bundle lock says we own it */
 	g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
 	GSocketService *service = g_socket_service_new();
+	/* room for a burst of clients (a desktop app, scripts) while the main loop is busy */
+	g_socket_listener_set_backlog(G_SOCKET_LISTENER(service), 128);
 	g_autoptr(GError) err = NULL;
 	if (!g_socket_listener_add_address(G_SOCKET_LISTENER(service), addr, G_SOCKET_TYPE_STREAM,
 					   G_SOCKET_PROTOCOL_DEFAULT, NULL, NULL, &err)) {

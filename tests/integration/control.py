@@ -31,11 +31,23 @@ def make_iso(tmp, name, content):
     return iso
 
 
+def connect(path):
+    """A connection to PATH, waiting while the listen queue is momentarily full."""
+    for _ in range(100):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+            return s
+        except BlockingIOError:
+            s.close()
+            time.sleep(0.05)
+    raise RuntimeError(f"{path}: the listen queue stayed full")
+
+
 class Socket:
     def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s = connect(path)
         self.s.settimeout(10)
-        self.s.connect(path)
         self.buf = b""
 
     def send(self, data):
@@ -133,8 +145,7 @@ def test_running(tap, binary, tmp, bundle, iso):
     s.send(b"\xff\xfe\x00 binary\n")
     s.close()
     for _ in range(20):
-        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        c.connect(sock_path)
+        c = connect(sock_path)
         c.send(b'{"cmd": "stat')
         c.close()
     big = Socket(sock_path)
