@@ -294,7 +294,8 @@ static void pc_add_isa_devices(struct pc *pc, bool test_exit)
 
 /* ---- power ---- */
 
-static int pc_cpus_on(struct pc *pc, char **error)
+/* A new KVM VM with its memory and (not yet running) vCPUs: power-on, reset and revert. */
+int pc_cpus_build(struct pc *pc, char **error)
 {
 	if (kvm_vm_create(&pc->kvm, error) < 0)
 		return -1;
@@ -307,6 +308,11 @@ static int pc_cpus_on(struct pc *pc, char **error)
 	for (unsigned i = 0; i < pc->ncpus; i++)
 		if (vcpu_create(&pc->vcpus[i], &pc->kvm, i, pc->ncpus, &pc->vcpu_env, error) < 0)
 			return -1;
+	return 0;
+}
+
+int pc_cpus_start(struct pc *pc, char **error)
+{
 	for (unsigned i = 0; i < pc->ncpus; i++) {
 		if (vcpu_start(&pc->vcpus[i], error) < 0)
 			return -1;
@@ -316,7 +322,12 @@ static int pc_cpus_on(struct pc *pc, char **error)
 	return 0;
 }
 
-static void pc_cpus_off(struct pc *pc)
+static int pc_cpus_on(struct pc *pc, char **error)
+{
+	return pc_cpus_build(pc, error) < 0 ? -1 : pc_cpus_start(pc, error);
+}
+
+void pc_cpus_off(struct pc *pc)
 {
 	pthread_mutex_lock(&pc->req_lock);
 	bool on = pc->cpus_on;
@@ -330,7 +341,7 @@ static void pc_cpus_off(struct pc *pc)
 	kvm_vm_destroy(&pc->kvm);
 }
 
-static void pc_reset_devices(struct pc *pc)
+void pc_reset_devices(struct pc *pc)
 {
 	for (guint i = 0; i < pc->devices->len; i++) {
 		struct pc_device *d = &g_array_index(pc->devices, struct pc_device, i);
@@ -403,6 +414,13 @@ void pc_set_paused(struct pc *pc, bool paused)
 		vcpu_set_state(&pc->vcpus[i], paused ? VCPU_PAUSED : VCPU_RUNNING);
 	log_info("%s", paused ? "paused" : "resumed");
 	pc_event_state(pc, pc_state(pc));
+}
+
+void pc_vcpus_hold(struct pc *pc, bool hold)
+{
+	bool stop = hold || pc->paused;
+	for (unsigned i = 0; pc->cpus_on && i < pc->ncpus; i++)
+		vcpu_set_state(&pc->vcpus[i], stop ? VCPU_PAUSED : VCPU_RUNNING);
 }
 
 void pc_reset(struct pc *pc)

@@ -94,6 +94,13 @@ struct pc {
 
 /* pc.c */
 void *pc_add_device(struct pc *pc, const char *name, const struct dev_ctx *ctx);
+int pc_cpus_build(struct pc *pc, char **error);
+int pc_cpus_start(struct pc *pc, char **error);
+void pc_cpus_off(struct pc *pc);
+void pc_reset_devices(struct pc *pc);
+/* Stops the vCPUs for a moment (snapshots) without changing the VM's paused state, and lets
+ * them go again (unless the user paused the VM). */
+void pc_vcpus_hold(struct pc *pc, bool hold);
 
 /* pc_display.c */
 int pc_add_display(struct pc *pc, const char *bios_path, char **error);
