@@ -9,6 +9,8 @@
 #include "control.h"
 #include "log.h"
 #include "pc.h"
+#include "snapshot/offline.h"
+#include "snapshot/tree.h"
 
 static int fail(char *error)
 {
@@ -352,6 +354,126 @@ static int cmd_disk(int argc, char **argv)
 	return ret;
 }
 
+/* Runs a snapshot operation in the running VM, or on the bundle when it is off (holding the
+ * bundle's lock so that it cannot start meanwhile). */
+static int snapshot_run(const char *dir, const char *cmd, JsonNode *args, int (*offline)(
+	const char *dir, const struct vm_config *cfg, void *data, char **error), void *data)
+{
+	char *error = NULL;
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	if (bundle_load_config(dir, &cfg, &error) < 0) {
+		json_node_unref(args);
+		return fail(error);
+	}
+	int lock_fd, ret;
+	if (bundle_lock(dir, &lock_fd, &error) == 0) {
+		json_node_unref(args);
+		ret = offline(dir, &cfg, data, &error);
+		bundle_unlock(dir, lock_fd);
+	} else {
+		g_clear_pointer(&error, g_free);
+		g_autofree char *sock = control_path(dir);
+		JsonNode *r = control_call(sock, cmd, args, &error);
+		ret = r ? 0 : -1;
+		if (r) {
+			JsonObject *o = json_node_get_object(r);
+			if (json_object_has_member(o, "id"))
+				printf("snapshot %s taken\n", json_object_get_string_member(o, "id"));
+			json_node_unref(r);
+		}
+	}
+	vm_config_clear(&cfg);
+	return ret < 0 ? fail(error) : 0;
+}
+
+struct take_args {
+	const char *name, *description;
+};
+
+static int offline_take(const char *dir, const struct vm_config *cfg, void *data, char **error)
+{
+	struct take_args *a = data;
+	g_autofree char *id = NULL;
+	if (snapshot_offline_take(dir, cfg, a->name, a->description, &id, error) < 0)
+		return -1;
+	printf("snapshot %s taken (disks only: the VM is off)\n", id);
+	return 0;
+}
+
+static int offline_revert(const char *dir, const struct vm_config *cfg, void *data, char **error)
+{
+	return snapshot_offline_revert(dir, cfg, data, error);
+}
+
+static int offline_delete(const char *dir, const struct vm_config *cfg, void *data, char **error)
+{
+	return snapshot_offline_delete(dir, cfg, data, error);
+}
+
+static JsonNode *json_args(const char *k1, const char *v1, const char *k2, const char *v2)
+{
+	JsonBuilder *b = json_builder_new();
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, k1);
+	json_builder_add_string_value(b, v1);
+	if (k2 && v2) {
+		json_builder_set_member_name(b, k2);
+		json_builder_add_string_value(b, v2);
+	}
+	json_builder_end_object(b);
+	JsonNode *n = json_builder_get_root(b);
+	g_object_unref(b);
+	return n;
+}
+
+static int snapshot_list(const char *dir)
+{
+	g_autofree char *index = g_build_filename(dir, "snapshots", "index.conf", NULL);
+	if (!g_file_test(dir, G_FILE_TEST_IS_DIR))
+		return fail(g_strdup_printf("%s: no such VM bundle", dir));
+	struct snapshot_tree t;
+	snapshot_tree_init(&t);
+	char *error = NULL;
+	if (snapshot_tree_load(&t, index, &error) < 0)
+		return fail(error);
+	g_autofree char *text = snapshot_tree_format(&t);
+	fputs(text, stdout);
+	snapshot_tree_clear(&t);
+	return 0;
+}
+
+/* pcvm snapshot take|list|revert|delete DIR [NAME] [--description TEXT] */
+static int cmd_snapshot(int argc, char **argv)
+{
+	g_autofree char *description = NULL;
+	const GOptionEntry entries[] = {
+		{ "description", 'd', 0, G_OPTION_ARG_STRING, &description, "For take", "TEXT" },
+		{ NULL },
+	};
+	int n = parse_options(&argc, &argv, "take|list|revert|delete DIR [NAME]", entries);
+	const char *usage = "usage: pcvm snapshot take DIR NAME [--description TEXT] | list DIR | "
+			    "revert DIR NAME | delete DIR NAME";
+	if (n == 2 && !strcmp(argv[1], "list"))
+		return snapshot_list(argv[2]);
+	if (n != 3)
+		return fail(g_strdup(usage));
+	const char *op = argv[1], *dir = argv[2], *name = argv[3];
+	if (!strcmp(op, "take")) {
+		struct take_args a = { name, description };
+		return snapshot_run(dir, "snapshot-take",
+				    json_args("name", name, "description", description), offline_take,
+				    &a);
+	}
+	if (!strcmp(op, "revert"))
+		return snapshot_run(dir, "snapshot-revert", json_args("snapshot", name, NULL, NULL),
+				    offline_revert, (void *)name);
+	if (!strcmp(op, "delete"))
+		return snapshot_run(dir, "snapshot-delete", json_args("snapshot", name, NULL, NULL),
+				    offline_delete, (void *)name);
+	return fail(g_strdup(usage));
+}
+
 static int cmd_version(int argc, char **argv)
 {
 	printf("pcvm %s\n", PCVM_VERSION);
@@ -369,6 +491,7 @@ static const struct command {
 	{ "run", cmd_run, "run a VM in this process until it powers off" },
 	{ "status", cmd_status, "the state of a VM (off, running, paused)" },
 	{ "media", cmd_media, "insert or eject a CD, running or not" },
+	{ "snapshot", cmd_snapshot, "take, list, revert or delete snapshots, running or not" },
 	{ "screenshot", cmd_screenshot, "save a running VM's screen as PNG" },
 	{ "send-keys", cmd_send_keys, "press key combinations (ctrl-alt-delete, shift-a, f12)" },
 	{ "disk", cmd_disk, "disk info: format, size and space used of each drive" },

@@ -31,6 +31,7 @@
 #include "kvm/kvm.h"
 #include "kvm/vcpu.h"
 #include "log.h"
+#include "snapshot/offline.h"
 #include "ui/vnc.h"
 
 #include "pc_internal.h"
@@ -647,7 +648,17 @@ int pc_run(struct pc *pc)
 		g_free(error);
 		pc->exit_code = 1;
 	} else {
-		g_main_loop_run(pc->loop);
+		g_autofree char *resume = snapshot_take_resume_mark(pc->bundle_dir);
+		if (resume && pc_snapshot_revert(pc, resume, &error) < 0) {
+			log_error("resuming snapshot %s: %s", resume, error);
+			fprintf(stderr, "pcvm: cannot resume snapshot %s: %s\n", resume, error);
+			g_clear_pointer(&error, g_free);
+			pc->exit_code = 1;
+		} else {
+			if (resume)
+				log_info("resumed at snapshot %s", resume);
+			g_main_loop_run(pc->loop);
+		}
 	}
 	pc_event_state(pc, "off");
 	pc_cpus_off(pc);

@@ -61,6 +61,12 @@ size_t pc_text_screen(struct pc *pc, char *buf, size_t len);
 struct display_ops;
 const struct display_ops *pc_display_ops(struct pc *pc);
 
+/* Snapshots of the running machine (pc_snapshot.c): take returns the new id in *ID_OUT. */
+int pc_snapshot_take(struct pc *pc, const char *name, const char *description, char **id_out,
+		     char **error);
+int pc_snapshot_revert(struct pc *pc, const char *which, char **error);
+int pc_snapshot_delete(struct pc *pc, const char *which, char **error);
+
 /* src/vm_control.c: the control socket's commands for this machine. */
 struct control_server;
 struct control_server *vm_control_start(struct pc *pc, const char *path, char **error);

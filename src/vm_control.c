@@ -110,7 +110,43 @@ static int cmd_text_screen(void *opaque, JsonObject *args, JsonBuilder *b, char 
 	return 0;
 }
 
+static const char *arg_snapshot(JsonObject *args, char **error)
+{
+	const char *which = json_object_get_string_member_with_default(args, "snapshot", NULL);
+	if (!which)
+		*error = g_strdup("needs \"snapshot\": an id or a name");
+	return which;
+}
+
+/* args: name, description */
+static int cmd_snapshot_take(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	const char *name = json_object_get_string_member_with_default(args, "name", NULL);
+	const char *desc = json_object_get_string_member_with_default(args, "description", NULL);
+	g_autofree char *id = NULL;
+	if (pc_snapshot_take(opaque, name, desc, &id, error) < 0)
+		return -1;
+	json_builder_set_member_name(b, "id");
+	json_builder_add_string_value(b, id);
+	return 0;
+}
+
+static int cmd_snapshot_revert(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	const char *which = arg_snapshot(args, error);
+	return which ? pc_snapshot_revert(opaque, which, error) : -1;
+}
+
+static int cmd_snapshot_delete(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	const char *which = arg_snapshot(args, error);
+	return which ? pc_snapshot_delete(opaque, which, error) : -1;
+}
+
 static const struct control_command vm_commands[] = {
+	{ "snapshot-take", cmd_snapshot_take, "disks, memory and devices; name, description" },
+	{ "snapshot-revert", cmd_snapshot_revert, "go to a snapshot (id or name)" },
+	{ "snapshot-delete", cmd_snapshot_delete, "delete a snapshot; its children stay" },
 	{ "screenshot", cmd_screenshot, "write the screen to a PNG file" },
 	{ "send-keys", cmd_send_keys, "press and release a key combination" },
 	{ "text-screen", cmd_text_screen, "the text-mode screen as UTF-8 lines" },

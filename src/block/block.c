@@ -287,3 +287,84 @@ void block_info_clear(struct block_info *info)
 {
 	g_clear_pointer(&info->backing, g_free);
 }
+
+/* ---- internal snapshots ---- */
+
+/* Whether BD can take snapshots; if not, why, in *ERROR. */
+static int block_snapshot_check(struct block_dev *bd, bool write, char **error)
+{
+	if (!bd->drv->snapshot_create) {
+		*error = g_strdup_printf("%s: a %s disk cannot hold snapshots; convert it to qcow2 "
+					 "first (qemu-img convert -O qcow2 %s NEW.qcow2)",
+					 bd->path, bd->drv->name, bd->path);
+		return -ENOTSUP;
+	}
+	if (write && bd->read_only) {
+		*error = g_strdup_printf("%s: the disk is opened read-only", bd->path);
+		return -EROFS;
+	}
+	return 0;
+}
+
+int block_snapshot_create(struct block_dev *bd, const char *id, const char *name,
+			  uint64_t vm_clock_ns, char **error)
+{
+	int ret = block_snapshot_check(bd, true, error);
+	if (ret < 0)
+		return ret;
+	if (bd->aio)
+		block_aio_lock(bd);
+	ret = bd->drv->snapshot_create(bd, id, name, vm_clock_ns, error);
+	if (bd->aio)
+		block_aio_unlock(bd);
+	return ret;
+}
+
+int block_snapshot_goto(struct block_dev *bd, const char *id, char **error)
+{
+	int ret = block_snapshot_check(bd, true, error);
+	if (ret < 0)
+		return ret;
+	if (bd->aio)
+		block_aio_lock(bd);
+	ret = bd->drv->snapshot_goto(bd, id, error);
+	if (bd->aio)
+		block_aio_unlock(bd);
+	return ret;
+}
+
+int block_snapshot_delete(struct block_dev *bd, const char *id, char **error)
+{
+	int ret = block_snapshot_check(bd, true, error);
+	if (ret < 0)
+		return ret;
+	if (bd->aio)
+		block_aio_lock(bd);
+	ret = bd->drv->snapshot_delete(bd, id, error);
+	if (bd->aio)
+		block_aio_unlock(bd);
+	return ret;
+}
+
+int block_snapshot_list(struct block_dev *bd, struct block_snapshot_info **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (!bd->drv->snapshot_list)
+		return -ENOTSUP;
+	if (bd->aio)
+		block_aio_lock(bd);
+	int ret = bd->drv->snapshot_list(bd, out, n);
+	if (bd->aio)
+		block_aio_unlock(bd);
+	return ret;
+}
+
+void block_snapshot_list_free(struct block_snapshot_info *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		g_free(list[i].id);
+		g_free(list[i].name);
+	}
+	g_free(list);
+}

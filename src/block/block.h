@@ -62,6 +62,7 @@ struct block_req {
 
 struct block_dev;
 struct block_info;
+struct block_snapshot_info;
 
 struct block_driver {
 	const char *name;
@@ -75,6 +76,11 @@ struct block_driver {
 	/* optional */
 	int (*discard)(struct block_dev *bd, uint64_t offset, uint64_t len);
 	int (*get_info)(struct block_dev *bd, struct block_info *info);
+	int (*snapshot_create)(struct block_dev *bd, const char *id, const char *name,
+			       uint64_t vm_clock_ns, char **error);
+	int (*snapshot_goto)(struct block_dev *bd, const char *id, char **error);
+	int (*snapshot_delete)(struct block_dev *bd, const char *id, char **error);
+	int (*snapshot_list)(struct block_dev *bd, struct block_snapshot_info **out, size_t *n);
 };
 
 struct block_aio;
@@ -136,6 +142,47 @@ struct block_info {
 };
 int block_get_info(struct block_dev *bd, struct block_info *info);
 void block_info_clear(struct block_info *info);
+
+/*
+ * Internal disk snapshots (qcow2's, named by ID, so that `qemu-img snapshot -l` lists them and
+ * `qemu-img snapshot -a ID` applies them). Rules:
+ *
+ *   - Call with no request of BD in flight: drain it first (block_drain). The calls take the
+ *     device's driver lock themselves, so queued requests wait, but a request running on
+ *     the worker when a snapshot reverts would see the disk change under it.
+ *   - 0, or -errno with *ERROR set to a message naming the image (the caller frees it).
+ *     Raw disks (and in-memory test disks) answer -ENOTSUP with advice to convert the disk
+ *     to qcow2; read-only disks -EROFS; an unknown ID -ENOENT; a duplicate ID -EEXIST.
+ *   - Each is crash safe: a kill or power cut at any point leaves the image as it was before
+ *     the call or as it is after it (`qemu-img check` then finds at most leaked clusters,
+ *     which `qemu-img check -r leaks` reclaims). On success the change is on stable storage.
+ */
+
+/* The disk's current contents become snapshot ID (an ID chosen by the caller, e.g. "7"; at
+ * most 65535 bytes) named NAME (NULL: no name), taken at guest clock VM_CLOCK_NS. The
+ * current state stays writable; writes from now on do not change the snapshot. */
+int block_snapshot_create(struct block_dev *bd, const char *id, const char *name,
+			  uint64_t vm_clock_ns, char **error);
+/* The disk's contents (and its virtual size, block_size()) become those of snapshot ID; what
+ * was written since is dropped. The snapshot itself stays. */
+int block_snapshot_goto(struct block_dev *bd, const char *id, char **error);
+/* Removes snapshot ID and frees the clusters only it held; the current state and the other
+ * snapshots are unchanged. */
+int block_snapshot_delete(struct block_dev *bd, const char *id, char **error);
+
+struct block_snapshot_info {
+	char *id;
+	char *name;	    /* "" when the snapshot has none */
+	uint64_t date_sec;  /* when it was taken: seconds since the Epoch ... */
+	uint32_t date_nsec; /* ... and nanoseconds */
+	uint64_t vm_clock_ns;
+	uint64_t disk_size;	/* the virtual disk's size in bytes when it was taken */
+	uint64_t vm_state_size; /* bytes of VM state QEMU stored inside the image (pcvm: 0) */
+};
+/* The snapshots in table order: *OUT (free with block_snapshot_list_free) and *N. 0, or
+ * -ENOTSUP for a disk that has no snapshot table (raw). */
+int block_snapshot_list(struct block_dev *bd, struct block_snapshot_info **out, size_t *n);
+void block_snapshot_list_free(struct block_snapshot_info *list, size_t n);
 
 extern const struct block_driver block_raw_driver;
 extern const struct block_driver block_qcow2_driver;

@@ -133,6 +133,26 @@ static void qcow2_header_build(const struct qcow2_header *h, uint8_t *buf)
 	}
 }
 
+/*
+ * Points the header at new tables: bytes 24..71 (size, L1 table, refcount table, snapshot
+ * table) from H in one write. They lie in the first sector, which a disk writes whole, and
+ * one small pwrite is never half done by a kill: the switch is atomic. Synced.
+ */
+int qcow2_write_header_tables(struct qcow2 *s, const struct qcow2_header *h)
+{
+	enum { FIRST = 24, END = QCOW2_V2_HEADER_LEN };
+	uint8_t buf[END] = { 0 };
+	for (size_t i = 0; i < G_N_ELEMENTS(qcow2_header_fields); i++) {
+		unsigned off = qcow2_header_fields[i].offset, w = qcow2_header_fields[i].width;
+		if (off >= FIRST && off + w <= END)
+			be_put(buf + off, w,
+			       *(const uint64_t *)((const uint8_t *)h +
+						   qcow2_header_fields[i].member));
+	}
+	int ret = qcow2_file_write(s, buf + FIRST, END - FIRST, FIRST);
+	return ret < 0 ? ret : qcow2_sync(s);
+}
+
 /* Feature names for messages ("Feature name table"), for the bits pcvm knows. */
 struct qcow2_feature {
 	uint8_t type, bit; /* type: 0 incompatible, 1 compatible, 2 autoclear */
@@ -342,33 +362,6 @@ static char *(*const qcow2_header_checks[])(const struct qcow2_header *, uint64_
 	qcow2_check_reftable, qcow2_check_backing, qcow2_check_snapshots_header,
 };
 
-/* "Snapshots": walks the snapshot table, checking each entry and its L1 table. The table is
- * kept as it is; its clusters and those it references keep their refcounts. */
-static char *qcow2_check_snapshots(struct qcow2 *s)
-{
-	const struct qcow2_header *h = &s->h;
-	uint64_t pos = h->snapshots_offset, end = pos, end_max = pos + 64 * 1024 * 1024;
-	for (uint64_t i = 0; i < h->nb_snapshots; i++) {
-		uint8_t e[40];
-		if (!qcow2_in_file(pos, sizeof(e), s->file_end) || pos + sizeof(e) > end_max)
-			return g_strdup("snapshot table extends past the end of the file");
-		if (qcow2_file_read(s, e, sizeof(e), pos) < 0)
-			return g_strdup("cannot read the snapshot table");
-		uint64_t l1_off = be_get(e, 8), l1_size = be_get(e + 8, 4);
-		uint64_t extra = be_get(e + 36, 4);
-		if (extra > QCOW2_MAX_SNAPSHOT_EXTRA)
-			return g_strdup_printf("snapshot %" PRIu64 ": invalid entry", i);
-		if (l1_size > QCOW2_MAX_L1_BYTES / 8 || (l1_off & (s->cluster_size - 1)) ||
-		    !qcow2_in_file(l1_off, l1_size * 8, s->file_end))
-			return g_strdup_printf("snapshot %" PRIu64 ": L1 table invalid", i);
-		end = pos + sizeof(e) + extra + be_get(e + 12, 2) + be_get(e + 14, 2);
-		pos = (end + 7) & ~7ull; /* the last entry's padding may be missing */
-	}
-	if (end > s->file_end || end > end_max)
-		return g_strdup("snapshot table extends past the end of the file");
-	return NULL;
-}
-
 /* The incompatible features: unknown ones refuse the image, naming them. */
 static char *qcow2_check_incompatible(struct qcow2 *s, const struct qcow2_exts *x,
 				      const uint8_t *hdr)
@@ -487,8 +480,8 @@ static int qcow2_open_tables(struct qcow2 *s, char **error)
 		*error = g_strdup_printf("%s: cannot read the L1 or refcount table", s->bd->path);
 		return -1;
 	}
-	char *msg = h->nb_snapshots ? qcow2_check_snapshots(s) : NULL;
-	if (msg) {
+	char *msg = NULL;
+	if (qcow2_snapshots_load(s, &msg) < 0) {
 		*error = g_strdup_printf("%s: %s", s->bd->path, msg);
 		g_free(msg);
 		return -1;
@@ -544,6 +537,7 @@ static void qcow2_free(struct qcow2 *s)
 	g_free(s->cbuf);
 	g_free(s->backing_name);
 	g_free(s->backing_format);
+	qcow2_snapshots_free(s->snaps, s->n_snaps);
 	g_free(s);
 }
 
@@ -637,6 +631,10 @@ const struct block_driver block_qcow2_driver = {
 	.flush = qcow2_flush,
 	.discard = qcow2_discard,
 	.get_info = qcow2_get_info,
+	.snapshot_create = qcow2_snapshot_create,
+	.snapshot_goto = qcow2_snapshot_goto,
+	.snapshot_delete = qcow2_snapshot_delete,
+	.snapshot_list = qcow2_snapshot_list,
 };
 
 /* ---- create ---- */

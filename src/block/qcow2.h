@@ -6,6 +6,8 @@
  *   qcow2.c           header parsing and validation, open/close, create, info
  *   qcow2_cluster.c   L1/L2 mapping, the table caches, read, write, discard
  *   qcow2_refcount.c  refcounts, cluster allocation, refcount table growth
+ *   qcow2_snapshot.c  the snapshot table, internal snapshots (create, goto, delete, list)
+ *   qcow2_commit.c    the shadow update that snapshots commit through one header write
  */
 #pragma once
 #include <inttypes.h>
@@ -25,6 +27,7 @@
 #define QCOW2_MAX_BACKING_NAME	 1023
 #define QCOW2_MAX_SNAPSHOTS	 65536
 #define QCOW2_MAX_SNAPSHOT_EXTRA 1024
+#define QCOW2_MAX_SNAPSHOT_TABLE (64u << 20) /* QEMU's limit */
 #define QCOW2_MAX_HOST_OFFSET	 (1ull << 56) /* "Cluster mapping": offsets below 64 PB */
 
 /* incompatible_features / compatible_features bits */
@@ -64,6 +67,20 @@ struct qcow2_cache {
 	uint8_t **data;
 };
 
+/* "Snapshots": one snapshot table entry, host-endian. */
+struct qcow2_snapshot {
+	uint64_t l1_offset, l1_size;
+	char *id, *name; /* NUL-terminated copies; the lengths keep embedded NULs */
+	uint16_t id_len, name_len;
+	uint32_t date_sec, date_nsec;
+	uint64_t vm_clock_ns;
+	uint64_t vm_state_size;
+	uint64_t disk_size; /* from the extra data, else the image's size at open */
+	uint64_t icount;    /* UINT64_MAX: none */
+	uint8_t *extra_more; /* extra data past the fields pcvm knows, kept as read */
+	uint32_t extra_more_len;
+};
+
 /* What an L2 entry says about one guest cluster. */
 enum qcow2_ctype { QCOW2_UNALLOCATED, QCOW2_ZERO, QCOW2_NORMAL, QCOW2_COMPRESSED };
 
@@ -97,6 +114,9 @@ struct qcow2 {
 	char *backing_name;
 	char *backing_format;
 	bool dirty; /* changed since open (v3: the dirty bit is set); cleaned up at close */
+	struct qcow2_snapshot *snaps; /* the snapshot table, as on disk */
+	size_t n_snaps;
+	uint64_t snap_table_bytes; /* its size on disk (0: none) */
 };
 
 /* qcow2.c */
@@ -104,6 +124,7 @@ int qcow2_file_read(struct qcow2 *s, void *buf, size_t len, uint64_t off);
 int qcow2_file_write(struct qcow2 *s, const void *buf, size_t len, uint64_t off);
 int qcow2_sync(struct qcow2 *s);
 int qcow2_mark_dirty(struct qcow2 *s);
+int qcow2_write_header_tables(struct qcow2 *s, const struct qcow2_header *h);
 
 /* qcow2_cluster.c */
 int qcow2_cache_init(struct qcow2_cache *c, unsigned n, uint64_t cluster_size);
@@ -111,6 +132,8 @@ void qcow2_cache_free(struct qcow2_cache *c);
 uint8_t *qcow2_cache_get(struct qcow2 *s, struct qcow2_cache *c, uint64_t off, bool read,
 			 int *err);
 void qcow2_cache_drop(struct qcow2_cache *c, uint64_t off);
+void qcow2_cache_clear(struct qcow2_cache *c);
+int qcow2_l1_entry_check(struct qcow2 *s, uint64_t entry, uint64_t *l2off);
 int qcow2_classify(struct qcow2 *s, uint64_t entry, struct qcow2_map *m);
 int qcow2_read(struct block_dev *bd, void *buf, size_t len, uint64_t off);
 int qcow2_write(struct block_dev *bd, const void *buf, size_t len, uint64_t off);
@@ -119,6 +142,33 @@ int qcow2_discard(struct block_dev *bd, uint64_t off, uint64_t len);
 /* qcow2_refcount.c */
 int qcow2_refcount_get(struct qcow2 *s, uint64_t cluster, uint64_t *value);
 int qcow2_alloc_cluster(struct qcow2 *s, uint64_t *offset);
+int qcow2_alloc_run(struct qcow2 *s, uint64_t n, uint64_t *offset);
+int qcow2_free_run(struct qcow2 *s, uint64_t offset, uint64_t n);
+uint64_t qcow2_refcount_max(const struct qcow2 *s);
+uint64_t qcow2_rb_get(const struct qcow2 *s, const uint8_t *rb, uint64_t i);
+void qcow2_rb_set(const struct qcow2 *s, uint8_t *rb, uint64_t i, uint64_t v);
 void qcow2_release_later(struct qcow2 *s, uint64_t entry);
 int qcow2_release_now(struct qcow2 *s);
 int qcow2_unreserve(struct qcow2 *s);
+
+/* qcow2_snapshot.c */
+int qcow2_snapshots_load(struct qcow2 *s, char **msg);
+void qcow2_snapshots_free(struct qcow2_snapshot *sn, size_t n);
+uint64_t qcow2_snapshot_table_bytes(const struct qcow2_snapshot *sn, size_t n);
+void qcow2_snapshot_table_build(const struct qcow2_snapshot *sn, size_t n, uint8_t *buf);
+int qcow2_snapshot_create(struct block_dev *bd, const char *id, const char *name,
+			  uint64_t vm_clock_ns, char **error);
+int qcow2_snapshot_goto(struct block_dev *bd, const char *id, char **error);
+int qcow2_snapshot_delete(struct block_dev *bd, const char *id, char **error);
+int qcow2_snapshot_list(struct block_dev *bd, struct block_snapshot_info **out, size_t *n);
+
+/* qcow2_commit.c: a new state built in free clusters, switched to by one header write */
+struct qcow2_commit;
+struct qcow2_commit *qcow2_commit_new(struct qcow2 *s);
+void qcow2_commit_free(struct qcow2_commit *c);
+void qcow2_commit_add_range(struct qcow2_commit *c, uint64_t off, uint64_t bytes, int sign);
+int qcow2_commit_add_l1(struct qcow2_commit *c, const uint64_t *l1, uint64_t n, int sign);
+void qcow2_commit_set_active(struct qcow2_commit *c, uint64_t *l1, uint64_t n, bool keep,
+			     uint64_t size);
+void qcow2_commit_set_snapshots(struct qcow2_commit *c, struct qcow2_snapshot *sn, size_t n);
+int qcow2_commit_run(struct qcow2_commit *c, char **msg);

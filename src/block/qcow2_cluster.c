@@ -66,6 +66,13 @@ void qcow2_cache_drop(struct qcow2_cache *c, uint64_t off)
 			c->offset[i] = 0, c->used[i] = 0;
 }
 
+/* Forgets every table (they are on the file: the caches are write-through). */
+void qcow2_cache_clear(struct qcow2_cache *c)
+{
+	for (unsigned i = 0; i < c->n; i++)
+		c->offset[i] = 0, c->used[i] = 0;
+}
+
 /* ---- entries ---- */
 
 /* Logs a damaged table once per image-open (rate-limited by log_once per call site). */
@@ -111,14 +118,23 @@ int qcow2_classify(struct qcow2 *s, uint64_t entry, struct qcow2_map *m)
 	return 0;
 }
 
-/* The L2 table offset in L1 entry I, checked; 0 if unallocated. */
+/* The L2 table offset in L1 entry ENTRY (of any L1 table), checked: -EIO for one that no
+ * valid image holds. 0 if unallocated. */
+int qcow2_l1_entry_check(struct qcow2 *s, uint64_t e, uint64_t *l2off)
+{
+	*l2off = e & QCOW2_OFFSET_MASK;
+	if ((e & QCOW2_L1_RESERVED) || (*l2off & (s->cluster_size - 1)) ||
+	    (*l2off && (*l2off < s->cluster_size || s->file_end < s->cluster_size ||
+			*l2off > s->file_end - s->cluster_size)))
+		return -EIO;
+	return 0;
+}
+
+/* The L2 table offset in active L1 entry I, checked; 0 if unallocated. */
 static int qcow2_l2_offset(struct qcow2 *s, uint64_t i, uint64_t *l2off)
 {
 	uint64_t e = s->l1[i];
-	*l2off = e & QCOW2_OFFSET_MASK;
-	if ((e & QCOW2_L1_RESERVED) || (*l2off & (s->cluster_size - 1)) ||
-	    (*l2off && (*l2off < s->cluster_size || *l2off > s->file_end - s->cluster_size ||
-			s->file_end < s->cluster_size)))
+	if (qcow2_l1_entry_check(s, e, l2off) < 0)
 		return qcow2_bad(s, "%s: invalid L1 entry %" PRIu64 " (%#" PRIx64 ")", s->bd->path,
 				 i, e);
 	return 0;

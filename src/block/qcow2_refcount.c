@@ -73,6 +73,23 @@ static uint64_t rb_set(const struct qcow2 *s, uint8_t *rb, uint64_t i, uint64_t 
 	return i * w;
 }
 
+uint64_t qcow2_rb_get(const struct qcow2 *s, const uint8_t *rb, uint64_t i)
+{
+	return rb_get(s, rb, i);
+}
+
+void qcow2_rb_set(const struct qcow2 *s, uint8_t *rb, uint64_t i, uint64_t v)
+{
+	rb_set(s, rb, i, v);
+}
+
+/* The largest refcount an entry holds. */
+uint64_t qcow2_refcount_max(const struct qcow2 *s)
+{
+	unsigned bits = 1u << rc_order(s);
+	return bits == 64 ? UINT64_MAX : (1ull << bits) - 1;
+}
+
 /* Bytes of the block holding entries [first, first + n). */
 static void rb_bytes(const struct qcow2 *s, uint64_t first, uint64_t n, uint64_t *at,
 		     uint64_t *len)
@@ -342,6 +359,105 @@ int qcow2_alloc_cluster(struct qcow2 *s, uint64_t *offset)
 	return 0;
 }
 
+/* ---- contiguous runs (tables of several clusters) ---- */
+
+/* How many refcount blocks a run of N clusters from FIRST, followed by those blocks, needs
+ * that do not exist yet (the fixpoint rt_plan uses too). */
+static uint64_t tail_missing(struct qcow2 *s, uint64_t first, uint64_t n)
+{
+	uint64_t m = 0;
+	for (;;) {
+		uint64_t end = first + n + m, k = 0;
+		for (uint64_t r = first >> s->rb_bits; r <= (end - 1) >> s->rb_bits; r++)
+			k += rt_missing(s, r);
+		if (k == m)
+			return m;
+		m = k;
+	}
+}
+
+/* Counts [c, c + n) (inside one range) in the refcount block B being built, or, where the
+ * block exists, in place: those clusters lie past the end of the file and are free. */
+static int tail_count(struct qcow2 *s, uint64_t c, uint64_t n, uint8_t *b)
+{
+	uint64_t mask = (1ull << s->rb_bits) - 1, v;
+	for (uint64_t k = 0; k < n; k++) {
+		if (b) {
+			rb_set(s, b, (c + k) & mask, 1);
+			continue;
+		}
+		int ret = qcow2_refcount_get(s, c + k, &v);
+		if (ret == 0 && v)
+			ret = -EIO; /* a refcount past the end of the file: damaged */
+		if (ret < 0)
+			return ret;
+	}
+	return b ? 0 : rc_set_run(s, c, n, 1);
+}
+
+/*
+ * N contiguous clusters at the end of the file, with the refcount blocks they need placed
+ * right after them (a run longer than what one block covers cannot sit in fresh space
+ * otherwise: rb_create puts a block at the start of its range). The file is extended and
+ * the refcounts raised, then synced, before the new blocks are linked into the table.
+ */
+static int alloc_tail(struct qcow2 *s, uint64_t n, uint64_t *offset)
+{
+	uint64_t cs = s->cluster_size, first, m, end;
+	int ret;
+	for (;;) {
+		first = MAX((s->file_end + cs - 1) >> s->cluster_bits, s->resv_end);
+		m = tail_missing(s, first, n);
+		end = first + n + m;
+		if (end > QCOW2_MAX_HOST_OFFSET >> s->cluster_bits)
+			return -ENOSPC;
+		if ((end - 1) >> s->rb_bits < s->reftable_entries)
+			break;
+		if ((ret = rt_grow(s, (end - 1) >> s->rb_bits)) < 0)
+			return ret;
+	}
+	uint8_t *blocks = g_malloc0(MAX(m, 1) * cs);
+	uint64_t *where = g_new(uint64_t, MAX(m, 1)), k = 0;
+	ret = ftruncate(s->fd, end << s->cluster_bits) < 0 ? -errno : 0;
+	if (ret == 0)
+		s->file_end = MAX(s->file_end, end << s->cluster_bits);
+	for (uint64_t r = first >> s->rb_bits; ret == 0 && r <= (end - 1) >> s->rb_bits; r++) {
+		uint64_t lo = MAX(first, r << s->rb_bits), hi = MIN(end, (r + 1) << s->rb_bits);
+		uint8_t *b = NULL;
+		if (rt_missing(s, r)) {
+			where[k] = r;
+			b = blocks + k++ * cs;
+		}
+		ret = tail_count(s, lo, hi - lo, b);
+	}
+	if (ret == 0 && m)
+		ret = qcow2_file_write(s, blocks, m * cs, (first + n) << s->cluster_bits);
+	if (ret == 0)
+		ret = qcow2_sync(s);
+	for (k = 0; ret == 0 && k < m; k++) {
+		uint64_t off = (first + n + k) << s->cluster_bits, be = GUINT64_TO_BE(off);
+		ret = qcow2_file_write(s, &be, 8, s->h.refcount_table_offset + where[k] * 8);
+		if (ret == 0)
+			s->reftable[where[k]] = off;
+	}
+	if (ret == 0 && m)
+		ret = qcow2_sync(s);
+	g_free(blocks);
+	g_free(where);
+	*offset = first << s->cluster_bits;
+	return ret;
+}
+
+/* N contiguous clusters, refcount 1, unused: the caller points at them after writing them. */
+int qcow2_alloc_run(struct qcow2 *s, uint64_t n, uint64_t *offset)
+{
+	int ret = n == 1 ? qcow2_alloc_cluster(s, offset) : alloc_tail(s, n, offset);
+	if (ret < 0 && n != 1)
+		log_error("%s: cannot allocate %" PRIu64 " clusters: %s", s->bd->path, n,
+			  strerror(-ret));
+	return ret;
+}
+
 /* Gives back the reserved clusters not used yet; at a clean close. */
 int qcow2_unreserve(struct qcow2 *s)
 {
@@ -387,6 +503,17 @@ static int rc_decrement(struct qcow2 *s, uint64_t c)
 	if (ret == 0 && v == 1) {
 		s->free_hint = MIN(s->free_hint, c);
 		qcow2_cache_drop(&s->l2_cache, c << s->cluster_bits);
+	}
+	return ret;
+}
+
+/* Drops one reference from each of the N clusters at OFFSET; nothing points at them now. */
+int qcow2_free_run(struct qcow2 *s, uint64_t offset, uint64_t n)
+{
+	int ret = 0;
+	for (uint64_t c = offset >> s->cluster_bits; ret == 0 && n--; c++) {
+		qcow2_cache_drop(&s->rb_cache, c << s->cluster_bits);
+		ret = rc_decrement(s, c);
 	}
 	return ret;
 }
