@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "block/block.h"
 #include "devices/vga.h"
@@ -226,6 +228,48 @@ static int snap_complete_io(struct pc *pc, char **error)
 	return 0;
 }
 
+static int snap_write_ram(struct pc *pc, const char *ram, const char *vram, char **error)
+{
+	if (ram_save(pc->ram, pc->ram_size, ram, error) < 0)
+		return -1;
+	return ram_save(vga_vram(pc->vga), vga_vram_size(pc->vga), vram, error);
+}
+
+/*
+ * The guest is held only to capture its state: a child process, forked while the vCPUs are
+ * stopped, holds a copy-on-write image of RAM and VRAM as they were and writes it out while
+ * the guest runs on. The child uses no lock another thread could have held at the fork (glibc
+ * makes malloc safe in it; it does not log).
+ */
+static pid_t snap_fork_ram_writer(struct pc *pc, const char *ram, const char *vram)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid; /* the parent, or -1 */
+	char *error = NULL;
+	if (snap_write_ram(pc, ram, vram, &error) < 0) {
+		if (write(STDERR_FILENO, error, strlen(error)) < 0)
+			_exit(2);
+		_exit(1);
+	}
+	_exit(0);
+}
+
+static int snap_wait_ram_writer(pid_t pid, const char *ram, char **error)
+{
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			*error = g_strdup_printf("waiting for the RAM writer: %s", strerror(errno));
+			return -1;
+		}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	*error = g_strdup_printf("%s: writing guest RAM failed (see the VM's stderr)", ram);
+	return -1;
+}
+
 int pc_snapshot_take(struct pc *pc, const char *name, const char *description, char **id_out,
 		     char **error)
 {
@@ -246,12 +290,13 @@ int pc_snapshot_take(struct pc *pc, const char *name, const char *description, c
 		ret = snap_write_state(pc, state, error);
 	if (ret == 0)
 		ret = snap_disks(pc, snap_disk_create, n->id, error);
-	if (ret == 0)
-		ret = ram_save(pc->ram, pc->ram_size, ram, error);
-	if (ret == 0)
-		ret = ram_save(vga_vram(pc->vga), vga_vram_size(pc->vga), vram, error);
+	pid_t writer = ret == 0 ? snap_fork_ram_writer(pc, ram, vram) : -1;
+	if (ret == 0 && writer < 0) /* no fork: write RAM with the guest held */
+		ret = snap_write_ram(pc, ram, vram, error);
 	int64_t paused_us = g_get_monotonic_time() - t0;
 	pc_vcpus_hold(pc, false);
+	if (writer > 0)
+		ret = snap_wait_ram_writer(writer, ram, error);
 	if (ret == 0) {
 		const struct display_surface *s = vnc_server_refresh(pc->vnc);
 		char *shot_err = NULL;
