@@ -227,8 +227,8 @@ static int cmd_send_keys(int argc, char **argv)
 static const struct {
 	const char *name, *control;
 } simple_commands[] = {
-	{ "pause", "pause" },   { "resume", "resume" },	      { "reset", "reset" },
-	{ "stop", "poweroff" }, { "powerdown", "powerdown" },
+	{ "pause", "pause" },	{ "resume", "resume" },	      { "reset", "reset" },
+	{ "stop", "poweroff" }, { "powerdown", "powerdown" }, { "suspend", "suspend" },
 };
 
 static int cmd_simple(int argc, char **argv)
@@ -500,6 +500,7 @@ static const struct command {
 	{ "reset", cmd_simple, "hard-reset a running VM" },
 	{ "powerdown", cmd_simple, "press a running VM's ACPI power button" },
 	{ "stop", cmd_simple, "power a running VM off at once" },
+	{ "suspend", cmd_simple, "suspend a running VM to disk; pcvm run resumes it" },
 	{ "version", cmd_version, "print pcvm's version" },
 	{ "help", cmd_help, "this list" },
 };

@@ -649,7 +649,12 @@ int pc_run(struct pc *pc)
 		pc->exit_code = 1;
 	} else {
 		g_autofree char *resume = snapshot_take_resume_mark(pc->bundle_dir);
-		if (resume && pc_snapshot_revert(pc, resume, &error) < 0) {
+		if (pc_resume_suspended(pc, &error) && error) {
+			log_error("resuming from suspend: %s", error);
+			fprintf(stderr, "pcvm: cannot resume the suspended VM: %s\n", error);
+			g_clear_pointer(&error, g_free);
+			pc->exit_code = 1;
+		} else if (resume && pc_snapshot_revert(pc, resume, &error) < 0) {
 			log_error("resuming snapshot %s: %s", resume, error);
 			fprintf(stderr, "pcvm: cannot resume snapshot %s: %s\n", resume, error);
 			g_clear_pointer(&error, g_free);

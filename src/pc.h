@@ -66,6 +66,11 @@ int pc_snapshot_take(struct pc *pc, const char *name, const char *description, c
 		     char **error);
 int pc_snapshot_revert(struct pc *pc, const char *which, char **error);
 int pc_snapshot_delete(struct pc *pc, const char *which, char **error);
+/* Suspend to disk: the machine's state saved (disks as they are), then power off. The next
+ * start resumes: pc_resume_suspended() says whether there was one (false: boot normally) and
+ * sets *error if resuming it failed. */
+int pc_suspend(struct pc *pc, char **error);
+bool pc_resume_suspended(struct pc *pc, char **error);
 
 /* src/vm_control.c: the control socket's commands for this machine. */
 struct control_server;

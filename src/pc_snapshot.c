@@ -25,6 +25,8 @@
 #include "ui/screenshot.h"
 #include "ui/vnc.h"
 
+#define SNAP_SUSPEND_ID "suspend"
+
 static char *snap_path(const struct pc *pc, const char *id, const char *ext)
 {
 	g_autofree char *file = id ? g_strconcat(id, ext, NULL) : g_strdup(ext);
@@ -328,16 +330,75 @@ static int snap_apply(struct pc *pc, const char *id, GArray *sections, char **er
 	pc_vcpus_hold(pc, true);
 	snap_drain(pc);
 	pc_cpus_off(pc);
-	if (snap_disks(pc, block_snapshot_goto, id, error) < 0 ||
+	/* a suspended VM's disks are as it left them: only snapshots revert disks */
+	bool disks = strcmp(id, SNAP_SUSPEND_ID) != 0;
+	if ((disks && snap_disks(pc, block_snapshot_goto, id, error) < 0) ||
 	    ram_restore_map(pc->ram, pc->ram_size, ram, error) < 0 ||
 	    ram_restore_map(vga_vram(pc->vga), vga_vram_size(pc->vga), vram, error) < 0 ||
 	    snap_load_devices(pc, sections, error) < 0 || pc_cpus_build(pc, error) < 0 ||
 	    snap_load_cpus(pc, sections, error) < 0 || pc_cpus_start(pc, error) < 0) {
-		log_error("revert to snapshot %s failed: %s", id, *error);
-		machine_request_exit(&pc->hooks, 1, "revert failed");
+		log_error("restoring %s failed: %s", id, *error);
+		machine_request_exit(&pc->hooks, 1, "restore failed");
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- suspend to disk ---- */
+
+/* Saves the whole machine in snapshots/suspend.* (the disks stay as they are) and powers off;
+ * the next start resumes there (pc_resume_suspended). */
+int pc_suspend(struct pc *pc, char **error)
+{
+	g_autofree char *state = snap_path(pc, SNAP_SUSPEND_ID, ".state");
+	g_autofree char *ram = snap_path(pc, SNAP_SUSPEND_ID, ".ram");
+	g_autofree char *vram = snap_path(pc, SNAP_SUSPEND_ID, ".vram");
+	struct snapshot_tree t;
+	if (snap_load_tree(pc, &t, error) < 0) /* makes snapshots/ */
+		return -1;
+	snapshot_tree_clear(&t);
+	pc_vcpus_hold(pc, true);
+	snap_drain(pc);
+	int ret = snap_complete_io(pc, error);
+	if (ret == 0)
+		ret = snap_write_ram(pc, ram, vram, error);
+	for (unsigned i = 0; ret == 0 && i < VM_IDE_SLOTS; i++)
+		if (pc->disks[i] && pc->drive_kind[i] == IDE_KIND_DISK)
+			ret = block_flush(pc->disks[i]);
+	/* the state file last: it is what says "suspended" */
+	if (ret == 0)
+		ret = snap_write_state(pc, state, error);
+	if (ret < 0) {
+		if (!*error)
+			*error = g_strdup("flushing the disks failed");
+		snap_remove_files(pc, SNAP_SUSPEND_ID);
+		pc_vcpus_hold(pc, false);
+		return -1;
+	}
+	machine_request_exit(&pc->hooks, 0, "suspended to disk");
+	return 0;
+}
+
+bool pc_resume_suspended(struct pc *pc, char **error)
+{
+	g_autofree char *state = snap_path(pc, SNAP_SUSPEND_ID, ".state");
+	if (!g_file_test(state, G_FILE_TEST_EXISTS))
+		return false;
+	GBytes *bytes = NULL;
+	GArray *sections = snap_read_state(pc, state, &bytes, error);
+	bool ok = sections && snap_apply(pc, SNAP_SUSPEND_ID, sections, error) == 0;
+	if (ok) {
+		pc_vcpus_hold(pc, false);
+		snap_remove_files(pc, SNAP_SUSPEND_ID); /* RAM stays mapped from the unlinked file */
+		log_info("resumed from suspend");
+	}
+	if (sections)
+		state_sections_free(sections);
+	if (bytes)
+		g_bytes_unref(bytes);
+	if (!ok && !*error)
+		*error = g_strdup("cannot resume");
+	return true;
 }
 
 /* Revert to a snapshot with memory: every check before the first change. */

@@ -143,7 +143,13 @@ static int cmd_snapshot_delete(void *opaque, JsonObject *args, JsonBuilder *b, c
 	return which ? pc_snapshot_delete(opaque, which, error) : -1;
 }
 
+static int cmd_suspend(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	return pc_suspend(opaque, error);
+}
+
 static const struct control_command vm_commands[] = {
+	{ "suspend", cmd_suspend, "save the machine to disk and power off; the next start resumes" },
 	{ "snapshot-take", cmd_snapshot_take, "disks, memory and devices; name, description" },
 	{ "snapshot-revert", cmd_snapshot_revert, "go to a snapshot (id or name)" },
 	{ "snapshot-delete", cmd_snapshot_delete, "delete a snapshot; its children stay" },

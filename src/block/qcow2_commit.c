@@ -61,6 +61,7 @@ struct qcow2_commit {
 	size_t n_snaps;
 	/* worked out by qcow2_commit_run */
 	GArray *shadows; /* struct commit_shadow */
+	bool *shadowed;	 /* per entry of the new L1: its L2 table is in shadows */
 	GArray *runs;	 /* struct commit_run: clusters allocated, for the error path */
 	bool l1_new;
 	uint64_t l1_offset, snap_offset, snap_bytes, rt_offset;
@@ -92,6 +93,7 @@ void qcow2_commit_free(struct qcow2_commit *c)
 	for (guint i = 0; i < c->shadows->len; i++)
 		g_free(g_array_index(c->shadows, struct commit_shadow, i).table);
 	g_array_free(c->shadows, true);
+	g_free(c->shadowed);
 	g_array_free(c->runs, true);
 	g_free(c->l1);
 	qcow2_snapshots_free(c->snaps, c->n_snaps);
@@ -296,22 +298,16 @@ static int normalize_l2(struct qcow2_commit *c, uint64_t i, uint64_t l2off)
 	}
 	struct commit_shadow sh = { .index = i, .table = t };
 	g_array_append_val(c->shadows, sh);
+	c->shadowed[i] = true;
 	delta_add(c, l2off >> s->cluster_bits, -1); /* the active path now goes through the copy */
 	return 0;
-}
-
-static bool is_shadowed(struct qcow2_commit *c, uint64_t i)
-{
-	for (guint k = 0; k < c->shadows->len; k++)
-		if (g_array_index(c->shadows, struct commit_shadow, k).index == i)
-			return true;
-	return false;
 }
 
 /* Fixes the flags of the new active L1 and its L2 tables (shadow copies get theirs later). */
 static int normalize(struct qcow2_commit *c)
 {
 	struct qcow2 *s = c->s;
+	c->shadowed = g_new0(bool, MAX(c->l1_size, 1));
 	for (uint64_t i = 0; i < c->l1_size; i++) {
 		uint64_t l2off;
 		if (qcow2_l1_entry_check(s, c->l1[i], &l2off) < 0)
@@ -325,7 +321,7 @@ static int normalize(struct qcow2_commit *c)
 	for (uint64_t i = 0; i < c->l1_size; i++) {
 		uint64_t l2off = c->l1[i] & QCOW2_OFFSET_MASK;
 		int64_t v;
-		if (!l2off || is_shadowed(c, i))
+		if (!l2off || c->shadowed[i])
 			continue;
 		int ret = rc_new(c, l2off >> s->cluster_bits, &v);
 		if (ret < 0)
@@ -453,18 +449,22 @@ static int write_refblock(struct qcow2_commit *c, uint64_t r, uint64_t at)
 	struct qcow2 *s = c->s;
 	g_autofree uint8_t *b = g_malloc(s->cluster_size);
 	uint64_t first = r << s->rb_bits, per = 1ull << s->rb_bits, max = qcow2_refcount_max(s);
+	uint64_t chunk = 1ull << c->chunk_bits; /* a block holds whole chunks */
 	int ret = qcow2_file_read(s, b, s->cluster_size, s->reftable[r]);
-	for (uint64_t k = 0; ret == 0 && k < per; k++) {
-		int64_t d = delta_get(c, first + k);
-		uint64_t v = qcow2_rb_get(s, b, k);
-		if (!d)
-			continue;
-		if ((d < 0 && v < (uint64_t)-d) || (d > 0 && max - v < (uint64_t)d))
-			return commit_fail(c, -EIO, "refcount of cluster %#" PRIx64 " changed",
-					   (first + k) << s->cluster_bits);
-		qcow2_rb_set(s, b, k, v + d);
-		if (v + d == 0)
-			c->min_freed = MIN(c->min_freed, first + k);
+	for (uint64_t base = 0; ret == 0 && base < per; base += chunk) {
+		const int64_t *d = delta_chunk(c, first + base, false);
+		for (uint64_t k = base; d && k < base + chunk; k++) {
+			int64_t dk = d[k - base];
+			uint64_t v = qcow2_rb_get(s, b, k);
+			if (!dk)
+				continue;
+			if ((dk < 0 && v < (uint64_t)-dk) || (dk > 0 && max - v < (uint64_t)dk))
+				return commit_fail(c, -EIO, "refcount of cluster %#" PRIx64 " changed",
+						   (first + k) << s->cluster_bits);
+			qcow2_rb_set(s, b, k, v + dk);
+			if (v + dk == 0)
+				c->min_freed = MIN(c->min_freed, first + k);
+		}
 	}
 	if (ret == 0)
 		ret = qcow2_file_write(s, b, s->cluster_size, at);

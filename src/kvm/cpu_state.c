@@ -225,7 +225,8 @@ static int payload_parse(const struct payload_format *f, const struct kctx *k,
 					memcmp(f->recs[i].name, name, nlen)))
 			i++;
 		if (i == f->nrecs) {
-			*error = g_strdup_printf("%s: unknown record '%.*s' (saved by a newer pcvm?)",
+			*error = g_strdup_printf("%s: unknown record '%.*s' (saved by a newer "
+						 "pcvm?)",
 						 f->what, (int)nlen, name);
 			return -1;
 		}
@@ -242,7 +243,8 @@ static int payload_parse(const struct payload_format *f, const struct kctx *k,
 			return -1;
 		}
 		if (count < d->min_count || count > d->max_count) {
-			*error = g_strdup_printf("%s: record '%s' has %u elements, expected %u to %u",
+			*error = g_strdup_printf("%s: record '%s' has %u elements, expected "
+						 "%u to %u",
 						 f->what, d->name, count, d->min_count,
 						 d->max_count);
 			return -1;
@@ -270,7 +272,8 @@ static int payload_parse(const struct payload_format *f, const struct kctx *k,
 					present++;
 			if (present != 1) {
 				*error = g_strdup_printf("%s: %s of the '%s' records", f->what,
-							 present ? "more than one" : "none", d->group);
+							 present ? "more than one" : "none",
+							 d->group);
 				return -1;
 			}
 		} else if (!d->optional && !views[i].data) {
@@ -561,7 +564,7 @@ static int set_xsave(const struct kctx *k, const struct rec_desc *d, const struc
 static int check_xsave(const struct kctx *k, const struct rec_view *v, char **error)
 {
 	uint32_t host = host_xsave_size(k->vm);
-	if (v->count > host || v->count % 64) {
+	if (v->count > host || v->count % 4) {
 		*error = g_strdup_printf("%u bytes of XSAVE state; this host's KVM takes %u",
 					 v->count, host);
 		return -1;
@@ -595,7 +598,8 @@ static int check_xcrs(const struct kctx *k, const struct rec_view *v, char **err
 	}
 	for (uint32_t i = 0; i < x.nr_xcrs; i++) {
 		uint64_t xcr0 = x.xcrs[i].value;
-		/* XCR0 is the only XCR KVM knows; x87 always on; AVX needs SSE (SDM vol. 1, 13.3) */
+		/* XCR0 is the only XCR KVM knows; x87 is always on; AVX needs SSE (SDM vol. 1,
+		 * 13.3) */
 		if (x.xcrs[i].xcr != 0 || x.xcrs[i].reserved || !(xcr0 & 1) ||
 		    ((xcr0 & 4) && !(xcr0 & 2)) || (xcr0 & ~guest_xfeatures(k->vm))) {
 			*error = g_strdup_printf("XCR%u = %#llx is not valid for this guest's CPU",
@@ -705,8 +709,9 @@ static const struct rec_desc cpu_recs[CPU_NRECS] = {
 	[CPU_SREGS] = { "sregs", PLAIN(struct kvm_sregs, -1, KVM_GET_SREGS, KVM_SET_SREGS),
 			.group = "sregs" },
 	[CPU_XSAVE] = { "xsave", .elem_size = 1, .min_count = XSAVE_LEGACY_SIZE,
-			.max_count = XSAVE_MAX, .has_cap = true, .cap = KVM_CAP_XSAVE, .cap_name = "KVM_CAP_XSAVE",
-			.group = "fpu", .get = get_xsave, .set = set_xsave, .check = check_xsave },
+			.max_count = XSAVE_MAX, .has_cap = true, .cap = KVM_CAP_XSAVE,
+			.cap_name = "KVM_CAP_XSAVE", .group = "fpu", .get = get_xsave,
+			.set = set_xsave, .check = check_xsave },
 	[CPU_FPU] = { "fpu", PLAIN(struct kvm_fpu, -1, KVM_GET_FPU, KVM_SET_FPU), .group = "fpu" },
 	[CPU_XCRS] = { "xcrs", PLAIN(struct kvm_xcrs, KVM_CAP_XCRS, KVM_GET_XCRS, KVM_SET_XCRS),
 		       .optional = true, .check = check_xcrs },
@@ -725,12 +730,20 @@ static const struct rec_desc cpu_recs[CPU_NRECS] = {
 			   .check = check_mp_state },
 };
 
-/* cpu_state.h, "Load order for a vCPU", has the reasons. */
+/* cpu_state.h, "Load order for a vCPU", has the reasons in full. */
 static const struct load_step cpu_steps[] = {
-	{ CPU_REGS },	       { CPU_XSAVE },	      { CPU_FPU },
-	{ CPU_XCRS },	       { CPU_SREGS2 },	      { CPU_SREGS },
-	{ CPU_MSRS, set_msrs_early }, { CPU_LAPIC }, { CPU_MSRS, set_msrs_late },
-	{ CPU_EVENTS },	       { CPU_DEBUGREGS },     { CPU_MP_STATE },
+	{ CPU_REGS },			/* KVM_SET_REGS drops a pending exception */
+	{ CPU_XSAVE },			/* one of these two */
+	{ CPU_FPU },
+	{ CPU_XCRS },
+	{ CPU_SREGS2 },			/* one of these two: EFER, CRs, the APIC base */
+	{ CPU_SREGS },
+	{ CPU_MSRS, set_msrs_early },	/* all but TSC_DEADLINE */
+	{ CPU_LAPIC },			/* after the APIC base */
+	{ CPU_MSRS, set_msrs_late },	/* TSC_DEADLINE needs LVTT in deadline mode */
+	{ CPU_EVENTS },			/* after regs and the LAPIC */
+	{ CPU_DEBUGREGS },
+	{ CPU_MP_STATE },		/* last: depends on latched INIT / pending SMI */
 };
 
 static const struct payload_format cpu_format = {
@@ -743,10 +756,30 @@ static const struct payload_format cpu_format = {
 	.nsteps = G_N_ELEMENTS(cpu_steps),
 };
 
+/* Saves, then checks that the result would load: a snapshot that cannot be reverted to is
+ * refused when it is taken, not found out at the revert. */
+static int payload_save_checked(const struct payload_format *f, const struct kctx *k,
+				GByteArray *out, char **error)
+{
+	size_t start = out->len;
+	if (payload_save(f, k, out, error) < 0)
+		return -1;
+	struct rec_view *views = g_new0(struct rec_view, f->nrecs);
+	char *err = NULL;
+	int ret = payload_parse(f, k, out->data + start, out->len - start, views, &err);
+	g_free(views);
+	if (ret < 0) {
+		*error = g_strdup_printf("KVM gave state this pcvm cannot load back: %s", err);
+		g_free(err);
+		g_byte_array_set_size(out, start);
+	}
+	return ret;
+}
+
 int cpu_state_save(int vcpu_fd, const struct kvm_vm *vm, GByteArray *out, char **error)
 {
 	struct kctx k = { vcpu_fd, vm };
-	return payload_save(&cpu_format, &k, out, error);
+	return payload_save_checked(&cpu_format, &k, out, error);
 }
 
 int cpu_state_validate(const struct kvm_vm *vm, const uint8_t *buf, size_t len, char **error)
@@ -885,7 +918,7 @@ static const struct payload_format vm_format = {
 int vm_kernel_state_save(const struct kvm_vm *vm, GByteArray *out, char **error)
 {
 	struct kctx k = { vm->vm_fd, vm };
-	return payload_save(&vm_format, &k, out, error);
+	return payload_save_checked(&vm_format, &k, out, error);
 }
 
 int vm_kernel_state_validate(const struct kvm_vm *vm, const uint8_t *buf, size_t len,

@@ -54,10 +54,14 @@
  *     re-enters with immediate_exit set (nothing of the guest runs); call it on the vCPU's own
  *     thread before it parks (from another thread it works too, but KVM then moves the vCPU's
  *     pid, which costs an RCU grace period — milliseconds — each way).
- *   - Load order for a revert: vm_kernel_state_load, then cpu_state_load for each vCPU, then
- *     resume. The clock (KVM_SET_CLOCK) is set to the saved value, not advanced by the time
- *     that passed: a reverted guest's kvmclock and TSC both continue from the snapshot moment,
- *     so they agree with each other (as after a long pause).
+ *   - Load order for a revert: guest RAM and the KVM memory slots first (several MSRs hold
+ *     guest-physical addresses that KVM checks or writes: kvmclock, PV EOI, steal time, async
+ *     PF), then vm_kernel_state_load, then cpu_state_load for each vCPU, then resume. The
+ *     clock (KVM_SET_CLOCK) is set to the saved value, not advanced by the time that passed: a
+ *     reverted guest's kvmclock and TSC both continue from the snapshot moment, so they agree
+ *     with each other (as after a long pause). KVM treats a TSC written within a second of
+ *     what it expects as a request to keep vCPUs in sync and may then keep its own value: the
+ *     restored TSC is exact or off by less than a second.
  *   - KVM_SET_PIT2 restarts each PIT channel from its reload value (KVM keeps no phase): a
  *     periodic timer's next tick may come up to one period late. The in-kernel chips keep the
  *     IRQ input levels the devices drive (IRR of level-triggered pins); after a revert the
@@ -85,7 +89,8 @@
 #define VM_KERNEL_STATE_SECTION "kvm"
 #define VM_KERNEL_STATE_VERSION 1
 
-/* Appends the state of the (paused) vCPU to OUT. On error returns -1 with *error set. */
+/* Appends the state of the (paused) vCPU to OUT, checked to be loadable. On error returns -1
+ * with *error set and OUT as it was. */
 int cpu_state_save(int vcpu_fd, const struct kvm_vm *vm, GByteArray *out, char **error);
 /* Checks BUF as cpu_state_load would, issuing no ioctl but capability queries. */
 int cpu_state_validate(const struct kvm_vm *vm, const uint8_t *buf, size_t len, char **error);

@@ -173,7 +173,8 @@ int ram_saver_finish(struct ram_saver *s, char **error)
 	 * back the old name (or no name) for a snapshot already reported taken */
 	int ret = 0;
 	if (fsync_parent_dir(s->path) < 0) {
-		*error = g_strdup_printf("%s: flushing its directory: %s", s->path, strerror(errno));
+		*error = g_strdup_printf("%s: flushing its directory: %s", s->path,
+					 strerror(errno));
 		ret = -1;
 	}
 	g_free(s->path);
@@ -227,8 +228,8 @@ int ram_restore_map(uint8_t *ram, uint64_t size, const char *path, char **error)
 		return -1;
 	}
 	if ((uint64_t)st.st_size != size) {
-		*error = g_strdup_printf("%s: RAM image of %" PRIu64 " bytes, but the VM has %" PRIu64
-					 " bytes of RAM (%s)",
+		*error = g_strdup_printf("%s: RAM image of %" PRIu64 " bytes, but the VM has "
+					 "%" PRIu64 " bytes of RAM (%s)",
 					 path, (uint64_t)st.st_size, size,
 					 (uint64_t)st.st_size < size ? "truncated file"
 								     : "saved with more memory");
