@@ -81,7 +81,7 @@ static void fx_close(struct fx *fx)
 /* ---- direct KVM access ---- */
 
 /* Fails with the message, if any. */
-static void g_assert_no_errno_string_(const char *error)
+static void assert_no_error(const char *error)
 {
 	if (error)
 		g_error("%s", error);
@@ -421,11 +421,11 @@ static void test_vm_round_trip(void)
 	g_assert_null(error);
 	vm_set_values(&fx.vm, false);
 	vm_kernel_state_load(&fx.vm, saved->data, saved->len, &error);
-	g_assert_no_errno_string_(error);
+	assert_no_error(error);
 	vm_view_read(&fx.vm, &after);
 	for (int i = 0; i < 2; i++)
-		g_assert_cmpmem(&a.pic[i].chip.pic, sizeof(a.pic[i].chip.pic), &after.pic[i].chip.pic,
-				sizeof(after.pic[i].chip.pic));
+		g_assert_cmpmem(&a.pic[i].chip.pic, sizeof(a.pic[i].chip.pic),
+				&after.pic[i].chip.pic, sizeof(after.pic[i].chip.pic));
 	g_assert_cmpmem(&a.ioapic.chip.ioapic, sizeof(a.ioapic.chip.ioapic),
 			&after.ioapic.chip.ioapic, sizeof(after.ioapic.chip.ioapic));
 	for (int i = 0; i < 3; i++) {
@@ -437,6 +437,55 @@ static void test_vm_round_trip(void)
 	g_assert_cmpuint(after.clock.clock - a.clock.clock, <, 1000000000ull);
 	g_byte_array_free(saved, TRUE);
 	fx_close(&fx);
+}
+
+/* Suspend to disk and resume in a new process: the state goes into a VM created afresh, and an
+ * application processor still waiting for its SIPI stays waiting. */
+static void test_into_fresh_vm(void)
+{
+	struct fx old, fresh;
+	if (!fx_open(&old))
+		return;
+	char *error = NULL;
+	struct vcpu ap_old, ap_fresh;
+	g_assert_cmpint(vcpu_create(&ap_old, &old.vm, 1, 2, &old.env, &error), ==, 0);
+	cpu_set_values(&old, true);
+	vm_set_values(&old.vm, true);
+	struct cpu_view a, ap_a, after;
+	cpu_view_read(old.fd, &a);
+	cpu_view_read(ap_old.fd, &ap_a);
+	g_assert_cmpuint(ap_a.mp.mp_state, ==, KVM_MP_STATE_UNINITIALIZED);
+	struct vm_view va, vafter;
+	vm_view_read(&old.vm, &va);
+	GByteArray *bsp = g_byte_array_new(), *ap = g_byte_array_new(), *kvm = g_byte_array_new();
+	g_assert_cmpint(cpu_state_save(old.fd, &old.vm, bsp, &error), ==, 0);
+	g_assert_cmpint(cpu_state_save(ap_old.fd, &old.vm, ap, &error), ==, 0);
+	g_assert_cmpint(vm_kernel_state_save(&old.vm, kvm, &error), ==, 0);
+	vcpu_destroy(&ap_old);
+	fx_close(&old);
+
+	g_assert_true(fx_open(&fresh));
+	g_assert_cmpint(vcpu_create(&ap_fresh, &fresh.vm, 1, 2, &fresh.env, &error), ==, 0);
+	vm_kernel_state_load(&fresh.vm, kvm->data, kvm->len, &error);
+	assert_no_error(error);
+	cpu_state_load(fresh.fd, &fresh.vm, bsp->data, bsp->len, &error);
+	assert_no_error(error);
+	cpu_state_load(ap_fresh.fd, &fresh.vm, ap->data, ap->len, &error);
+	assert_no_error(error);
+	cpu_view_read(fresh.fd, &after);
+	cpu_view_assert_equal(&fresh, &a, &after);
+	cpu_view_read(ap_fresh.fd, &after);
+	g_assert_cmpuint(after.mp.mp_state, ==, KVM_MP_STATE_UNINITIALIZED);
+	g_assert_cmphex(lapic_reg(&after.lapic, 0x20), ==, 1u << 24); /* APIC ID */
+	vm_view_read(&fresh.vm, &vafter);
+	g_assert_cmpmem(&va.ioapic.chip.ioapic, sizeof(va.ioapic.chip.ioapic),
+			&vafter.ioapic.chip.ioapic, sizeof(vafter.ioapic.chip.ioapic));
+	g_assert_cmpmem(&va.pic, sizeof(va.pic), &vafter.pic, sizeof(vafter.pic));
+	g_byte_array_free(bsp, TRUE);
+	g_byte_array_free(ap, TRUE);
+	g_byte_array_free(kvm, TRUE);
+	vcpu_destroy(&ap_fresh);
+	fx_close(&fresh);
 }
 
 /* ---- damaged payloads ---- */
@@ -758,8 +807,8 @@ static void test_complete_io(void)
 	if (!fx_open(&fx))
 		return;
 	char *error = NULL;
-	/* real mode at 0:0x1000: mov dx, 0x42; in al, dx; hlt */
-	static const uint8_t code[] = { 0xBA, 0x42, 0x00, 0xEC, 0xF4 };
+	/* real mode at 0:0x1000: mov dx, 0x3FD; in al, dx; hlt (COM1 LSR: not in the kernel) */
+	static const uint8_t code[] = { 0xBA, 0xFD, 0x03, 0xEC, 0xF4 };
 	memcpy(fx.ram + 0x1000, code, sizeof(code));
 	struct kvm_sregs sregs;
 	xioctl(fx.fd, KVM_GET_SREGS, &sregs);
@@ -771,12 +820,13 @@ static void test_complete_io(void)
 	struct kvm_run *run = fx.vcpu.run;
 	g_assert_cmpint(ioctl(fx.fd, KVM_RUN, 0), ==, 0);
 	g_assert_cmpuint(run->exit_reason, ==, KVM_EXIT_IO);
-	g_assert_cmpuint(run->io.port, ==, 0x42);
+	g_assert_cmpuint(run->io.port, ==, 0x3FD);
 	g_assert_cmpuint(run->io.direction, ==, KVM_EXIT_IO_IN);
 	((uint8_t *)run)[run->io.data_offset] = 0x5C;
 
 	xioctl(fx.fd, KVM_GET_REGS, &regs);
-	g_assert_cmphex(regs.rax & 0xFF, ==, 0); /* not there yet */
+	g_assert_cmphex(regs.rax & 0xFF, ==, 0); /* not there yet: a save now would be wrong */
+	g_assert_cmphex(regs.rip, ==, 0x1003);	  /* still on the IN */
 	g_assert_cmpint(cpu_state_complete_io(fx.fd, run, &error), ==, 0);
 	g_assert_cmpuint(run->immediate_exit, ==, 0);
 	xioctl(fx.fd, KVM_GET_REGS, &regs);
@@ -794,6 +844,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/cpu_state/round_trip", test_cpu_round_trip);
 	g_test_add_func("/cpu_state/tsc_continues", test_tsc_continues);
 	g_test_add_func("/cpu_state/vm_round_trip", test_vm_round_trip);
+	g_test_add_func("/cpu_state/into_fresh_vm", test_into_fresh_vm);
 	g_test_add_func("/cpu_state/damaged", test_cpu_damaged);
 	g_test_add_func("/cpu_state/vm_damaged", test_vm_damaged);
 	g_test_add_func("/cpu_state/rollback", test_cpu_rollback);
