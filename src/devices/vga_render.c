@@ -417,17 +417,20 @@ static uint32_t vbe_pixel_8(const uint8_t *p, const struct vga_colors *col)
 	return col->dac[p[0]];
 }
 
-/* 15/16 bpp: the fields in the top bits of each 8-bit channel, low bits zero (as QEMU). */
+/* 15 bpp: the fields in the top bits of each 8-bit channel, low bits zero (as QEMU 7.2). */
 static uint32_t vbe_pixel_15(const uint8_t *p, const struct vga_colors *col)
 {
 	unsigned v = p[0] | p[1] << 8;
 	return (v >> 10 & 31) << 19 | (v >> 5 & 31) << 11 | (v & 31) << 3;
 }
 
+/* 5:6:5 widened to 8 bits a channel by repeating the high bits in the low ones, so that
+ * 0xFFFF is white (this is also what QEMU's renderer shows) */
 static uint32_t vbe_pixel_16(const uint8_t *p, const struct vga_colors *col)
 {
 	unsigned v = p[0] | p[1] << 8;
-	return (v >> 11 & 31) << 19 | (v >> 5 & 63) << 10 | (v & 31) << 3;
+	unsigned r = v >> 11 & 31, g = v >> 5 & 63, b = v & 31;
+	return (r << 3 | r >> 2) << 16 | (g << 2 | g >> 4) << 8 | (b << 3 | b >> 2);
 }
 
 /* 24 and 32 bpp: blue, green, red in memory order (and an unused byte) */

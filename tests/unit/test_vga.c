@@ -1107,8 +1107,11 @@ static void test_vbe_lfb_depths(void)
 					e = test_dac_rgb(v & 0xFF);
 				else if (bpp == 15) /* x1r5g5b5, fields at the top of each byte */
 					e = (v >> 10 & 31) << 19 | (v >> 5 & 31) << 11 | (v & 31) << 3;
-				else if (bpp == 16) /* r5g6b5 */
-					e = (v >> 11 & 31) << 19 | (v >> 5 & 63) << 10 | (v & 31) << 3;
+				else if (bpp == 16) { /* r5g6b5, high bits repeated below */
+					unsigned r = v >> 11 & 31, g = v >> 5 & 63, b = v & 31;
+					e = (r << 3 | r >> 2) << 16 | (g << 2 | g >> 4) << 8 |
+					    (b << 3 | b >> 2);
+				}
 				else
 					e = v & 0xFFFFFF;
 				if (*surface_px(t, x, y) != e)
