@@ -51,6 +51,8 @@ struct qcow2_commit {
 	struct qcow2 *s;
 	unsigned chunk_bits;
 	GHashTable *delta; /* chunk index + 1 -> int64_t[1 << chunk_bits] */
+	uint64_t last_key; /* the chunk delta_chunk found last (walks go in cluster order) */
+	int64_t *last;
 	/* the new state */
 	uint64_t *l1;
 	uint64_t l1_size;
@@ -68,7 +70,7 @@ struct qcow2_commit {
 	uint64_t *rbs, n_rbs; /* refcount blocks that change (reftable indices), sorted */
 	uint64_t *rb_new;     /* and where their copies go */
 	uint64_t min_freed;   /* lowest cluster the new state frees */
-	int err; /* the first failure, kept for qcow2_commit_run */
+	int err;	      /* the first failure, kept for qcow2_commit_run */
 	char *msg;
 };
 
@@ -120,11 +122,17 @@ static int G_GNUC_PRINTF(3, 4) commit_fail(struct qcow2_commit *c, int ret, cons
 
 static int64_t *delta_chunk(struct qcow2_commit *c, uint64_t cluster, bool create)
 {
-	gpointer key = GSIZE_TO_POINTER((cluster >> c->chunk_bits) + 1);
-	int64_t *d = g_hash_table_lookup(c->delta, key);
+	uint64_t k = (cluster >> c->chunk_bits) + 1;
+	if (k == c->last_key)
+		return c->last;
+	int64_t *d = g_hash_table_lookup(c->delta, GSIZE_TO_POINTER(k));
 	if (!d && create) {
 		d = g_new0(int64_t, 1ull << c->chunk_bits);
-		g_hash_table_insert(c->delta, key, d);
+		g_hash_table_insert(c->delta, GSIZE_TO_POINTER(k), d);
+	}
+	if (d) {
+		c->last_key = k;
+		c->last = d;
 	}
 	return d;
 }
@@ -200,6 +208,25 @@ static int l2_clusters(struct qcow2_commit *c, uint64_t e, uint64_t *first, uint
 	return 0;
 }
 
+/* Checks the N entries of L1: valid, and no L2 table twice (no image QEMU or pcvm writes
+ * has that; a hostile one would make every walk read one table millions of times). */
+static int check_l1(struct qcow2_commit *c, const uint64_t *l1, uint64_t n)
+{
+	g_autoptr(GHashTable) seen = g_hash_table_new(g_direct_hash, g_direct_equal);
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t l2off;
+		if (qcow2_l1_entry_check(c->s, l1[i], &l2off) < 0)
+			return commit_fail(c, -EIO, "invalid L1 entry %" PRIu64 " (%#" PRIx64 ")",
+					   i, l1[i]);
+		if (l2off && !g_hash_table_add(seen, GSIZE_TO_POINTER(l2off)))
+			return commit_fail(c, -EIO,
+					   "L2 table %#" PRIx64 " appears twice in one L1 table "
+					   "(damaged image)",
+					   l2off);
+	}
+	return 0;
+}
+
 /*
  * The L1 table L1 (N entries) gains (SIGN 1) or loses (-1) its place in the image: one
  * reference more or less for each L2 table it holds and each cluster those map. Its own
@@ -209,27 +236,27 @@ int qcow2_commit_add_l1(struct qcow2_commit *c, const uint64_t *l1, uint64_t n, 
 {
 	struct qcow2 *s = c->s;
 	g_autofree uint8_t *t = g_malloc(s->cluster_size);
-	for (uint64_t i = 0; i < n; i++) {
-		uint64_t l2off;
-		if (qcow2_l1_entry_check(s, l1[i], &l2off) < 0)
-			return commit_fail(c, -EIO, "invalid L1 entry %" PRIu64 " (%#" PRIx64 ")", i,
-					   l1[i]);
+	int ret = check_l1(c, l1, n);
+	for (uint64_t i = 0; ret == 0 && i < n; i++) {
+		uint64_t l2off = l1[i] & QCOW2_OFFSET_MASK;
 		if (!l2off)
 			continue;
-		int ret = read_l2(c, l2off, t);
+		ret = read_l2(c, l2off, t);
 		if (ret < 0)
 			return ret;
 		delta_add(c, l2off >> s->cluster_bits, sign);
 		for (uint64_t j = 0; j < (1ull << s->l2_bits); j++) {
-			uint64_t first, last;
+			uint64_t first, last, e = l2_get(t, j);
 			bool any;
-			if ((ret = l2_clusters(c, l2_get(t, j), &first, &last, &any)) < 0)
+			if (!e) /* unallocated: most entries of a sparse disk */
+				continue;
+			if ((ret = l2_clusters(c, e, &first, &last, &any)) < 0)
 				return ret;
 			for (uint64_t k = first; any && k <= last; k++)
 				delta_add(c, k, sign);
 		}
 	}
-	return 0;
+	return ret;
 }
 
 /* The new active L1 table: N entries (taken). KEEP: the current table's clusters stay the
@@ -271,8 +298,10 @@ static int want_entry(struct qcow2_commit *c, uint64_t e, uint64_t *want)
 	if (ret < 0)
 		return commit_fail(c, ret, "cannot read a refcount: %s", strerror(-ret));
 	if (v < 1) /* the disk maps it: it has a reference at least */
-		return commit_fail(c, -EIO, "refcount of cluster %#" PRIx64 " is too low for its "
-				   "references (damaged image)", m.host);
+		return commit_fail(c, -EIO,
+				   "refcount of cluster %#" PRIx64 " is too low for its "
+				   "references (damaged image)",
+				   m.host);
 	*want = (e & ~QCOW2_OFLAG_COPIED) | (v == 1 ? QCOW2_OFLAG_COPIED : 0);
 	return 0;
 }
@@ -286,6 +315,8 @@ static int normalize_l2(struct qcow2_commit *c, uint64_t i, uint64_t l2off)
 	int ret = read_l2(c, l2off, t);
 	for (uint64_t j = 0; ret == 0 && j < (1ull << s->l2_bits); j++) {
 		uint64_t e = l2_get(t, j), want;
+		if (!e)
+			continue;
 		ret = want_entry(c, e, &want);
 		if (ret == 0 && want != e) {
 			l2_put(t, j, want);
@@ -308,23 +339,20 @@ static int normalize(struct qcow2_commit *c)
 {
 	struct qcow2 *s = c->s;
 	c->shadowed = g_new0(bool, MAX(c->l1_size, 1));
-	for (uint64_t i = 0; i < c->l1_size; i++) {
-		uint64_t l2off;
-		if (qcow2_l1_entry_check(s, c->l1[i], &l2off) < 0)
-			return commit_fail(c, -EIO, "invalid L1 entry %" PRIu64 " (%#" PRIx64 ")", i,
-					   c->l1[i]);
-		int ret = l2off ? normalize_l2(c, i, l2off) : 0;
-		if (ret < 0)
-			return ret;
+	int ret = check_l1(c, c->l1, c->l1_size);
+	for (uint64_t i = 0; ret == 0 && i < c->l1_size; i++) {
+		uint64_t l2off = c->l1[i] & QCOW2_OFFSET_MASK;
+		ret = l2off ? normalize_l2(c, i, l2off) : 0;
 	}
+	if (ret < 0)
+		return ret;
 	c->l1_new = !c->l1_keep || c->shadows->len || c->l1_size != s->h.l1_size;
 	for (uint64_t i = 0; i < c->l1_size; i++) {
 		uint64_t l2off = c->l1[i] & QCOW2_OFFSET_MASK;
 		int64_t v;
 		if (!l2off || c->shadowed[i])
 			continue;
-		int ret = rc_new(c, l2off >> s->cluster_bits, &v);
-		if (ret < 0)
+		if ((ret = rc_new(c, l2off >> s->cluster_bits, &v)) < 0)
 			return commit_fail(c, ret, "cannot read a refcount: %s", strerror(-ret));
 		c->l1[i] = (c->l1[i] & ~QCOW2_OFLAG_COPIED) | (v == 1 ? QCOW2_OFLAG_COPIED : 0);
 		if (!c->l1_new && c->l1[i] != s->l1[i]) /* same size here: s->l1[i] exists */
@@ -343,55 +371,60 @@ static gint cmp_u64(gconstpointer a, gconstpointer b)
 	return x < y ? -1 : x > y;
 }
 
-/* Every changed refcount stays in range; lists the refcount blocks that change. */
-static int check_deltas(struct qcow2_commit *c)
+/* The change D to CLUSTER keeps its refcount in range. */
+static int check_delta(struct qcow2_commit *c, uint64_t cluster, int64_t d)
 {
 	struct qcow2 *s = c->s;
-	uint64_t max = qcow2_refcount_max(s), per = 1ull << c->chunk_bits;
+	uint64_t old, max = qcow2_refcount_max(s), at = cluster << s->cluster_bits;
+	int ret = qcow2_refcount_get(s, cluster, &old);
+	if (ret < 0)
+		return commit_fail(c, ret, "cannot read a refcount: %s", strerror(-ret));
+	if (d > 0 && !old) /* a new reference to a cluster in use: it has one already */
+		return commit_fail(c, -EIO,
+				   "cluster %#" PRIx64 " is in use but has refcount 0 "
+				   "(damaged image)",
+				   at);
+	if (d < 0 && old < (uint64_t)-d)
+		return commit_fail(c, -EIO,
+				   "refcount of cluster %#" PRIx64 " is %" PRIu64 ", too "
+				   "low for its references (damaged image)",
+				   at, old);
+	if (d > 0 && max - old < (uint64_t)d)
+		return commit_fail(c, -ERANGE,
+				   "refcount of cluster %#" PRIx64 " would exceed %" PRIu64
+				   " (refcount_bits %u)",
+				   at, max, 1u << s->h.refcount_order);
+	return 0;
+}
+
+/* Every changed refcount stays in range; lists the refcount blocks that change, sorted. */
+static int check_deltas(struct qcow2_commit *c)
+{
+	uint64_t per = 1ull << c->chunk_bits;
 	GArray *rbs = g_array_new(false, false, sizeof(uint64_t));
 	GHashTableIter it;
 	gpointer key, value;
 	int ret = 0;
 	g_hash_table_iter_init(&it, c->delta);
 	while (ret == 0 && g_hash_table_iter_next(&it, &key, &value)) {
-		uint64_t chunk = GPOINTER_TO_SIZE(key) - 1, base = chunk << c->chunk_bits;
+		uint64_t base = (GPOINTER_TO_SIZE(key) - 1) << c->chunk_bits;
 		const int64_t *d = value;
 		bool any = false;
-		for (uint64_t k = 0; ret == 0 && k < per; k++) {
-			uint64_t old;
-			if (!d[k])
-				continue;
-			any = true;
-			if ((ret = qcow2_refcount_get(s, base + k, &old)) < 0)
-				break;
-			if (d[k] > 0 && !old)
-				ret = commit_fail(c, -EIO, "cluster %#" PRIx64 " is in use but has "
-						  "refcount 0 (damaged image)",
-						  (base + k) << s->cluster_bits);
-			else if (d[k] < 0 && old < (uint64_t)-d[k])
-				ret = commit_fail(c, -EIO, "refcount of cluster %#" PRIx64 " is %" PRIu64
-						  ", too low for its references (damaged image)",
-						  (base + k) << s->cluster_bits, old);
-			else if (d[k] > 0 && max - old < (uint64_t)d[k])
-				ret = commit_fail(c, -ERANGE, "refcount of cluster %#" PRIx64
-						  " would exceed %" PRIu64 " (refcount_bits %u)",
-						  (base + k) << s->cluster_bits, max,
-						  1u << s->h.refcount_order);
-		}
-		uint64_t r = base >> s->rb_bits;
-		if (any && (!rbs->len || g_array_index(rbs, uint64_t, rbs->len - 1) != r))
+		for (uint64_t k = 0; ret == 0 && k < per; k++)
+			if (d[k] && (any = true))
+				ret = check_delta(c, base + k, d[k]);
+		uint64_t r = base >> c->s->rb_bits;
+		if (any)
 			g_array_append_val(rbs, r);
 	}
 	g_array_sort(rbs, cmp_u64);
 	c->n_rbs = 0;
 	c->rbs = g_new(uint64_t, MAX(rbs->len, 1));
-	for (guint k = 0; k < rbs->len; k++) /* chunks of one block may come in any order */
+	for (guint k = 0; k < rbs->len; k++) /* several chunks of one block: once */
 		if (!k || g_array_index(rbs, uint64_t, k) != c->rbs[c->n_rbs - 1])
 			c->rbs[c->n_rbs++] = g_array_index(rbs, uint64_t, k);
 	g_array_free(rbs, true);
-	if (ret < 0)
-		return commit_fail(c, ret, "cannot read a refcount: %s", strerror(-ret));
-	return 0;
+	return ret;
 }
 
 static int alloc(struct qcow2_commit *c, uint64_t bytes, uint64_t *offset)
@@ -459,7 +492,8 @@ static int write_refblock(struct qcow2_commit *c, uint64_t r, uint64_t at)
 			if (!dk)
 				continue;
 			if ((dk < 0 && v < (uint64_t)-dk) || (dk > 0 && max - v < (uint64_t)dk))
-				return commit_fail(c, -EIO, "refcount of cluster %#" PRIx64 " changed",
+				return commit_fail(c, -EIO,
+						   "refcount of cluster %#" PRIx64 " changed",
 						   (first + k) << s->cluster_bits);
 			qcow2_rb_set(s, b, k, v + dk);
 			if (v + dk == 0)

@@ -395,6 +395,37 @@ static int tail_count(struct qcow2 *s, uint64_t c, uint64_t n, uint8_t *b)
 	return b ? 0 : rc_set_run(s, c, n, 1);
 }
 
+/* Where a run of N clusters at the end of the file goes: from *FIRST, followed by *M new
+ * refcount blocks; grows the refcount table first where it must cover more. */
+static int tail_place(struct qcow2 *s, uint64_t n, uint64_t *first, uint64_t *m)
+{
+	for (;;) {
+		*first = MAX((s->file_end + s->cluster_size - 1) >> s->cluster_bits, s->resv_end);
+		*m = tail_missing(s, *first, n);
+		uint64_t end = *first + n + *m;
+		if (end > QCOW2_MAX_HOST_OFFSET >> s->cluster_bits)
+			return -ENOSPC;
+		if ((end - 1) >> s->rb_bits < s->reftable_entries)
+			return 0;
+		int ret = rt_grow(s, (end - 1) >> s->rb_bits);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+/* Links the M new blocks at BLOCKS_AT into the refcount table, after they are synced. */
+static int tail_link(struct qcow2 *s, const uint64_t *where, uint64_t m, uint64_t blocks_at)
+{
+	int ret = 0;
+	for (uint64_t k = 0; ret == 0 && k < m; k++) {
+		uint64_t off = blocks_at + (k << s->cluster_bits), be = GUINT64_TO_BE(off);
+		ret = qcow2_file_write(s, &be, 8, s->h.refcount_table_offset + where[k] * 8);
+		if (ret == 0)
+			s->reftable[where[k]] = off;
+	}
+	return ret == 0 && m ? qcow2_sync(s) : ret;
+}
+
 /*
  * N contiguous clusters at the end of the file, with the refcount blocks they need placed
  * right after them (a run longer than what one block covers cannot sit in fresh space
@@ -403,21 +434,13 @@ static int tail_count(struct qcow2 *s, uint64_t c, uint64_t n, uint8_t *b)
  */
 static int alloc_tail(struct qcow2 *s, uint64_t n, uint64_t *offset)
 {
-	uint64_t cs = s->cluster_size, first, m, end;
-	int ret;
-	for (;;) {
-		first = MAX((s->file_end + cs - 1) >> s->cluster_bits, s->resv_end);
-		m = tail_missing(s, first, n);
-		end = first + n + m;
-		if (end > QCOW2_MAX_HOST_OFFSET >> s->cluster_bits)
-			return -ENOSPC;
-		if ((end - 1) >> s->rb_bits < s->reftable_entries)
-			break;
-		if ((ret = rt_grow(s, (end - 1) >> s->rb_bits)) < 0)
-			return ret;
-	}
+	uint64_t cs = s->cluster_size, first, m;
+	int ret = tail_place(s, n, &first, &m);
+	if (ret < 0)
+		return ret;
+	uint64_t end = first + n + m, k = 0;
 	uint8_t *blocks = g_malloc0(MAX(m, 1) * cs);
-	uint64_t *where = g_new(uint64_t, MAX(m, 1)), k = 0;
+	uint64_t *where = g_new(uint64_t, MAX(m, 1));
 	ret = ftruncate(s->fd, end << s->cluster_bits) < 0 ? -errno : 0;
 	if (ret == 0)
 		s->file_end = MAX(s->file_end, end << s->cluster_bits);
@@ -434,14 +457,8 @@ static int alloc_tail(struct qcow2 *s, uint64_t n, uint64_t *offset)
 		ret = qcow2_file_write(s, blocks, m * cs, (first + n) << s->cluster_bits);
 	if (ret == 0)
 		ret = qcow2_sync(s);
-	for (k = 0; ret == 0 && k < m; k++) {
-		uint64_t off = (first + n + k) << s->cluster_bits, be = GUINT64_TO_BE(off);
-		ret = qcow2_file_write(s, &be, 8, s->h.refcount_table_offset + where[k] * 8);
-		if (ret == 0)
-			s->reftable[where[k]] = off;
-	}
-	if (ret == 0 && m)
-		ret = qcow2_sync(s);
+	if (ret == 0)
+		ret = tail_link(s, where, m, (first + n) << s->cluster_bits);
 	g_free(blocks);
 	g_free(where);
 	*offset = first << s->cluster_bits;

@@ -99,8 +99,8 @@ static char *snap_read(struct qcow2 *s, uint64_t i, uint64_t pos, uint64_t limit
 		return g_strdup("cannot read the snapshot table");
 	uint64_t l1_off = get_be(e, 8), l1_size = get_be(e + 8, 4);
 	if (l1_size > QCOW2_MAX_L1_BYTES / 8 || (l1_off & (s->cluster_size - 1)) ||
-	    (l1_size && l1_off < s->cluster_size) ||
-	    l1_off > s->file_end || l1_size * 8 > s->file_end - l1_off)
+	    (l1_size && l1_off < s->cluster_size) || l1_off > s->file_end ||
+	    l1_size * 8 > s->file_end - l1_off)
 		return g_strdup_printf("snapshot %" PRIu64 ": L1 table invalid", i);
 	snap_parse(s, sn, e, v);
 	*end = pos + SNAP_FIXED + var;
@@ -200,8 +200,7 @@ static struct qcow2_snapshot *snap_find(struct qcow2 *s, const char *id, size_t 
 	return NULL;
 }
 
-static int snap_fail(struct block_dev *bd, char **error, int ret, const char *id,
-		     const char *what)
+static int snap_fail(struct block_dev *bd, char **error, int ret, const char *id, const char *what)
 {
 	*error = g_strdup_printf("%s: snapshot '%s': %s", bd->path, id, what);
 	return ret;
@@ -224,8 +223,7 @@ static int snap_load_l1(struct qcow2 *s, const struct qcow2_snapshot *sn, uint64
 }
 
 /* Runs C; *ERROR names the image and the snapshot on failure. */
-static int snap_commit(struct block_dev *bd, struct qcow2_commit *c, const char *id,
-		       char **error)
+static int snap_commit(struct block_dev *bd, struct qcow2_commit *c, const char *id, char **error)
 {
 	g_autofree char *msg = NULL;
 	int ret = qcow2_commit_run(c, &msg);
@@ -267,8 +265,8 @@ int qcow2_snapshot_create(struct block_dev *bd, const char *id, const char *name
 	}
 	struct qcow2_commit *c = qcow2_commit_new(s);
 	qcow2_commit_set_snapshots(c, sn, s->n_snaps + 1);
-	qcow2_commit_set_active(c, g_memdup2(s->l1, MAX(s->h.l1_size, 1) * 8), s->h.l1_size,
-				false, s->h.size);
+	qcow2_commit_set_active(c, g_memdup2(s->l1, MAX(s->h.l1_size, 1) * 8), s->h.l1_size, false,
+				s->h.size);
 	qcow2_commit_add_l1(c, s->l1, s->h.l1_size, 1); /* the disk's new L1 table */
 	return snap_commit(bd, c, id, error);
 }
@@ -292,7 +290,7 @@ int qcow2_snapshot_goto(struct block_dev *bd, const char *id, char **error)
 	if (ret < 0)
 		return snap_fail(bd, error, ret, id, strerror(-ret));
 	struct qcow2_commit *c = qcow2_commit_new(s);
-	qcow2_commit_add_l1(c, l1, sn->l1_size, 1);	       /* now the disk's too */
+	qcow2_commit_add_l1(c, l1, sn->l1_size, 1);	 /* now the disk's too */
 	qcow2_commit_add_l1(c, s->l1, s->h.l1_size, -1); /* the disk's old state goes */
 	qcow2_commit_add_range(c, s->h.l1_table_offset, s->h.l1_size * 8, -1);
 	qcow2_commit_set_active(c, l1, n, false, sn->disk_size);
@@ -314,8 +312,8 @@ int qcow2_snapshot_delete(struct block_dev *bd, const char *id, char **error)
 	qcow2_commit_add_l1(c, l1, sn->l1_size, -1);
 	qcow2_commit_add_range(c, sn->l1_offset, sn->l1_size * 8, -1);
 	qcow2_commit_set_snapshots(c, snaps_copy(s->snaps, s->n_snaps, idx, 0), s->n_snaps - 1);
-	qcow2_commit_set_active(c, g_memdup2(s->l1, MAX(s->h.l1_size, 1) * 8), s->h.l1_size,
-				true, s->h.size);
+	qcow2_commit_set_active(c, g_memdup2(s->l1, MAX(s->h.l1_size, 1) * 8), s->h.l1_size, true,
+				s->h.size);
 	return snap_commit(bd, c, id, error);
 }
 
