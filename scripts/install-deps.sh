@@ -7,7 +7,7 @@ packages=(
   # run: the firmware
   seabios
   # tests: assembling test guests, QEMU as the differential reference, python for the harness
-  nasm qemu-system-x86 qemu-system-data x11proto-dev qemu-utils python3 time xorriso isolinux syslinux-common clang gvncviewer socat
+  nasm qemu-system-x86 qemu-system-data x11proto-dev qemu-utils python3 time xorriso isolinux syslinux-common clang gvncviewer socat strace
 )
 as_root=()
 [ "$(id -u)" -eq 0 ] || as_root=(sudo)
