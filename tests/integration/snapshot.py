@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""Snapshots of a running VM: RAM and disk come back together, in a tree.
+
+The guest (tests/snapshot/counter.asm) counts once per BIOS timer tick; it keeps the count in
+RAM (twice) and in a disk sector, checks before each step that RAM and disk agree (printing
+MISMATCH otherwise) and prints "c=RRRRRRRR d=DDDDDDDD". On a qcow2 disk made by
+`pcvm create --disk-size`:
+
+  take A (running) -> let it count -> take B while paused (B a child of A; paused stays
+  paused) -> revert A (CLI) -> revert B (control socket) -> revert A, take C (a second child
+  of A) -> delete A (B and C stay, both revert) -> stop.
+
+After each revert the guest must go on from the snapshot's count (the counts the test saw
+around the take bound it), counting on without a MISMATCH, and the disk sector must hold the
+guest's count. After every operation: `qemu-img check -U` finds nothing but the leaks of
+pcvm's cluster reservation (clean after the VM stops), the disk's internal snapshots
+(`qemu-img snapshot -l -U`) are exactly the tree's, each memory snapshot has its files, and
+`pcvm snapshot list` shows the tree with "<- you are here" at the right node.
+
+usage: snapshot.py PCVM
+"""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import snapshotlib as sl  # noqa: E402
+from snapshotlib import Vm  # noqa: E402
+from tap import Tap, require_kvm, tempdir  # noqa: E402
+
+AFTER = 6   # step lines looked at after a revert
+
+
+def check_state(tap, vm, what, expect_ids, current):
+    vm.cli("pause", vm.bundle)  # the image at rest: no guest write half done
+    try:
+        problems = vm.consistency(live=True, expect_ids=expect_ids)
+    finally:
+        vm.cli("resume", vm.bundle)
+    tree = vm.tree()
+    if tree.current != current:
+        problems.append(f"the tree's current node is {tree.current}, expected {current}")
+    rc, out, err = vm.cli("snapshot", "list", vm.bundle)
+    here = [l for l in out.splitlines() if "<- you are here" in l]
+    if rc != 0 or len(here) != 1 or (current and not here[0].lstrip().startswith(current + " ")):
+        problems.append(f"pcvm snapshot list (exit {rc}) marks {here}, expected node {current}:\n"
+                        f"{out}{err}")
+    tap.ok(not problems, f"{what}: qemu-img check, qemu-img snapshot -l and the tree agree "
+           f"(snapshots {expect_ids}, you are here: {current})", "\n".join(problems))
+    return out
+
+
+def take(tap, vm, name, paused=False):
+    """Takes NAME; returns (id, lo, hi): the snapshot's count lies in [lo, hi]."""
+    if paused:
+        vm.cli("pause", vm.bundle)
+        time.sleep(0.3)
+    lo = vm.last_count()
+    rc, out, err, secs = vm.snap("take", name, "--description", f"test snapshot {name}")
+    hi = vm.last_count()
+    sid = out.split()[1] if rc == 0 and out.startswith("snapshot ") else None
+    tap.ok(rc == 0 and sid is not None,
+           f"take {name}{' (paused)' if paused else ''}: snapshot {sid} in {secs * 1000:.0f} ms "
+           f"(counts {lo}..{hi})", out + err)
+    if paused:
+        tap.ok(vm.status() == "paused" and hi == lo,
+               f"take {name}: a paused VM stays paused", f"status {vm.status()}, {lo} -> {hi}")
+        vm.cli("resume", vm.bundle)
+    return sid, lo, hi
+
+
+def check_revert(tap, vm, name, lo, hi, how):
+    """Reverts to NAME (CLI or control socket); the guest must go on from [lo, hi]."""
+    vm.wait_count_above(hi + 8)  # so that lines printed just before the revert stand out
+    offset = vm.serial_size()
+    before = vm.last_count()
+    t0 = time.monotonic()
+    if how == "socket":
+        r = vm.control("snapshot-revert", snapshot=name)
+        ok, detail = bool(r and r.get("ok")), str(r)
+    else:
+        rc, out, err, _ = vm.snap("revert", name)
+        ok, detail = rc == 0, out + err
+    secs = time.monotonic() - t0
+    tap.ok(ok, f"revert to {name} ({how}) in {secs * 1000:.0f} ms", detail)
+    # lines the guest printed between OFFSET and the revert are above the snapshot's counts
+    # (each revert comes 8 or more steps after the take)
+    def after():
+        g = vm.counts(offset)
+        n = 0
+        while n < len(g) and g[n][0] > hi + 2:
+            n += 1
+        return n, g[n:]
+    vm.wait(lambda: len(after()[1]) >= AFTER, 20)
+    slipped, got = after()
+    got = got[:AFTER]
+    cs = [c for c, d in got]
+    first = cs[0] if cs else None
+    bad = [f"c={c:x} d={d:x}" for c, d in got if c != d]
+    tap.ok(len(cs) >= AFTER and slipped <= 2 and lo + 1 <= first <= hi + 2 and sl.consecutive(cs) and not bad
+           and not vm.mismatches(offset),
+           f"revert to {name}: the guest goes on from the snapshot's count "
+           f"({before} before, then {first}, snapshot {lo}..{hi}), RAM and disk agree",
+           f"counts after the revert: {cs}\ndisagreeing: {bad}\n{vm.mismatches(offset)}\n"
+           f"pcvm.log: {sl.log_tail(vm.log())}")
+    # the disk itself, read by qemu-io while the guest is paused
+    vm.cli("pause", vm.bundle)
+    time.sleep(0.2)
+    try:
+        c = vm.last_count()
+        d = vm.disk_count()
+    finally:
+        vm.cli("resume", vm.bundle)
+    tap.ok(c is not None and d in (c, c + 1),
+           f"revert to {name}: the disk sector holds the guest's count (disk {d}, last printed "
+           f"{c})")
+    return cs
+
+
+def main():
+    binary = sys.argv[1]
+    tap = Tap()
+    if not require_kvm(tap) or not sl.require_tools(tap, "qemu-img", "qemu-io", "nasm"):
+        return tap.done()
+    with tempdir() as tmp:
+        guest, _ = sl.assemble("counter", tmp)
+        vm = Vm(binary, tmp, "counter", guest)
+        try:
+            run_tests(tap, vm)
+        finally:
+            vm.kill()
+    return tap.done()
+
+
+def run_tests(tap, vm):
+    t0 = time.monotonic()
+    vm.start()
+    first = vm.wait_counts(3, seconds=60)
+    if not tap.ok(first is not None, f"the counter guest counts ({time.monotonic() - t0:.1f} s "
+                  "to the first steps)", f"COM1: {vm.serial()[-800:]}\nstderr: {vm.stderr()}"):
+        return
+    check_state(tap, vm, "before any snapshot", [], None)
+
+    a, a_lo, a_hi = take(tap, vm, "A")
+    files = vm.snapshot_files()
+    tap.ok(all(f"{a}{e}" in files for e in (".state", ".ram", ".vram", ".png")),
+           f"snapshot {a} has its .state, .ram, .vram and .png files", files)
+    tree = vm.tree()
+    tap.ok(tree.nodes.get(a, {}).get("parent") is None and tree.nodes[a]["name"] == "A"
+           and tree.nodes[a]["has_memory"], "A is a root with memory", repr(tree))
+    check_state(tap, vm, "after take A", [a], a)
+
+    vm.wait_count_above(a_hi + 8)
+    b, b_lo, b_hi = take(tap, vm, "B", paused=True)
+    tree = vm.tree()
+    tap.ok(tree.nodes.get(b, {}).get("parent") == a, "B is a child of A", repr(tree))
+    out = check_state(tap, vm, "after take B", [a, b], b)
+    lines = [l for l in out.splitlines() if l.strip()]
+    tap.ok(len(lines) == 2 and lines[0].startswith(f"{a}  A") and
+           lines[1].startswith(f"  {b}  B") and "you are here" in lines[1],
+           "pcvm snapshot list shows B indented below A, you are here at B", out)
+
+    vm.wait_count_above(b_hi + 8)
+    check_revert(tap, vm, "A", a_lo, a_hi, "cli")
+    check_state(tap, vm, "after revert A", [a, b], a)
+
+    vm.wait_count_above(a_hi + 8)
+    check_revert(tap, vm, "B", b_lo, b_hi, "socket")
+    check_state(tap, vm, "after revert B", [a, b], b)
+
+    # a branch: back to A, then C, a second child of A
+    check_revert(tap, vm, a, a_lo, a_hi, "cli")
+    vm.wait_count_above(a_hi + 4)
+    c, c_lo, c_hi = take(tap, vm, "C")
+    tree = vm.tree()
+    tap.ok(tree.nodes.get(c, {}).get("parent") == a and tree.nodes[b]["parent"] == a,
+           "C is a second child of A, beside B", repr(tree))
+    check_state(tap, vm, "after take C", [a, b, c], c)
+
+    # delete A: B and C stay and still revert
+    rc, out, err, secs = vm.snap("delete", "A")
+    tap.ok(rc == 0, f"delete A in {secs * 1000:.0f} ms", out + err)
+    tree = vm.tree()
+    tap.ok(a not in tree.nodes and tree.nodes.get(b, {}).get("parent") is None
+           and tree.nodes.get(c, {}).get("parent") is None,
+           "after deleting A, B and C hang at the root", repr(tree))
+    tap.ok(not any(f.startswith(a + ".") for f in vm.snapshot_files()),
+           "A's files are gone", vm.snapshot_files())
+    out = check_state(tap, vm, "after delete A", [b, c], c)
+    tap.ok(" A " not in out and f"{b}  B" in out and f"{c}  C" in out,
+           "pcvm snapshot list no longer shows A", out)
+    check_revert(tap, vm, "B", b_lo, b_hi, "cli")
+    check_state(tap, vm, "after revert B (A deleted)", [b, c], b)
+    check_revert(tap, vm, c, c_lo, c_hi, "socket")
+    check_state(tap, vm, "after revert C (A deleted)", [b, c], c)
+
+    tap.ok(not vm.mismatches(), "the guest never saw RAM and disk disagree", vm.mismatches())
+    code = vm.stop()
+    tap.ok(code == 0, f"pcvm stop: the VM exits with 0 ({code})", vm.stderr())
+    problems = vm.consistency(live=False, expect_ids=[b, c])
+    tap.ok(not problems, "after the VM stopped: qemu-img check clean, snapshots as in the tree",
+           "\n".join(problems))
+    log = vm.log()
+    taken = [l for l in log.splitlines() if "taken; guest paused" in l]
+    reverted = [l for l in log.splitlines() if "reverted to snapshot" in l]
+    for l in taken + reverted:
+        print("# pcvm.log: " + l.split(" info: ", 1)[-1], flush=True)
+    tap.ok(len(taken) == 3 and len(reverted) == 5, "pcvm.log records 3 takes and 5 reverts",
+           log[-2000:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
