@@ -607,6 +607,35 @@ struct pc *pc_new(const struct vm_config *cfg, const struct pc_options *opts, ch
 	return pc;
 }
 
+/*
+ * A start after `pcvm suspend` resumes the saved machine; one after an offline revert to a
+ * snapshot with memory resumes at that snapshot (if it still exists: otherwise the VM boots,
+ * with a warning). Returns -1 if the VM cannot go on.
+ */
+static int pc_resume(struct pc *pc)
+{
+	char *error = NULL;
+	g_autofree char *mark = snapshot_take_resume_mark(pc->bundle_dir);
+	if (pc_resume_suspended(pc, &error) && error) {
+		log_error("resuming from suspend: %s", error);
+		fprintf(stderr, "pcvm: cannot resume the suspended VM: %s\n", error);
+		g_free(error);
+		pc->exit_code = 1;
+		return -1;
+	}
+	if (!mark)
+		return 0;
+	if (pc_snapshot_revert(pc, mark, &error) == 0) {
+		log_info("resumed at snapshot %s", mark);
+		return 0;
+	}
+	log_warn("cannot resume at snapshot %s: %s; booting instead", mark, error);
+	fprintf(stderr, "pcvm: warning: cannot resume at snapshot %s: %s; booting instead\n",
+		mark, error);
+	g_free(error);
+	return pc->exit_pending ? -1 : 0;
+}
+
 int pc_run(struct pc *pc)
 {
 	pc->loop = g_main_loop_new(NULL, FALSE);
@@ -648,22 +677,8 @@ int pc_run(struct pc *pc)
 		g_free(error);
 		pc->exit_code = 1;
 	} else {
-		g_autofree char *resume = snapshot_take_resume_mark(pc->bundle_dir);
-		if (pc_resume_suspended(pc, &error) && error) {
-			log_error("resuming from suspend: %s", error);
-			fprintf(stderr, "pcvm: cannot resume the suspended VM: %s\n", error);
-			g_clear_pointer(&error, g_free);
-			pc->exit_code = 1;
-		} else if (resume && pc_snapshot_revert(pc, resume, &error) < 0) {
-			log_error("resuming snapshot %s: %s", resume, error);
-			fprintf(stderr, "pcvm: cannot resume snapshot %s: %s\n", resume, error);
-			g_clear_pointer(&error, g_free);
-			pc->exit_code = 1;
-		} else {
-			if (resume)
-				log_info("resumed at snapshot %s", resume);
+		if (pc_resume(pc) == 0)
 			g_main_loop_run(pc->loop);
-		}
 	}
 	pc_event_state(pc, "off");
 	pc_cpus_off(pc);

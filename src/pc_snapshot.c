@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -124,9 +125,13 @@ static GArray *snap_read_state(struct pc *pc, const char *path, GBytes **bytes, 
 		return NULL;
 	}
 	*bytes = g_bytes_new_take(data, len);
-	GArray *sections = state_file_parse((const uint8_t *)data, len, error);
-	if (!sections)
+	char *why = NULL;
+	GArray *sections = state_file_parse((const uint8_t *)data, len, &why);
+	if (!sections) {
+		*error = g_strdup_printf("%s: %s", path, why);
+		g_free(why);
 		return NULL;
+	}
 	for (guint i = 0; i < pc->devices->len; i++) {
 		struct pc_device *d = &g_array_index(pc->devices, struct pc_device, i);
 		const struct state_section *s = state_sections_find(sections, d->cls->state->name, i);
@@ -202,8 +207,13 @@ static int snap_disks(struct pc *pc, int (*op)(struct block_dev *, const char *,
 	return 0;
 }
 
+/* A disk snapshot with an id the tree does not list is what an interrupted take left: it
+ * goes before the new one takes the id. */
 static int snap_disk_create(struct block_dev *bd, const char *id, char **error)
 {
+	char *ignored = NULL;
+	block_snapshot_delete(bd, id, &ignored);
+	g_free(ignored);
 	return block_snapshot_create(bd, id, id, 0, error);
 }
 
@@ -323,6 +333,25 @@ int pc_snapshot_take(struct pc *pc, const char *name, const char *description, c
 /* The disks, the devices, RAM and VRAM (mapped copy-on-write), then a new KVM VM with the
  * CPUs' and interrupt controllers' state. The checks were made before: a failure here leaves a
  * machine that cannot run, and it stops. */
+/* The RAM and VRAM files exist and have this machine's sizes: checked before a revert
+ * changes anything, since a failure after that point stops the VM. */
+static int snap_check_ram_files(struct pc *pc, const char *id, char **error)
+{
+	static const char *const exts[] = { ".ram", ".vram" };
+	for (size_t i = 0; i < G_N_ELEMENTS(exts); i++) {
+		g_autofree char *path = snap_path(pc, id, exts[i]);
+		uint64_t want = i == 0 ? pc->ram_size : vga_vram_size(pc->vga);
+		GStatBuf st;
+		if (g_stat(path, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != want) {
+			*error = g_strdup_printf("%s: %s (the VM keeps running as it was)", path,
+						 g_stat(path, &st) < 0 ? g_strerror(errno)
+									: "not this VM's size");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int snap_apply(struct pc *pc, const char *id, GArray *sections, char **error)
 {
 	g_autofree char *ram = snap_path(pc, id, ".ram");
@@ -421,6 +450,10 @@ int pc_snapshot_revert(struct pc *pc, const char *which, char **error)
 	} else {
 		g_autofree char *state = snap_path(pc, n->id, ".state");
 		sections = snap_read_state(pc, state, &bytes, error);
+		if (sections && snap_check_ram_files(pc, n->id, error) < 0) {
+			state_sections_free(sections);
+			sections = NULL;
+		}
 		if (sections && snap_apply(pc, n->id, sections, error) == 0) {
 			g_free(t.current);
 			t.current = g_strdup(n->id);

@@ -30,10 +30,6 @@ static int offline_open(struct offline *o, const char *dir, const struct vm_conf
 	snapshot_tree_init(&o->tree);
 	g_autofree char *sdir = g_build_filename(dir, "snapshots", NULL);
 	o->index = g_build_filename(sdir, "index.conf", NULL);
-	if (g_mkdir_with_parents(sdir, 0755) < 0) {
-		*error = g_strdup_printf("%s: %s", sdir, strerror(errno));
-		return -1;
-	}
 	if (snapshot_tree_load(&o->tree, o->index, error) < 0)
 		return -1;
 	for (unsigned i = 0; i < VM_IDE_SLOTS; i++) {
@@ -51,6 +47,10 @@ static int offline_open(struct offline *o, const char *dir, const struct vm_conf
 			return -1;
 		}
 	}
+	if (g_mkdir_with_parents(sdir, 0755) < 0) { /* only once every disk qualifies */
+		*error = g_strdup_printf("%s: %s", sdir, strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 
@@ -63,8 +63,13 @@ static int offline_disks(struct offline *o, int (*op)(struct block_dev *, const 
 	return 0;
 }
 
+/* A disk snapshot with an id the tree does not list is what an interrupted take left: it
+ * goes before the new one takes the id. */
 static int disk_create(struct block_dev *bd, const char *id, char **error)
 {
+	char *ignored = NULL;
+	block_snapshot_delete(bd, id, &ignored);
+	g_free(ignored);
 	return block_snapshot_create(bd, id, id, 0, error);
 }
 
@@ -134,6 +139,12 @@ int snapshot_offline_delete(const char *dir, const struct vm_config *cfg, const 
 		if (ret == 0)
 			ret = snapshot_tree_save(&o.tree, o.index, error);
 		if (ret == 0) {
+			/* a start that was to resume at it boots instead */
+			g_autofree char *mark = g_build_filename(dir, "snapshots", "resume", NULL);
+			g_autofree char *resume = NULL;
+			if (g_file_get_contents(mark, &resume, NULL, NULL) &&
+			    !strcmp(g_strstrip(resume), id))
+				g_unlink(mark);
 			/* the tree no longer lists it: what remains of it is only space */
 			char *ignored = NULL;
 			offline_disks(&o, block_snapshot_delete, id, &ignored);
