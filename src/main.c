@@ -437,7 +437,8 @@ static int snapshot_list(const char *dir)
 	char *error = NULL;
 	if (snapshot_tree_load(&t, index, &error) < 0)
 		return fail(error);
-	g_autofree char *text = snapshot_tree_format(&t);
+	g_autofree char *sdir = g_build_filename(dir, "snapshots", NULL);
+	g_autofree char *text = snapshot_tree_format(&t, sdir);
 	fputs(text, stdout);
 	snapshot_tree_clear(&t);
 	return 0;

@@ -1,6 +1,7 @@
 #include "snapshot/tree.h"
 
 #include <errno.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 #define TREE_GROUP "tree"
@@ -202,25 +203,45 @@ GPtrArray *snapshot_tree_children(const struct snapshot_tree *t, const char *id)
 	return out;
 }
 
-static void format_level(const struct snapshot_tree *t, const char *id, int depth, GString *s)
+/* Space the snapshot's own files take (state, RAM, VRAM, thumbnail), as allocated on disk. */
+static uint64_t node_file_bytes(const char *dir, const char *id)
+{
+	static const char *const exts[] = { ".state", ".ram", ".vram", ".png" };
+	uint64_t total = 0;
+	for (size_t i = 0; dir && i < G_N_ELEMENTS(exts); i++) {
+		g_autofree char *file = g_strconcat(id, exts[i], NULL);
+		g_autofree char *path = g_build_filename(dir, file, NULL);
+		GStatBuf st;
+		if (g_stat(path, &st) == 0)
+			total += (uint64_t)st.st_blocks * 512;
+	}
+	return total;
+}
+
+static void format_level(const struct snapshot_tree *t, const char *dir, const char *id,
+			 int depth, GString *s)
 {
 	g_autoptr(GPtrArray) kids = snapshot_tree_children(t, id);
 	for (guint i = 0; i < kids->len; i++) {
 		const struct snapshot_node *n = g_ptr_array_index(kids, i);
 		g_autoptr(GDateTime) when = g_date_time_new_from_unix_local(n->time);
 		g_autofree char *date = when ? g_date_time_format(when, "%Y-%m-%d %H:%M") : g_strdup("?");
-		g_string_append_printf(s, "%*s%s  %s  [%s]  %s%s\n", depth * 2, "", n->id, n->name,
-				       n->has_memory ? "memory+disk" : "disk", date,
+		g_autofree char *size =
+			dir ? g_format_size_full(node_file_bytes(dir, n->id), G_FORMAT_SIZE_IEC_UNITS)
+			    : NULL;
+		g_string_append_printf(s, "%*s%s  %s  [%s]  %s%s%s%s\n", depth * 2, "", n->id,
+				       n->name, n->has_memory ? "memory+disk" : "disk", date,
+				       size ? "  " : "", size ? size : "",
 				       g_strcmp0(t->current, n->id) ? "" : "  <- you are here");
-		format_level(t, n->id, depth + 1, s);
+		format_level(t, dir, n->id, depth + 1, s);
 	}
 }
 
-char *snapshot_tree_format(const struct snapshot_tree *t)
+char *snapshot_tree_format(const struct snapshot_tree *t, const char *dir)
 {
 	GString *s = g_string_new(NULL);
 	if (!t->current)
 		g_string_append(s, "(the current state has no snapshot above it)  <- you are here\n");
-	format_level(t, NULL, 0, s);
+	format_level(t, dir, NULL, 0, s);
 	return g_string_free(s, FALSE);
 }

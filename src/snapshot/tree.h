@@ -41,5 +41,6 @@ struct snapshot_node *snapshot_tree_add(struct snapshot_tree *t, const char *nam
 int snapshot_tree_remove(struct snapshot_tree *t, const char *id, char **error);
 /* Children of ID (NULL: the roots), in creation order; g_ptr_array_unref the result. */
 GPtrArray *snapshot_tree_children(const struct snapshot_tree *t, const char *id);
-/* The tree as text for `pcvm snapshot list`: indented, "<- you are here" at the current node. */
-char *snapshot_tree_format(const struct snapshot_tree *t);
+/* The tree as text for `pcvm snapshot list`: indented, "<- you are here" at the current node,
+ * with the space each snapshot's files in DIR take (DIR NULL: no sizes). */
+char *snapshot_tree_format(const struct snapshot_tree *t, const char *dir);

@@ -23,7 +23,7 @@ static void test_add_and_branch(void)
 	g_assert_true(snapshot_tree_lookup(&t, "before SP3") == b);
 	g_assert_true(snapshot_tree_lookup(&t, c->id) == c);
 	g_assert_null(snapshot_tree_lookup(&t, "nope"));
-	g_autofree char *text = snapshot_tree_format(&t);
+	g_autofree char *text = snapshot_tree_format(&t, NULL);
 	g_assert_nonnull(strstr(text, "other branch  [disk]"));
 	g_assert_nonnull(strstr(text, "<- you are here"));
 	snapshot_tree_clear(&t);
