@@ -84,6 +84,25 @@ static void test_file_round_trip_and_ids_not_reused(void)
 	g_rmdir(dir);
 }
 
+static void test_sizes_in_list(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("pcvm-tree-XXXXXX", NULL);
+	struct snapshot_tree t;
+	snapshot_tree_init(&t);
+	struct snapshot_node *n = snapshot_tree_add(&t, "with files", NULL, 1, true);
+	g_autofree char *ram = g_strdup_printf("%s/%s.ram", dir, n->id);
+	g_autofree char *big = g_malloc0(64 * 1024);
+	memset(big, 0x5A, 64 * 1024);
+	g_assert_true(g_file_set_contents(ram, big, 64 * 1024, NULL));
+	g_autofree char *text = snapshot_tree_format(&t, dir);
+	g_assert_nonnull(strstr(text, "KiB")); /* 64 KiB written, as allocated on disk */
+	g_autofree char *bare = snapshot_tree_format(&t, NULL);
+	g_assert_null(strstr(bare, "KiB"));
+	g_unlink(ram);
+	g_rmdir(dir);
+	snapshot_tree_clear(&t);
+}
+
 static void test_damaged_files(void)
 {
 	g_autofree char *dir = g_dir_make_tmp("pcvm-tree-XXXXXX", NULL);
@@ -122,5 +141,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/snapshot-tree/delete-middle-keeps-children", test_delete_middle_keeps_children);
 	g_test_add_func("/snapshot-tree/file-round-trip", test_file_round_trip_and_ids_not_reused);
 	g_test_add_func("/snapshot-tree/damaged-files", test_damaged_files);
+	g_test_add_func("/snapshot-tree/sizes-in-list", test_sizes_in_list);
 	return g_test_run();
 }
