@@ -116,6 +116,11 @@ static inline uint64_t block_size(const struct block_dev *bd)
 void block_submit(struct block_dev *bd, struct block_req *req);
 void block_drain(struct block_dev *bd);
 
+/* Whole-buffer file I/O for the drivers: retries short transfers and EINTR; a read past the
+ * end of the file gives zeros. 0 or -errno. */
+int block_fd_read(int fd, void *buf, size_t len, uint64_t off);
+int block_fd_write(int fd, const void *buf, size_t len, uint64_t off);
+
 /* Synchronous helpers (tools, tests, firmware loading). 0 or -errno. */
 int block_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offset);
 int block_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t offset);

@@ -25,41 +25,15 @@
 /* Reads LEN bytes at OFF; what lies past the end of the file reads as zeros. */
 int qcow2_file_read(struct qcow2 *s, void *buf, size_t len, uint64_t off)
 {
-	uint8_t *p = buf;
-	while (len) {
-		ssize_t n = pread(s->fd, p, len, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0) {
-			memset(p, 0, len);
-			return 0;
-		}
-		p += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
+	return block_fd_read(s->fd, buf, len, off);
 }
 
 int qcow2_file_write(struct qcow2 *s, const void *buf, size_t len, uint64_t off)
 {
-	const uint8_t *p = buf;
-	uint64_t end = off + len;
-	while (len) {
-		ssize_t n = pwrite(s->fd, p, len, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		off += n;
-		len -= n;
-	}
-	if (end > s->file_end)
-		s->file_end = end;
-	return 0;
+	int ret = block_fd_write(s->fd, buf, len, off);
+	if (ret == 0 && off + len > s->file_end)
+		s->file_end = off + len;
+	return ret;
 }
 
 int qcow2_sync(struct qcow2 *s)
@@ -728,17 +702,11 @@ static int qcow2_write_new(const char *path, const uint8_t *img, uint64_t len, c
 		*error = g_strdup_printf("%s: %s", path, strerror(errno));
 		return -1;
 	}
-	uint64_t done = 0;
-	while (done < len) {
-		ssize_t n = pwrite(fd, img + done, len - done, done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		done += n;
-	}
-	if (done < len || fsync(fd) < 0) {
-		*error = g_strdup_printf("%s: %s", path, strerror(errno ? errno : EIO));
+	int ret = block_fd_write(fd, img, len, 0);
+	if (ret == 0 && fsync(fd) < 0)
+		ret = -errno;
+	if (ret < 0) {
+		*error = g_strdup_printf("%s: %s", path, strerror(-ret));
 		close(fd);
 		unlink(path);
 		return -1;

@@ -40,22 +40,7 @@ static int raw_open(struct block_dev *bd, char **error)
 
 static int raw_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off)
 {
-	uint8_t *p = buf;
-	while (len) {
-		ssize_t n = pread(bd->fd, p, len, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0) { /* past the end of a short file: zeros */
-			memset(p, 0, len);
-			return 0;
-		}
-		p += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
+	return block_fd_read(bd->fd, buf, len, off);
 }
 
 /*
@@ -88,18 +73,7 @@ static int raw_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_
 	int ret = block_raw_check_write(bd, buf, len, off);
 	if (ret < 0)
 		return ret;
-	const uint8_t *p = buf;
-	while (len) {
-		ssize_t n = pwrite(bd->fd, p, len, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
+	return block_fd_write(bd->fd, buf, len, off);
 }
 
 static int raw_flush(struct block_dev *bd)
