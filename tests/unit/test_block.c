@@ -377,6 +377,7 @@ struct drainer {
 	GMainLoop *loop;
 	int calls;
 	bool drained;
+	GThread *thread;
 };
 
 static void drainer_done(struct block_req *req, int ret)
@@ -413,14 +414,23 @@ static gpointer drainer_thread(gpointer opaque)
 	return NULL;
 }
 
+/* Started from inside the running loop: a thread started before g_main_loop_run could find
+ * the default context unowned and, rightly, run the callbacks itself. */
+static gboolean drainer_start(gpointer opaque)
+{
+	struct drainer *d = opaque;
+	d->thread = g_thread_new("drainer", drainer_thread, d);
+	return G_SOURCE_REMOVE;
+}
+
 static void test_drain_other_thread(void)
 {
 	for (int qcow2 = 0; qcow2 < 2; qcow2++) {
 		struct drainer d = { .bd = stress_open(qcow2 ? "d2.qcow2" : "d2.img", qcow2) };
 		d.loop = g_main_loop_new(NULL, FALSE);
-		GThread *t = g_thread_new("drainer", drainer_thread, &d);
+		g_idle_add(drainer_start, &d);
 		g_main_loop_run(d.loop);
-		g_thread_join(t);
+		g_thread_join(d.thread);
 		g_assert_true(d.drained);
 		g_main_loop_unref(d.loop);
 		block_close(d.bd);
