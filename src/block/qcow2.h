@@ -105,6 +105,7 @@ struct qcow2 {
 	uint64_t file_end; /* bytes; grows as we allocate */
 	struct qcow2_cache l2_cache, rb_cache;
 	uint64_t resv_next, resv_end; /* reserved clusters (refcount 1, not used yet) */
+	uint64_t resv_bytes;	      /* size of the next reservation: grows while writes stream */
 	uint64_t free_hint;	      /* no free cluster below this index */
 	uint64_t *release;	      /* entries to free after the next barrier */
 	size_t n_release, cap_release;

@@ -30,7 +30,14 @@
 #include "block/qcow2.h"
 #include "log.h"
 
-#define QCOW2_RESERVE_BYTES (8u << 20) /* clusters reserved per fdatasync */
+/* Clusters reserved per fdatasync: the first batch is small, and each following one twice as
+ * large up to the cap, so a guest streaming writes into new clusters waits for a sync every
+ * 128 MiB rather than every 8. The sync also writes back the guest data written so far, so it
+ * is the host disk's bandwidth either way. What a crash can leak is at most one batch, as
+ * clusters past the data that were never written (holes: no host disk space), which
+ * `qemu-img check -r leaks` reclaims. */
+#define QCOW2_RESERVE_MIN (8ull << 20)
+#define QCOW2_RESERVE_MAX (128ull << 20)
 
 /* ---- refcount block entries ("Refcount block entry") ---- */
 
@@ -319,7 +326,8 @@ static int find_free(struct qcow2 *s, uint64_t from, uint64_t *found)
 /* Reserves a run of free clusters (rule 1 above). */
 static int qcow2_reserve(struct qcow2 *s)
 {
-	uint64_t c, want = MAX(4, QCOW2_RESERVE_BYTES >> s->cluster_bits), n = 0;
+	s->resv_bytes = s->resv_bytes ? MIN(s->resv_bytes * 2, QCOW2_RESERVE_MAX) : QCOW2_RESERVE_MIN;
+	uint64_t c, want = MAX(4, s->resv_bytes >> s->cluster_bits), n = 0;
 	int ret = find_free(s, s->free_hint, &c);
 	if (ret == 0 && rt_missing(s, c >> s->rb_bits)) {
 		ret = rb_create(s, c >> s->rb_bits); /* takes the range's first cluster */
