@@ -8,6 +8,7 @@
 #   SIZES="256 1024 4096"   guest RAM sizes in MiB (default)
 #   FILL_MAX=512            MiB of RAM the guest writes at most (default 512; see below)
 #   REPS=3                  take/revert cycles per VMM and size (medians are reported)
+#   PCVM=PATH               the pcvm binary (default build/pcvm, built if missing)
 #
 # The guest (bench/guests/snapfill.asm, booted by SeaBIOS from a qcow2 IDE disk) writes a
 # pattern over min(RAM - 16 MiB, FILL_MAX) MiB of RAM from 1 MiB up in unreal mode, every
@@ -31,9 +32,11 @@
 #          "(qemu) " prompt. savevm stops the guest for all of its work, so QEMU's pause
 #          and take are the same number; revert = loadvm.
 # The table shows medians over the cycles and ratio = QEMU / pcvm; the lines above it every
-# cycle's numbers. pcvm's first cycle differs from the later ones: its take reads the RAM the
-# guest wrote and its revert replaces (and frees) that anonymous memory; later takes read RAM
-# mapped from the snapshot file reverted to before, and later reverts replace that mapping.
+# cycle's numbers. pcvm's first cycle differs from the later ones: its take writes the RAM the
+# guest wrote (anonymous memory) and its revert replaces that memory (freed on a thread once
+# the guest runs again); later takes find RAM mapped from the snapshot file reverted to before
+# and copy what the guest has not written since from that file (copy_file_range), and later
+# reverts replace that mapping.
 #
 # Disk: each size needs about REPS x its written RAM per VMM in $TMPDIR (default /tmp); the
 # script checks for that (plus 1 GiB) first and removes everything at the end.
@@ -51,7 +54,7 @@ SIZES=${SIZES:-256 1024 4096}
 FILL_MAX=${FILL_MAX:-512}
 REPS=${REPS:-3}
 QEMU=${QEMU:-qemu-system-x86_64}
-PCVM=$ROOT/build/pcvm
+PCVM=${PCVM:-$ROOT/build/pcvm}
 
 die() {
 	echo "bench/snapshot.sh: $*" >&2

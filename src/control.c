@@ -23,12 +23,18 @@ struct control_server {
 	size_t ncmds;
 	void *opaque;
 	GList *clients;
+	/* while a handler runs: whose request it is (NULL once that client is gone) */
+	struct control_client *active;
+	const char *active_cmd;
+	JsonNode *active_id;
 };
 
 static void client_read_next(struct control_client *c);
 
 static void client_free(struct control_client *c)
 {
+	if (c->srv && c->srv->active == c)
+		c->srv->active = NULL;
 	if (c->srv)
 		c->srv->clients = g_list_remove(c->srv->clients, c);
 	g_io_stream_close(G_IO_STREAM(c->conn), NULL, NULL);
@@ -82,8 +88,24 @@ static const struct control_command *find_command(struct control_server *srv, co
 	return NULL;
 }
 
-/* Parses and runs one request line; returns the reply. */
-static JsonNode *handle_line(struct control_server *srv, const char *line)
+/* Runs C for client CL's request ID (events from the handler go to CL). */
+static int run_handler(struct control_server *srv, struct control_client *cl,
+		       const struct control_command *c, JsonNode *id, JsonObject *args,
+		       JsonBuilder *b, char **error)
+{
+	srv->active = cl;
+	srv->active_cmd = c->name;
+	srv->active_id = id;
+	int ret = c->handler(srv->opaque, args, b, error);
+	srv->active = NULL;
+	srv->active_cmd = NULL;
+	srv->active_id = NULL;
+	return ret;
+}
+
+/* Parses and runs one request line from CL; returns the reply. */
+static JsonNode *handle_line(struct control_server *srv, struct control_client *cl,
+			     const char *line)
 {
 	g_autoptr(JsonParser) parser = json_parser_new();
 	if (!json_parser_load_from_data(parser, line, -1, NULL))
@@ -109,7 +131,7 @@ static JsonNode *handle_line(struct control_server *srv, const char *line)
 	g_autoptr(JsonBuilder) b = json_builder_new();
 	json_builder_begin_object(b);
 	char *error = NULL;
-	if (c->handler(srv->opaque, a, b, &error) < 0) {
+	if (run_handler(srv, cl, c, id, a, b, &error) < 0) {
 		JsonNode *r = reply_new(id, false, NULL, error ? error : "failed");
 		g_free(error);
 		return r;
@@ -136,7 +158,7 @@ static void client_line_ready(GObject *src, GAsyncResult *res, gpointer data)
 		return;
 	}
 	if (len) {
-		JsonNode *reply = handle_line(c->srv, line);
+		JsonNode *reply = handle_line(c->srv, c, line);
 		client_send(c, reply);
 		json_node_unref(reply);
 	}
@@ -227,6 +249,47 @@ void control_server_event(struct control_server *srv, const char *name, JsonNode
 	json_node_unref(msg);
 }
 
+void control_server_reply_event(struct control_server *srv, const char *name, JsonNode *data)
+{
+	if (!srv || !srv->active) {
+		if (data)
+			json_node_unref(data);
+		return;
+	}
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "event");
+	json_builder_add_string_value(b, name);
+	json_builder_set_member_name(b, "id");
+	json_builder_add_value(b, srv->active_id ? json_node_copy(srv->active_id)
+						 : json_node_new(JSON_NODE_NULL));
+	json_builder_set_member_name(b, "data");
+	json_builder_add_value(b, data ? data : json_node_new(JSON_NODE_NULL));
+	json_builder_end_object(b);
+	JsonNode *msg = json_builder_get_root(b);
+	client_send(srv->active, msg);
+	json_node_unref(msg);
+}
+
+void control_server_progress(struct control_server *srv, const char *phase, uint64_t done,
+			     uint64_t total)
+{
+	if (!srv || !srv->active)
+		return;
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "op");
+	json_builder_add_string_value(b, srv->active_cmd);
+	json_builder_set_member_name(b, "phase");
+	json_builder_add_string_value(b, phase);
+	json_builder_set_member_name(b, "done");
+	json_builder_add_int_value(b, (gint64)MIN(done, total));
+	json_builder_set_member_name(b, "total");
+	json_builder_add_int_value(b, (gint64)total);
+	json_builder_end_object(b);
+	control_server_reply_event(srv, "progress", json_builder_get_root(b));
+}
+
 /* ---- client ---- */
 
 static JsonNode *request_new(const char *cmd, JsonNode *args)
@@ -243,8 +306,10 @@ static JsonNode *request_new(const char *cmd, JsonNode *args)
 	return json_builder_get_root(b);
 }
 
-/* Reads lines until the reply (events may come first); returns its object node. */
-static JsonNode *read_reply(GDataInputStream *in, char **error)
+/* Reads lines until the reply (events may come first, passed to ON_EVENT); returns its
+ * object node. */
+static JsonNode *read_reply(GDataInputStream *in, control_event_fn on_event, void *opaque,
+			    char **error)
 {
 	for (;;) {
 		g_autoptr(GError) err = NULL;
@@ -260,10 +325,18 @@ static JsonNode *read_reply(GDataInputStream *in, char **error)
 		JsonObject *o = json_node_get_object(json_parser_get_root(p));
 		if (json_object_has_member(o, "ok"))
 			return json_node_copy(json_parser_get_root(p));
+		if (on_event && json_object_has_member(o, "event"))
+			on_event(opaque, o);
 	}
 }
 
 JsonNode *control_call(const char *path, const char *cmd, JsonNode *args, char **error)
+{
+	return control_call_full(path, cmd, args, NULL, NULL, error);
+}
+
+JsonNode *control_call_full(const char *path, const char *cmd, JsonNode *args,
+			    control_event_fn on_event, void *opaque, char **error)
 {
 	g_autoptr(GSocketClient) client = g_socket_client_new();
 	g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
@@ -289,7 +362,7 @@ JsonNode *control_call(const char *path, const char *cmd, JsonNode *args, char *
 	}
 	g_autoptr(GDataInputStream) in =
 		g_data_input_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(conn)));
-	JsonNode *reply = read_reply(in, error);
+	JsonNode *reply = read_reply(in, on_event, opaque, error);
 	if (!reply)
 		return NULL;
 	JsonObject *o = json_node_get_object(reply);
@@ -301,4 +374,29 @@ JsonNode *control_call(const char *path, const char *cmd, JsonNode *args, char *
 	JsonNode *result = json_node_copy(json_object_get_member(o, "result"));
 	json_node_unref(reply);
 	return result;
+}
+
+void control_progress_show(void *opaque, JsonObject *event)
+{
+	struct control_progress *p = opaque;
+	JsonNode *d = json_object_get_member(event, "data");
+	if (g_strcmp0(json_object_get_string_member_with_default(event, "event", ""), "progress") ||
+	    !d || !JSON_NODE_HOLDS_OBJECT(d))
+		return;
+	JsonObject *o = json_node_get_object(d);
+	gint64 done = json_object_get_int_member_with_default(o, "done", 0);
+	gint64 total = json_object_get_int_member_with_default(o, "total", 0);
+	const char *phase = json_object_get_string_member_with_default(o, "phase", "");
+	const char *op = json_object_get_string_member_with_default(o, "op", "");
+	fprintf(p->out, "\r\033[K%s: %s %3d%%", op, phase,
+		total > 0 ? (int)(done * 100 / total) : 100);
+	fflush(p->out);
+	p->shown = true;
+}
+
+void control_progress_end(struct control_progress *p)
+{
+	if (p->shown)
+		fputs("\r\033[K", p->out);
+	p->shown = false;
 }

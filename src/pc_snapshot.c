@@ -4,22 +4,29 @@
  * ID.vram: sparse files restored copy-on-write) and a thumbnail (ID.png), tied together by the
  * tree in snapshots/index.conf.
  *
- * Crash safety: a snapshot exists once index.conf lists it, and index.conf is written last
- * (atomically). Files and disk snapshots of an id the tree does not list are leftovers of an
- * interrupted take and are removed by the next operation (pc_snapshot_tidy).
+ * Crash safety is as snapshot/offline.h describes (the same files and order as with the VM
+ * off): a take writes index.conf last, a delete first, a revert marks itself under way before
+ * it changes a disk; snapshot_recover, before every operation and when the VM starts
+ * (pc_snapshot_recover), completes an interrupted revert and removes leftovers.
+ *
+ * Long operations report progress to the control client that asked (control.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "block/block.h"
+#include "control.h"
 #include "devices/vga.h"
 #include "kvm/cpu_state.h"
 #include "log.h"
 #include "pc_internal.h"
+#include "snapshot/offline.h"
 #include "snapshot/ram.h"
 #include "snapshot/tree.h"
 #include "state.h"
@@ -34,6 +41,14 @@ static char *snap_path(const struct pc *pc, const char *id, const char *ext)
 	return g_build_filename(pc->bundle_dir, "snapshots", file, NULL);
 }
 
+/* The VM's hard disks (NULL where a slot has none), as snapshot_recover takes them. */
+static void snap_disk_list(struct pc *pc, struct block_dev *out[VM_IDE_SLOTS])
+{
+	for (unsigned i = 0; i < VM_IDE_SLOTS; i++)
+		out[i] = pc->drive_kind[i] == IDE_KIND_DISK ? pc->disks[i] : NULL;
+}
+
+/* Loads the tree; removes the leftovers of interrupted operations (offline.h). */
 static int snap_load_tree(struct pc *pc, struct snapshot_tree *t, char **error)
 {
 	g_autofree char *dir = g_build_filename(pc->bundle_dir, "snapshots", NULL);
@@ -43,7 +58,12 @@ static int snap_load_tree(struct pc *pc, struct snapshot_tree *t, char **error)
 	}
 	g_autofree char *index = snap_path(pc, NULL, "index.conf");
 	snapshot_tree_init(t);
-	return snapshot_tree_load(t, index, error);
+	if (snapshot_tree_load(t, index, error) < 0)
+		return -1;
+	struct block_dev *disks[VM_IDE_SLOTS];
+	snap_disk_list(pc, disks);
+	snapshot_tidy(pc->bundle_dir, t, disks, VM_IDE_SLOTS);
+	return 0;
 }
 
 static int snap_save_tree(struct pc *pc, const struct snapshot_tree *t, char **error)
@@ -183,27 +203,32 @@ static int snap_load_cpus(struct pc *pc, GArray *sections, char **error)
 	return 0;
 }
 
-/* ---- operations ---- */
-
-/* Undoing work after a failure: a second error is logged, the first one is reported. */
-static void snap_undo_disks(struct pc *pc, const char *id);
+/* ---- disks and files ---- */
 
 static void snap_remove_files(struct pc *pc, const char *id)
 {
-	static const char *const exts[] = { ".state", ".ram", ".vram", ".png" };
-	for (size_t i = 0; i < G_N_ELEMENTS(exts); i++) {
-		g_autofree char *p = snap_path(pc, id, exts[i]);
+	for (size_t i = 0; i < G_N_ELEMENTS(snapshot_file_exts); i++) {
+		g_autofree char *p = snap_path(pc, id, snapshot_file_exts[i]);
 		g_unlink(p);
 	}
 }
 
+/* OP on every hard disk, with "disks" progress. */
 static int snap_disks(struct pc *pc, int (*op)(struct block_dev *, const char *, char **),
 		      const char *id, char **error)
 {
+	struct block_dev *disks[VM_IDE_SLOTS];
+	snap_disk_list(pc, disks);
+	unsigned total = 0, done = 0;
 	for (unsigned i = 0; i < VM_IDE_SLOTS; i++)
-		if (pc->drive_kind[i] == IDE_KIND_DISK && pc->disks[i] &&
-		    op(pc->disks[i], id, error) < 0)
+		total += disks[i] != NULL;
+	for (unsigned i = 0; i < VM_IDE_SLOTS; i++) {
+		if (!disks[i])
+			continue;
+		if (op(disks[i], id, error) < 0)
 			return -1;
+		control_server_progress(pc->control, "disks", ++done, total);
+	}
 	return 0;
 }
 
@@ -217,17 +242,23 @@ static int snap_disk_create(struct block_dev *bd, const char *id, char **error)
 	return block_snapshot_create(bd, id, id, 0, error);
 }
 
-/* For the CLI while the VM is off: disk-only operations on the images themselves. */
-
-static void snap_undo_disks(struct pc *pc, const char *id)
+/* Deletes disk snapshot ID wherever it is, with "disks" progress. After a failure (undoing
+ * a take) or once the tree no longer lists it (a delete): an error is only logged. */
+static void snap_delete_disks(struct pc *pc, const char *id)
 {
+	struct block_dev *disks[VM_IDE_SLOTS];
+	snap_disk_list(pc, disks);
+	unsigned total = 0, done = 0;
+	for (unsigned i = 0; i < VM_IDE_SLOTS; i++)
+		total += disks[i] != NULL;
 	for (unsigned i = 0; i < VM_IDE_SLOTS; i++) {
 		char *error = NULL;
-		if (pc->drive_kind[i] == IDE_KIND_DISK && pc->disks[i] &&
-		    block_snapshot_delete(pc->disks[i], id, &error) < 0 && error) {
+		if (!disks[i])
+			continue;
+		if (block_snapshot_delete(disks[i], id, &error) < 0 && error)
 			log_info("disk [%s]: %s", vm_ide_slot_name(i), error);
-		}
 		g_free(error);
+		control_server_progress(pc->control, "disks", ++done, total);
 	}
 }
 
@@ -240,27 +271,68 @@ static int snap_complete_io(struct pc *pc, char **error)
 	return 0;
 }
 
-static int snap_write_ram(struct pc *pc, const char *ram, const char *vram, char **error)
+/* ---- writing RAM ---- */
+
+/* "ram" progress over RAM and VRAM together: reported to the control client, or written to
+ * FD (the forked writer's pipe to its parent) as two uint64_t: done, total. */
+struct snap_ram_progress {
+	struct pc *pc;
+	int fd;
+	uint64_t base, total;
+};
+
+static void snap_ram_progress(void *opaque, uint64_t done, uint64_t total)
 {
-	if (ram_save(pc->ram, pc->ram_size, ram, error) < 0)
+	struct snap_ram_progress *p = opaque;
+	uint64_t msg[2] = { p->base + done, p->total };
+	if (p->fd < 0)
+		control_server_progress(p->pc->control, "ram", msg[0], msg[1]);
+	else if (write(p->fd, msg, sizeof(msg)) < 0)
+		p->fd = -2; /* the parent stopped listening: go on without */
+}
+
+static int snap_write_ram(struct pc *pc, const char *ram, const char *vram, int progress_fd,
+			  char **error)
+{
+	struct snap_ram_progress p = {
+		.pc = pc, .fd = progress_fd, .total = pc->ram_size + vga_vram_size(pc->vga),
+	};
+	if (ram_save_progress(pc->ram, pc->ram_size, ram, snap_ram_progress, &p, error) < 0)
 		return -1;
-	return ram_save(vga_vram(pc->vga), vga_vram_size(pc->vga), vram, error);
+	p.base = pc->ram_size;
+	return ram_save_progress(vga_vram(pc->vga), vga_vram_size(pc->vga), vram, snap_ram_progress,
+				 &p, error);
 }
 
 /*
  * The guest is held only to capture its state: a child process, forked while the vCPUs are
  * stopped, holds a copy-on-write image of RAM and VRAM as they were and writes it out while
- * the guest runs on. The child uses no lock another thread could have held at the fork (glibc
- * makes malloc safe in it; it does not log).
+ * the guest runs on, reporting progress on a pipe (*PROGRESS_FD, the parent's end). The child
+ * uses no lock another thread could have held at the fork (glibc makes malloc safe in it; it
+ * does not log), and dies with its parent: a take whose VM was killed never completes, and a
+ * writer left over could only get in the way of the next take.
  */
-static pid_t snap_fork_ram_writer(struct pc *pc, const char *ram, const char *vram)
+static pid_t snap_fork_ram_writer(struct pc *pc, const char *ram, const char *vram,
+				  int *progress_fd)
 {
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -1;
+	pid_t parent = getpid();
 	fflush(NULL);
 	pid_t pid = fork();
-	if (pid != 0)
-		return pid; /* the parent, or -1 */
+	if (pid != 0) { /* the parent, or -1 */
+		close(pipefd[1]);
+		if (pid < 0)
+			close(pipefd[0]);
+		*progress_fd = pid < 0 ? -1 : pipefd[0];
+		return pid;
+	}
+	close(pipefd[0]);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(3);
 	char *error = NULL;
-	if (snap_write_ram(pc, ram, vram, &error) < 0) {
+	if (snap_write_ram(pc, ram, vram, pipefd[1], &error) < 0) {
 		if (write(STDERR_FILENO, error, strlen(error)) < 0)
 			_exit(2);
 		_exit(1);
@@ -268,8 +340,20 @@ static pid_t snap_fork_ram_writer(struct pc *pc, const char *ram, const char *vr
 	_exit(0);
 }
 
-static int snap_wait_ram_writer(pid_t pid, const char *ram, char **error)
+/* Passes the writer's progress on until it closes the pipe, then reaps it. */
+static int snap_wait_ram_writer(struct pc *pc, pid_t pid, int progress_fd, const char *ram,
+				char **error)
 {
+	uint64_t msg[2];
+	for (;;) {
+		ssize_t n = read(progress_fd, msg, sizeof(msg));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != sizeof(msg))
+			break;
+		control_server_progress(pc->control, "ram", msg[0], msg[1]);
+	}
+	close(progress_fd);
 	int status;
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR) {
@@ -282,34 +366,48 @@ static int snap_wait_ram_writer(pid_t pid, const char *ram, char **error)
 	return -1;
 }
 
+/* ---- take ---- */
+
+/* Captures the state in the pause, then writes RAM while the guest runs; *PAUSED_US: how long
+ * the guest was held. */
+static int snap_take_files(struct pc *pc, const char *id, int64_t *paused_us, char **error)
+{
+	g_autofree char *state = snap_path(pc, id, ".state");
+	g_autofree char *ram = snap_path(pc, id, ".ram");
+	g_autofree char *vram = snap_path(pc, id, ".vram");
+	int64_t t0 = g_get_monotonic_time();
+	pc_vcpus_hold(pc, true);
+	snap_drain(pc);
+	int ret = snap_complete_io(pc, error);
+	if (ret == 0)
+		ret = snap_write_state(pc, state, error);
+	if (ret == 0)
+		ret = snap_disks(pc, snap_disk_create, id, error);
+	int progress_fd = -1;
+	pid_t writer = ret == 0 ? snap_fork_ram_writer(pc, ram, vram, &progress_fd) : -1;
+	if (ret == 0 && writer < 0) /* no fork: write RAM with the guest held */
+		ret = snap_write_ram(pc, ram, vram, -1, error);
+	*paused_us = g_get_monotonic_time() - t0;
+	pc_vcpus_hold(pc, false);
+	/* while the writer works: what a revert to it would otherwise do before its pause */
+	ram_restore_prepare(pc->ram, pc->ram_size);
+	if (writer > 0)
+		ret = snap_wait_ram_writer(pc, writer, progress_fd, ram, error);
+	return ret;
+}
+
 int pc_snapshot_take(struct pc *pc, const char *name, const char *description, char **id_out,
 		     char **error)
 {
 	struct snapshot_tree t;
 	if (snap_check_disks(pc, error) < 0 || snap_load_tree(pc, &t, error) < 0)
 		return -1;
-	int64_t t0 = g_get_monotonic_time();
-	pc_vcpus_hold(pc, true);
-	snap_drain(pc);
 	struct snapshot_node *n = snapshot_tree_add(&t, name, description, g_get_real_time() / 1000000,
 						    true);
-	g_autofree char *state = snap_path(pc, n->id, ".state");
-	g_autofree char *ram = snap_path(pc, n->id, ".ram");
-	g_autofree char *vram = snap_path(pc, n->id, ".vram");
-	g_autofree char *png = snap_path(pc, n->id, ".png");
-	int ret = snap_complete_io(pc, error);
-	if (ret == 0)
-		ret = snap_write_state(pc, state, error);
-	if (ret == 0)
-		ret = snap_disks(pc, snap_disk_create, n->id, error);
-	pid_t writer = ret == 0 ? snap_fork_ram_writer(pc, ram, vram) : -1;
-	if (ret == 0 && writer < 0) /* no fork: write RAM with the guest held */
-		ret = snap_write_ram(pc, ram, vram, error);
-	int64_t paused_us = g_get_monotonic_time() - t0;
-	pc_vcpus_hold(pc, false);
-	if (writer > 0)
-		ret = snap_wait_ram_writer(writer, ram, error);
+	int64_t paused_us = 0;
+	int ret = snap_take_files(pc, n->id, &paused_us, error);
 	if (ret == 0) {
+		g_autofree char *png = snap_path(pc, n->id, ".png");
 		const struct display_surface *s = vnc_server_refresh(pc->vnc);
 		char *shot_err = NULL;
 		if (s && s->width && screenshot_write_png(s, png, &shot_err) < 0) {
@@ -319,7 +417,7 @@ int pc_snapshot_take(struct pc *pc, const char *name, const char *description, c
 		ret = snap_save_tree(pc, &t, error); /* from here the snapshot exists */
 	}
 	if (ret < 0) {
-		snap_undo_disks(pc, n->id);
+		snap_delete_disks(pc, n->id);
 		snap_remove_files(pc, n->id);
 	} else {
 		log_info("snapshot %s '%s' taken; guest paused %.1f ms", n->id, n->name,
@@ -330,9 +428,8 @@ int pc_snapshot_take(struct pc *pc, const char *name, const char *description, c
 	return ret;
 }
 
-/* The disks, the devices, RAM and VRAM (mapped copy-on-write), then a new KVM VM with the
- * CPUs' and interrupt controllers' state. The checks were made before: a failure here leaves a
- * machine that cannot run, and it stops. */
+/* ---- revert ---- */
+
 /* The RAM and VRAM files exist and have this machine's sizes: checked before a revert
  * changes anything, since a failure after that point stops the VM. */
 static int snap_check_ram_files(struct pc *pc, const char *id, char **error)
@@ -352,18 +449,60 @@ static int snap_check_ram_files(struct pc *pc, const char *id, char **error)
 	return 0;
 }
 
-static int snap_apply(struct pc *pc, const char *id, GArray *sections, char **error)
+/*
+ * What a revert replaced, freed once the vCPUs run again: freeing it inside the pause would
+ * cost more than the rest of the revert together. The old RAM and VRAM (ram_restore_map:
+ * tens of milliseconds per GiB the guest wrote), and the old KVM VM, whose teardown (its MMU,
+ * its memory slots, the in-kernel PIT's thread) takes ~20 ms: a second file descriptor keeps
+ * it alive past pc_cpus_off, and closing that one later, on a thread, is what destroys it.
+ * Until then it only exists: no vCPU runs in it, nothing uses its memory slots.
+ */
+struct snap_retired {
+	struct ram_retired *ram, *vram;
+	int vm_fd;
+};
+
+static gpointer snap_close_thread(gpointer data)
+{
+	close(GPOINTER_TO_INT(data));
+	return NULL;
+}
+
+static void snap_retired_free(struct snap_retired *r)
+{
+	ram_retired_free(r->ram);
+	ram_retired_free(r->vram);
+	r->ram = r->vram = NULL;
+	if (r->vm_fd < 0)
+		return;
+	GThread *t =
+		g_thread_try_new("vm-close", snap_close_thread, GINT_TO_POINTER(r->vm_fd), NULL);
+	if (t)
+		g_thread_unref(t);
+	else
+		close(r->vm_fd);
+	r->vm_fd = -1;
+}
+
+/* The disks, the devices, RAM and VRAM (mapped copy-on-write), then a new KVM VM with the
+ * CPUs' and interrupt controllers' state; the vCPUs stay held. The checks were made before:
+ * a failure here leaves a machine that cannot run, and it stops. */
+static int snap_apply(struct pc *pc, const char *id, GArray *sections, struct snap_retired *old,
+		      char **error)
 {
 	g_autofree char *ram = snap_path(pc, id, ".ram");
 	g_autofree char *vram = snap_path(pc, id, ".vram");
+	uint8_t *vmem = vga_vram(pc->vga);
 	pc_vcpus_hold(pc, true);
 	snap_drain(pc);
+	old->vm_fd = pc->cpus_on ? fcntl(pc->kvm.vm_fd, F_DUPFD_CLOEXEC, 0) : -1;
 	pc_cpus_off(pc);
 	/* a suspended VM's disks are as it left them: only snapshots revert disks */
 	bool disks = strcmp(id, SNAP_SUSPEND_ID) != 0;
 	if ((disks && snap_disks(pc, block_snapshot_goto, id, error) < 0) ||
-	    ram_restore_map(pc->ram, pc->ram_size, ram, error) < 0 ||
-	    ram_restore_map(vga_vram(pc->vga), vga_vram_size(pc->vga), vram, error) < 0 ||
+	    (snapshot_test_point("revert-disks"), 0) ||
+	    ram_restore_map(pc->ram, pc->ram_size, ram, &old->ram, error) < 0 ||
+	    ram_restore_map(vmem, vga_vram_size(pc->vga), vram, &old->vram, error) < 0 ||
 	    snap_load_devices(pc, sections, error) < 0 || pc_cpus_build(pc, error) < 0 ||
 	    snap_load_cpus(pc, sections, error) < 0 || pc_cpus_start(pc, error) < 0) {
 		log_error("restoring %s failed: %s", id, *error);
@@ -371,6 +510,107 @@ static int snap_apply(struct pc *pc, const char *id, GArray *sections, char **er
 		return -1;
 	}
 	return 0;
+}
+
+/* Reads and checks snapshot N's files; NULL with *ERROR (nothing changed) if unusable. */
+static GArray *snap_revert_check(struct pc *pc, const struct snapshot_node *n, GBytes **bytes,
+				 char **error)
+{
+	if (!n->has_memory) {
+		*error = g_strdup_printf("snapshot %s was taken powered off: stop the VM and "
+					 "revert it then",
+					 n->id);
+		return NULL;
+	}
+	g_autofree char *state = snap_path(pc, n->id, ".state");
+	GArray *sections = snap_read_state(pc, state, bytes, error);
+	if (sections && snap_check_ram_files(pc, n->id, error) < 0)
+		g_clear_pointer(&sections, state_sections_free);
+	return sections;
+}
+
+/* Revert to a snapshot with memory: every check before the first change. */
+int pc_snapshot_revert(struct pc *pc, const char *which, char **error)
+{
+	struct snapshot_tree t;
+	if (snap_load_tree(pc, &t, error) < 0)
+		return -1;
+	int64_t t0 = g_get_monotonic_time();
+	struct snapshot_node *n = snapshot_tree_lookup(&t, which);
+	GBytes *bytes = NULL;
+	GArray *sections = NULL;
+	struct snap_retired old = { .vm_fd = -1 };
+	int ret = -1;
+	if (!n)
+		*error = g_strdup_printf("no snapshot '%s'", which);
+	else
+		sections = snap_revert_check(pc, n, &bytes, error);
+	if (sections) {
+		ram_restore_prepare(pc->ram, pc->ram_size);
+		ret = snapshot_intent_begin(pc->bundle_dir, n->id, error);
+	}
+	if (ret == 0) {
+		snapshot_test_point("revert-intent");
+		ret = snap_apply(pc, n->id, sections, &old, error);
+	}
+	if (ret == 0) {
+		pc_vcpus_hold(pc, false);
+		log_info("reverted to snapshot %s '%s' in %.1f ms", n->id, n->name,
+			 (g_get_monotonic_time() - t0) / 1000.0);
+		snapshot_test_point("revert-resumed");
+		g_free(t.current);
+		t.current = g_strdup(n->id);
+		ret = snap_save_tree(pc, &t, error);
+	}
+	if (ret == 0) {
+		snapshot_test_point("revert-tree");
+		snapshot_intent_end(pc->bundle_dir);
+	}
+	/* a start that was to resume somewhere has done so, or cannot (after a failure that
+	 * stopped the VM, the intent makes the next start try again) */
+	snapshot_resume_mark_clear(pc->bundle_dir);
+	snap_retired_free(&old);
+	if (sections)
+		state_sections_free(sections);
+	if (bytes)
+		g_bytes_unref(bytes);
+	snapshot_tree_clear(&t);
+	return ret;
+}
+
+/* ---- delete ---- */
+
+/* The tree first: from then on the snapshot does not exist, and what an interruption leaves
+ * of it, the next operation removes (snapshot_recover). */
+int pc_snapshot_delete(struct pc *pc, const char *which, char **error)
+{
+	struct snapshot_tree t;
+	if (snap_load_tree(pc, &t, error) < 0)
+		return -1;
+	struct snapshot_node *n = snapshot_tree_lookup(&t, which);
+	int ret = -1;
+	if (!n) {
+		*error = g_strdup_printf("no snapshot '%s'", which);
+	} else {
+		g_autofree char *id = g_strdup(n->id);
+		snap_drain(pc);
+		if (snapshot_tree_remove(&t, id, error) == 0 && snap_save_tree(pc, &t, error) == 0) {
+			snapshot_test_point("delete-tree");
+			snap_delete_disks(pc, id);
+			snapshot_test_point("delete-disks");
+			for (size_t i = 0; i < G_N_ELEMENTS(snapshot_file_exts); i++) {
+				g_autofree char *p = snap_path(pc, id, snapshot_file_exts[i]);
+				g_unlink(p);
+				control_server_progress(pc->control, "files", i + 1,
+							G_N_ELEMENTS(snapshot_file_exts));
+				if (i == 0)
+					snapshot_test_point("delete-files");
+			}
+			ret = 0;
+		}
+	}
+	snapshot_tree_clear(&t);
+	return ret;
 }
 
 /* ---- suspend to disk ---- */
@@ -390,7 +630,7 @@ int pc_suspend(struct pc *pc, char **error)
 	snap_drain(pc);
 	int ret = snap_complete_io(pc, error);
 	if (ret == 0)
-		ret = snap_write_ram(pc, ram, vram, error);
+		ret = snap_write_ram(pc, ram, vram, -1, error);
 	for (unsigned i = 0; ret == 0 && i < VM_IDE_SLOTS; i++)
 		if (pc->disks[i] && pc->drive_kind[i] == IDE_KIND_DISK)
 			ret = block_flush(pc->disks[i]);
@@ -415,12 +655,14 @@ bool pc_resume_suspended(struct pc *pc, char **error)
 		return false;
 	GBytes *bytes = NULL;
 	GArray *sections = snap_read_state(pc, state, &bytes, error);
-	bool ok = sections && snap_apply(pc, SNAP_SUSPEND_ID, sections, error) == 0;
+	struct snap_retired old = { .vm_fd = -1 };
+	bool ok = sections && snap_apply(pc, SNAP_SUSPEND_ID, sections, &old, error) == 0;
 	if (ok) {
 		pc_vcpus_hold(pc, false);
 		snap_remove_files(pc, SNAP_SUSPEND_ID); /* RAM stays mapped from the unlinked file */
 		log_info("resumed from suspend");
 	}
+	snap_retired_free(&old);
 	if (sections)
 		state_sections_free(sections);
 	if (bytes)
@@ -430,66 +672,44 @@ bool pc_resume_suspended(struct pc *pc, char **error)
 	return true;
 }
 
-/* Revert to a snapshot with memory: every check before the first change. */
-int pc_snapshot_revert(struct pc *pc, const char *which, char **error)
+/* ---- at start ---- */
+
+/* The disks may change under the guest (an interrupted revert completed): it waits. */
+void pc_snapshot_recover(struct pc *pc)
 {
+	g_autofree char *dir = g_build_filename(pc->bundle_dir, "snapshots", NULL);
+	g_autofree char *index = snap_path(pc, NULL, "index.conf");
+	if (!g_file_test(dir, G_FILE_TEST_IS_DIR))
+		return; /* no snapshot was ever taken: nothing to recover */
 	struct snapshot_tree t;
-	if (snap_load_tree(pc, &t, error) < 0)
-		return -1;
-	struct snapshot_node *n = snapshot_tree_lookup(&t, which);
-	int ret = -1;
-	GBytes *bytes = NULL;
-	GArray *sections = NULL;
-	int64_t t0 = g_get_monotonic_time();
-	if (!n) {
-		*error = g_strdup_printf("no snapshot '%s'", which);
-	} else if (!n->has_memory) {
-		*error = g_strdup_printf("snapshot %s was taken powered off: stop the VM and "
-					 "revert it then",
-					 n->id);
-	} else {
-		g_autofree char *state = snap_path(pc, n->id, ".state");
-		sections = snap_read_state(pc, state, &bytes, error);
-		if (sections && snap_check_ram_files(pc, n->id, error) < 0) {
-			state_sections_free(sections);
-			sections = NULL;
-		}
-		if (sections && snap_apply(pc, n->id, sections, error) == 0) {
-			g_free(t.current);
-			t.current = g_strdup(n->id);
-			ret = snap_save_tree(pc, &t, error);
-			pc_vcpus_hold(pc, false);
-			log_info("reverted to snapshot %s '%s' in %.1f ms", n->id, n->name,
-				 (g_get_monotonic_time() - t0) / 1000.0);
-		}
+	snapshot_tree_init(&t);
+	struct block_dev *disks[VM_IDE_SLOTS];
+	snap_disk_list(pc, disks);
+	char *error = NULL;
+	pc_vcpus_hold(pc, true);
+	snap_drain(pc);
+	if (snapshot_tree_load(&t, index, &error) < 0 ||
+	    snapshot_recover(pc->bundle_dir, &t, disks, VM_IDE_SLOTS, &error) < 0) {
+		log_warn("snapshots: %s", error);
+		fprintf(stderr, "pcvm: warning: snapshots: %s\n", error);
+		g_free(error);
 	}
-	if (sections)
-		state_sections_free(sections);
-	if (bytes)
-		g_bytes_unref(bytes);
+	pc_vcpus_hold(pc, false);
 	snapshot_tree_clear(&t);
-	return ret;
 }
 
-int pc_snapshot_delete(struct pc *pc, const char *which, char **error)
+/* ---- space ---- */
+
+GHashTable *pc_snapshot_disk_usage(struct pc *pc, char **error)
 {
+	g_autofree char *index = snap_path(pc, NULL, "index.conf");
 	struct snapshot_tree t;
-	if (snap_load_tree(pc, &t, error) < 0)
-		return -1;
-	struct snapshot_node *n = snapshot_tree_lookup(&t, which);
-	int ret = -1;
-	if (!n) {
-		*error = g_strdup_printf("no snapshot '%s'", which);
-	} else {
-		g_autofree char *id = g_strdup(n->id);
-		snap_drain(pc);
-		/* the tree first: an interrupted delete leaves files the next tidy removes */
-		if (snapshot_tree_remove(&t, id, error) == 0 && snap_save_tree(pc, &t, error) == 0) {
-			snap_undo_disks(pc, id);
-			snap_remove_files(pc, id);
-			ret = 0;
-		}
-	}
+	snapshot_tree_init(&t);
+	if (snapshot_tree_load(&t, index, error) < 0)
+		return NULL;
+	struct block_dev *disks[VM_IDE_SLOTS];
+	snap_disk_list(pc, disks);
+	GHashTable *h = snapshot_disk_usage(&t, disks, VM_IDE_SLOTS);
 	snapshot_tree_clear(&t);
-	return ret;
+	return h;
 }

@@ -336,3 +336,93 @@ int qcow2_snapshot_list(struct block_dev *bd, struct block_snapshot_info **out, 
 	}
 	return 0;
 }
+
+/* ---- space ---- */
+
+/* Whether the cluster at byte offset OFF has refcount 1 (counted in *ONE). */
+static int count_if_single(struct qcow2 *s, uint64_t off, uint64_t *one)
+{
+	uint64_t rc;
+	int ret = qcow2_refcount_get(s, off >> s->cluster_bits, &rc);
+	if (ret == 0 && rc == 1)
+		(*one)++;
+	return ret;
+}
+
+/* The clusters of one L2 table (T, read from the file) that no other table reaches. The host
+ * clusters of compressed clusters are counted once (SEEN), several may share one. */
+static int count_l2(struct qcow2 *s, const uint64_t *t, GHashTable *seen, uint64_t *one)
+{
+	for (uint64_t j = 0; j < (1ull << s->l2_bits); j++) {
+		uint64_t e = GUINT64_FROM_BE(t[j]);
+		struct qcow2_map m;
+		if (!e)
+			continue;
+		int ret = qcow2_classify(s, e, &m);
+		if (ret < 0)
+			return ret;
+		if (m.type == QCOW2_COMPRESSED) {
+			uint64_t first = m.host >> s->cluster_bits;
+			uint64_t last = (m.host + m.csize - 1) >> s->cluster_bits;
+			for (uint64_t k = first; k <= last && ret == 0; k++)
+				if (g_hash_table_add(seen, GSIZE_TO_POINTER(k + 1)))
+					ret = count_if_single(s, k << s->cluster_bits, one);
+		} else if (m.host) {
+			ret = count_if_single(s, m.host, one);
+		}
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * A cluster's refcount counts the L1 tables that reach it (qcow2_commit_add_l1), so the
+ * clusters snapshot SN reaches with refcount 1 are its alone: neither the current state nor
+ * another snapshot uses them, and deleting SN frees them. An L2 table with a refcount above 1
+ * is shared, and so is everything it maps.
+ */
+static int snap_exclusive_clusters(struct qcow2 *s, const struct qcow2_snapshot *sn, uint64_t *one)
+{
+	g_autofree uint64_t *l1 = NULL;
+	int ret = snap_load_l1(s, sn, sn->l1_size, &l1);
+	uint64_t l1_clusters = (sn->l1_size * 8 + s->cluster_size - 1) >> s->cluster_bits;
+	for (uint64_t k = 0; ret == 0 && k < l1_clusters; k++)
+		ret = count_if_single(s, sn->l1_offset + (k << s->cluster_bits), one);
+	g_autofree uint64_t *t = g_malloc(s->cluster_size);
+	g_autoptr(GHashTable) seen = g_hash_table_new(NULL, NULL);
+	for (uint64_t i = 0; ret == 0 && i < sn->l1_size; i++) {
+		uint64_t l2off, rc;
+		if (qcow2_l1_entry_check(s, l1[i], &l2off) < 0)
+			return -EIO;
+		if (!l2off)
+			continue;
+		ret = qcow2_refcount_get(s, l2off >> s->cluster_bits, &rc);
+		if (ret < 0 || rc != 1)
+			continue;
+		(*one)++;
+		ret = qcow2_file_read(s, t, s->cluster_size, l2off);
+		if (ret == 0)
+			ret = count_l2(s, t, seen, one);
+	}
+	return ret;
+}
+
+int qcow2_snapshot_exclusive_bytes(struct block_dev *bd, const char *id, uint64_t *bytes,
+				   char **error)
+{
+	struct qcow2 *s = bd->priv;
+	size_t idx;
+	uint64_t one = 0;
+	if (bd->aio)
+		block_aio_lock(bd);
+	const struct qcow2_snapshot *sn = snap_find(s, id, &idx);
+	int ret = sn ? snap_exclusive_clusters(s, sn, &one) : -ENOENT;
+	if (bd->aio)
+		block_aio_unlock(bd);
+	if (ret < 0)
+		return snap_fail(bd, error, ret, id,
+				 ret == -ENOENT ? "no such snapshot" : "cannot read its tables");
+	*bytes = one << s->cluster_bits;
+	return 0;
+}

@@ -218,30 +218,46 @@ static uint64_t node_file_bytes(const char *dir, const char *id)
 	return total;
 }
 
-static void format_level(const struct snapshot_tree *t, const char *dir, const char *id,
-			 int depth, GString *s)
+/* "memory 120 MiB, disk 36 MiB": the snapshot's own files, and the disk space only it holds
+ * (DISK_BYTES: id -> uint64_t *); NULL when neither is known. */
+static char *format_space(const struct snapshot_node *n, const char *dir, GHashTable *disk_bytes)
+{
+	GString *s = g_string_new(NULL);
+	uint64_t files = node_file_bytes(dir, n->id);
+	if (dir && (n->has_memory || files)) {
+		g_autofree char *size = g_format_size_full(files, G_FORMAT_SIZE_IEC_UNITS);
+		g_string_append_printf(s, "memory %s", size);
+	}
+	const uint64_t *disk = disk_bytes ? g_hash_table_lookup(disk_bytes, n->id) : NULL;
+	if (disk) {
+		g_autofree char *size = g_format_size_full(*disk, G_FORMAT_SIZE_IEC_UNITS);
+		g_string_append_printf(s, "%sdisk %s", s->len ? ", " : "", size);
+	}
+	return g_string_free(s, s->len == 0);
+}
+
+static void format_level(const struct snapshot_tree *t, const char *dir, GHashTable *disk_bytes,
+			 const char *id, int depth, GString *s)
 {
 	g_autoptr(GPtrArray) kids = snapshot_tree_children(t, id);
 	for (guint i = 0; i < kids->len; i++) {
 		const struct snapshot_node *n = g_ptr_array_index(kids, i);
 		g_autoptr(GDateTime) when = g_date_time_new_from_unix_local(n->time);
 		g_autofree char *date = when ? g_date_time_format(when, "%Y-%m-%d %H:%M") : g_strdup("?");
-		g_autofree char *size =
-			dir ? g_format_size_full(node_file_bytes(dir, n->id), G_FORMAT_SIZE_IEC_UNITS)
-			    : NULL;
+		g_autofree char *space = format_space(n, dir, disk_bytes);
 		g_string_append_printf(s, "%*s%s  %s  [%s]  %s%s%s%s\n", depth * 2, "", n->id,
 				       n->name, n->has_memory ? "memory+disk" : "disk", date,
-				       size ? "  " : "", size ? size : "",
+				       space ? "  " : "", space ? space : "",
 				       g_strcmp0(t->current, n->id) ? "" : "  <- you are here");
-		format_level(t, dir, n->id, depth + 1, s);
+		format_level(t, dir, disk_bytes, n->id, depth + 1, s);
 	}
 }
 
-char *snapshot_tree_format(const struct snapshot_tree *t, const char *dir)
+char *snapshot_tree_format(const struct snapshot_tree *t, const char *dir, GHashTable *disk_bytes)
 {
 	GString *s = g_string_new(NULL);
 	if (!t->current)
 		g_string_append(s, "(the current state has no snapshot above it)  <- you are here\n");
-	format_level(t, dir, NULL, 0, s);
+	format_level(t, dir, disk_bytes, NULL, 0, s);
 	return g_string_free(s, FALSE);
 }

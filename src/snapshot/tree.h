@@ -42,5 +42,7 @@ int snapshot_tree_remove(struct snapshot_tree *t, const char *id, char **error);
 /* Children of ID (NULL: the roots), in creation order; g_ptr_array_unref the result. */
 GPtrArray *snapshot_tree_children(const struct snapshot_tree *t, const char *id);
 /* The tree as text for `pcvm snapshot list`: indented, "<- you are here" at the current node,
- * with the space each snapshot's files in DIR take (DIR NULL: no sizes). */
-char *snapshot_tree_format(const struct snapshot_tree *t, const char *dir);
+ * with the space each snapshot's files in DIR take ("memory 512 MiB"; DIR NULL: not shown)
+ * and the disk space only it holds, from DISK_BYTES (id -> uint64_t *; "disk 36 MiB"; NULL or
+ * no entry: not shown). */
+char *snapshot_tree_format(const struct snapshot_tree *t, const char *dir, GHashTable *disk_bytes);

@@ -8,14 +8,16 @@ MISMATCH otherwise) and prints "c=RRRRRRRR d=DDDDDDDD". On a qcow2 disk made by
 
   take A (running) -> let it count -> take B while paused (B a child of A; paused stays
   paused) -> revert A (CLI) -> revert B (control socket) -> revert A, take C (a second child
-  of A) -> delete A (B and C stay, both revert) -> stop.
+  of A) -> delete A (B and C stay, both revert) -> take E and delete it on the control
+  socket, with progress events -> stop.
 
 After each revert the guest must go on from the snapshot's count (the counts the test saw
 around the take bound it), counting on without a MISMATCH, and the disk sector must hold the
 guest's count. After every operation: `qemu-img check -U` finds nothing but the leaks of
 pcvm's cluster reservation (clean after the VM stops), the disk's internal snapshots
 (`qemu-img snapshot -l -U`) are exactly the tree's, each memory snapshot has its files, and
-`pcvm snapshot list` shows the tree with "<- you are here" at the right node.
+`pcvm snapshot list` shows the tree with "<- you are here" at the right node, and the space
+each snapshot takes (its memory files, the disk clusters only it holds).
 
 usage: snapshot.py PCVM
 """
@@ -194,6 +196,24 @@ def run_tests(tap, vm):
     check_revert(tap, vm, c, c_lo, c_hi, "socket")
     check_state(tap, vm, "after revert C (A deleted)", [b, c], c)
 
+    # the control socket: progress events for the requester, then the reply
+    events, reply = vm.control_events("snapshot-take", request_id=41, name="E")
+    problems = sl.progress_problems("snapshot-take", events, reply, 41, ["disks", "ram"])
+    e = (reply or {}).get("result", {}).get("id")
+    tap.ok(not problems and e, f"take E on the socket: {len(events)} progress events "
+           "(disks, then RAM in bytes up to its size), then the reply", "\n".join(problems))
+    out = check_state(tap, vm, "after take E", [b, c, e], e)
+    space = sl.list_space(out)
+    tap.ok(sorted(space) == sorted([b, c, e]) and
+           all(m and m > 0 and d is not None for m, d in space.values()),
+           "pcvm snapshot list shows the memory and the disk space of each snapshot "
+           "(the disk's asked of the running VM)", out)
+    events, reply = vm.control_events("snapshot-delete", request_id="del", snapshot=e)
+    problems = sl.progress_problems("snapshot-delete", events, reply, "del", ["disks", "files"])
+    tap.ok(not problems, f"delete E on the socket: {len(events)} progress events, then the reply",
+           "\n".join(problems))
+    check_state(tap, vm, "after delete E", [b, c], c)
+
     tap.ok(not vm.mismatches(), "the guest never saw RAM and disk disagree", vm.mismatches())
     code = vm.stop()
     tap.ok(code == 0, f"pcvm stop: the VM exits with 0 ({code})", vm.stderr())
@@ -205,7 +225,7 @@ def run_tests(tap, vm):
     reverted = [l for l in log.splitlines() if "reverted to snapshot" in l]
     for l in taken + reverted:
         print("# pcvm.log: " + l.split(" info: ", 1)[-1], flush=True)
-    tap.ok(len(taken) == 3 and len(reverted) == 5, "pcvm.log records 3 takes and 5 reverts",
+    tap.ok(len(taken) == 4 and len(reverted) == 5, "pcvm.log records 4 takes and 5 reverts",
            log[-2000:])
 
 

@@ -15,6 +15,9 @@ boot it starts from the sector's count, "boot fresh" when there is none):
      consumed.
   5. Revert "live" (off) again and delete it: the resume mark must not outlive its snapshot;
      `pcvm run` must still start the VM.
+  6. Take "space" (off), write over 1 MiB it holds: `pcvm snapshot list` says it alone holds
+     that much of the disk and its L1 and L2 tables (test_qcow2_snapshot checks the same
+     count against what `qemu-img snapshot -d` frees).
 qemu-img check (clean: the VM is off) and the disk's snapshots against the tree after each step.
 
 usage: snapshot_offline.py PCVM
@@ -156,6 +159,21 @@ def run_tests(tap, vm):
            f"delete: exit {rc2} {out2}{err2}\nrun: {vm.stderr()}\n{sl.log_tail(vm.log(), 5)}\n"
            f"files: {vm.snapshot_files()}")
     vm.stop()
+
+    # 6. the disk space only a snapshot holds, in the list (VM off: read from the image)
+    mib = 1 << 20
+    sl.run(["qemu-io", "-f", "qcow2", "-c", "write -q -P 0x5a 32M 1M", vm.disk], 30)
+    rc, out, err, _ = vm.snap("take", "space")
+    sid = out.split()[1] if rc == 0 else None
+    sl.run(["qemu-io", "-f", "qcow2", "-c", "write -q -P 0xa5 32M 1M", vm.disk], 30)
+    rc, out, err = vm.cli("snapshot", "list", vm.bundle)
+    mem, disk = sl.list_space(out).get(sid, (None, None))
+    # the 16 clusters written over are its alone, and its L1 and L2 tables (64 KiB clusters)
+    tap.ok(rc == 0 and disk is not None and 0.95 * mib <= disk <= 1.05 * (mib + 3 * 65536),
+           f"after 1 MiB the snapshot held was written over, pcvm snapshot list shows that "
+           f"it alone holds {disk} bytes of the disk", out + err)
+    rc, out, err, _ = vm.snap("delete", "space")
+    consistent(tap, vm, "after deleting it", ["1"], "1")
 
 
 if __name__ == "__main__":

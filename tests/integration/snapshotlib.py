@@ -224,15 +224,17 @@ class Vm:
 
     # --- the VM process ---
 
-    def start(self, *extra):
-        """`pcvm run` in the background (COM1 appended to self.serial_path)."""
+    def start(self, *extra, env=None):
+        """`pcvm run` in the background (COM1 appended to self.serial_path); ENV: variables
+        added to the environment."""
         self.runs += 1
         self.errfile = os.path.join(self.tmp, f"{self.name}.run{self.runs}.stderr")
         with open(self.errfile, "w") as err:
             self.proc = subprocess.Popen([self.binary, "run", self.bundle, "--serial",
                                           self.serial_path, *extra],
                                          stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                         start_new_session=True)
+                                         start_new_session=True,
+                                         env=dict(os.environ, **env) if env else None)
         return self.proc
 
     def running(self):
@@ -277,23 +279,32 @@ class Vm:
 
     def control(self, cmd, timeout=30, **args):
         """One request on the control socket; the reply object (events are skipped)."""
+        return self.control_events(cmd, timeout, **args)[1]
+
+    def control_events(self, cmd, timeout=30, request_id=None, **args):
+        """One request on the control socket: (the event lines before the reply, the reply or
+        None)."""
         import socket
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(timeout)
         s.connect(os.path.join(self.bundle, "run", "control.sock"))
-        s.sendall(json.dumps({"cmd": cmd, "args": args}).encode() + b"\n")
-        buf = b""
+        req = {"cmd": cmd, "args": args}
+        if request_id is not None:
+            req["id"] = request_id
+        s.sendall(json.dumps(req).encode() + b"\n")
+        buf, events = b"", []
         try:
             while True:
                 while b"\n" not in buf:
                     chunk = s.recv(65536)
                     if not chunk:
-                        return None
+                        return events, None
                     buf += chunk
                 line, buf = buf.split(b"\n", 1)
                 msg = json.loads(line)
                 if "ok" in msg:
-                    return msg
+                    return events, msg
+                events.append(msg)
         finally:
             s.close()
 
@@ -403,3 +414,55 @@ class Vm:
 def log_tail(log, n=12):
     """The last N lines of pcvm.log that are not SeaBIOS's."""
     return "\n".join([l for l in log.splitlines() if " firmware: " not in l][-n:])
+
+
+def progress_problems(cmd, events, reply, request_id, phases):
+    """What is wrong with the progress events (control.h) a request CMD with REQUEST_ID got
+    before REPLY: none at all, or of another request or command; done outside 0..total or
+    going back within a phase; PHASES (each must appear and end at done == total)."""
+    problems = []
+    progress = [e for e in events if e.get("event") == "progress"]
+    if not progress:
+        problems.append(f"no progress event before the reply (events: {events})")
+    last = {}
+    for e in progress:
+        d = e.get("data") or {}
+        phase, done, total = d.get("phase"), d.get("done"), d.get("total")
+        if e.get("id") != request_id or d.get("op") != cmd:
+            problems.append(f"an event of another request: {e}")
+        if not isinstance(done, int) or not isinstance(total, int) or not 0 <= done <= total:
+            problems.append(f"done/total out of range: {e}")
+            continue
+        if done < last.get(phase, (0, 0))[0]:
+            problems.append(f"phase {phase}: done went back to {done}: {e}")
+        last[phase] = (done, total)
+    for phase in phases:
+        if phase not in last or last[phase][0] != last[phase][1] or last[phase][1] == 0:
+            problems.append(f"phase {phase} missing or not finished: {last.get(phase)}")
+    if not reply or not reply.get("ok") or reply.get("id") != request_id:
+        problems.append(f"no good reply after the events: {reply}")
+    return problems
+
+
+def parse_size(text):
+    """Bytes in "640.0 KiB", "1.1 MiB", "512 bytes" (GLib's IEC sizes, whose space may be a
+    no-break space)."""
+    m = re.match(r"^([0-9.]+)\s(bytes|KiB|MiB|GiB)$", text.strip())
+    if not m:
+        return None
+    unit = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[m.group(2)]
+    return float(m.group(1)) * unit
+
+
+def list_space(text):
+    """{id: (memory bytes or None, disk bytes or None)} from `pcvm snapshot list`."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"^\s*(\d+)  ", line)
+        if not m:
+            continue
+        mem = re.search(r"memory ([0-9.]+\s(?:bytes|KiB|MiB|GiB))", line)
+        disk = re.search(r"disk ([0-9.]+\s(?:bytes|KiB|MiB|GiB))", line)
+        out[m.group(1)] = (parse_size(mem.group(1)) if mem else None,
+                           parse_size(disk.group(1)) if disk else None)
+    return out

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
+#include "block/qcow2.h"
 
 static char *self_exe;
 
@@ -729,6 +730,84 @@ static void test_delete_frees(void)
 	qemu_io(path, "read -P 0x43 0 8M");
 }
 
+/* ---- the space only a snapshot holds ---- */
+
+static uint64_t exclusive_ok(struct block_dev *bd, const char *id)
+{
+	char *error = NULL;
+	uint64_t bytes = 0;
+	if (qcow2_snapshot_exclusive_bytes(bd, id, &bytes, &error) < 0)
+		g_error("%s", error);
+	return bytes;
+}
+
+static uint64_t allocated_bytes(const char *path)
+{
+	struct stat st;
+	g_assert_cmpint(stat(path, &st), ==, 0);
+	return (uint64_t)st.st_blocks * 512;
+}
+
+/* Snapshots taken by qemu-img, data written by qemu-io: what each holds alone is what the
+ * writes after it replaced, and QEMU frees about that much when it deletes it. */
+static void test_exclusive_bytes(void)
+{
+	if (!have_qemu())
+		return;
+	const uint64_t cl = 64 << 10; /* qemu-img's default cluster size */
+	g_autofree char *path = tmp_path("excl.qcow2");
+	g_assert_cmpint(sh(NULL, "qemu-img create -q -f qcow2 %s 64M", path), ==, 0);
+	qemu_io(path, "write -P 0x11 0 1M");
+	g_assert_cmpint(sh(NULL, "qemu-img snapshot -c one %s", path), ==, 0);
+	/* half of it replaced; a cluster the snapshot never had */
+	qemu_io(path, "write -P 0x22 0 512k", "write -P 0x33 8M 64k");
+	g_assert_cmpint(sh(NULL, "qemu-img snapshot -c two %s", path), ==, 0);
+	qemu_io(path, "write -P 0x44 16M 64k"); /* the current state's alone */
+
+	struct block_dev *bd = open_ok(path, true);
+	/* one: the 8 replaced clusters, the L2 table the first write copied, its L1 table */
+	uint64_t one = exclusive_ok(bd, "1");
+	/* two: every data cluster it maps the current state maps too; its L1 table and the L2
+	 * table the last write copied */
+	uint64_t two = exclusive_ok(bd, "2");
+	g_test_message("exclusive: one %" G_GUINT64_FORMAT " KiB, two %" G_GUINT64_FORMAT " KiB",
+		       one >> 10, two >> 10);
+	g_assert_cmpuint(one, ==, 10 * cl);
+	g_assert_cmpuint(two, ==, 2 * cl);
+	char *error = NULL;
+	uint64_t bytes;
+	g_assert_cmpint(qcow2_snapshot_exclusive_bytes(bd, "3", &bytes, &error), ==, -ENOENT);
+	g_assert_nonnull(strstr(error, "no such snapshot"));
+	g_free(error);
+	block_close(bd);
+
+	/* QEMU punches the clusters it frees: the data and the L2 table whole, the L1 table's
+	 * few bytes (the rest of its cluster was never written) */
+	uint64_t before = allocated_bytes(path);
+	g_assert_cmpint(sh(NULL, "qemu-img snapshot -d one %s", path), ==, 0);
+	uint64_t freed = before - allocated_bytes(path);
+	g_test_message("qemu-img snapshot -d freed %" G_GUINT64_FORMAT " KiB", freed >> 10);
+	g_assert_cmpuint(freed, >=, 9 * cl);
+	g_assert_cmpuint(freed, <=, one);
+	check_image(path, false);
+
+	/* pcvm's own snapshot and writes: the same accounting. pcvm gives the current state
+	 * copies of the L2 tables when it takes a snapshot (qcow2_commit.c), so the snapshot
+	 * keeps its L2 table to itself from the start. */
+	bd = open_ok(path, false);
+	create_ok(bd, "3", NULL);
+	g_assert_cmpuint(exclusive_ok(bd, "3"), ==, 2 * cl);
+	/* a cluster only 3 and the current state had (16M), one new */
+	write_pattern(bd, 16 << 20, 2 * cl, 0x55);
+	g_assert_cmpuint(exclusive_ok(bd, "3"), ==, 3 * cl);
+	/* a cluster 2 and 3 share (8M): replaced, but still not either's alone */
+	write_pattern(bd, 8 << 20, cl, 0x66);
+	g_assert_cmpuint(exclusive_ok(bd, "3"), ==, 3 * cl);
+	g_assert_cmpuint(exclusive_ok(bd, "2"), ==, 2 * cl);
+	block_close(bd);
+	check_image(path, false);
+}
+
 /* ---- hostile snapshot tables ---- */
 
 /* A 4 KiB-cluster image with two snapshots taken by qemu-img. */
@@ -774,6 +853,11 @@ static bool hostile_exercise(const char *path, char **open_error)
 		block_pread(bd, buf, MIN(sizeof(buf), block_size(bd)), 0);
 		ret = block_snapshot_create(bd, "new", NULL, 0, &error);
 		if (ret < 0) {
+			g_assert_true(g_str_has_prefix(error, path));
+			g_clear_pointer(&error, g_free);
+		}
+		uint64_t bytes;
+		if (qcow2_snapshot_exclusive_bytes(bd, list[i].id, &bytes, &error) < 0) {
 			g_assert_true(g_str_has_prefix(error, path));
 			g_clear_pointer(&error, g_free);
 		}
@@ -1374,6 +1458,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/qcow2-snapshot/tree", test_tree);
 	g_test_add_func("/qcow2-snapshot/many", test_many);
 	g_test_add_func("/qcow2-snapshot/delete-frees", test_delete_frees);
+	g_test_add_func("/qcow2-snapshot/exclusive-bytes", test_exclusive_bytes);
 	g_test_add_func("/qcow2-snapshot/hostile/table", test_hostile_tables);
 	g_test_add_func("/qcow2-snapshot/hostile/snapshot-tables", test_hostile_snapshot_tables);
 	g_test_add_func("/qcow2-snapshot/crash/random", test_crash_random);

@@ -19,6 +19,7 @@
 
 #define PAGE RAM_PAGE_SIZE
 #define MIB (1ull << 20)
+#define GIB_PAGES_OFFSET (1ull << 30) /* 1 GiB: a hole of the test pattern */
 
 static uint8_t *ram_new(uint64_t size)
 {
@@ -130,7 +131,7 @@ static void test_restore_cow(void)
 
 	uint8_t *ram = ram_new(size);
 	memset(ram, 0xEE, size); /* what the guest had before the revert */
-	g_assert_cmpint(ram_restore_map(ram, size, path, &error), ==, 0);
+	g_assert_cmpint(ram_restore_map(ram, size, path, NULL, &error), ==, 0);
 	g_assert_null(error);
 	g_assert_cmphex(ram[0], ==, orig[0]);
 	g_assert_cmphex(ram[20 * MIB], ==, 0);
@@ -157,7 +158,7 @@ static void test_restore_cow(void)
 	char *path2 = tmp_path(&t, "b.ram");
 	g_assert_cmpint(ram_save(ram, size, path2, &error), ==, 0);
 	assert_file_equals(path2, expect, size);
-	g_assert_cmpint(ram_restore_map(ram, size, path2, &error), ==, 0);
+	g_assert_cmpint(ram_restore_map(ram, size, path2, NULL, &error), ==, 0);
 	ram[PAGE] = 0x42;
 	expect[PAGE] = 0x42;
 	g_assert_cmpint(ram_save(ram, size, path2, &error), ==, 0); /* over the mapped file */
@@ -199,7 +200,7 @@ static void test_restore_4g_fast(void)
 	for (uint64_t off = 0; off < size; off += 64 * MIB)
 		ram[off] = 0x99;
 	double t2 = now_s();
-	g_assert_cmpint(ram_restore_map(ram, size, path, &error), ==, 0);
+	g_assert_cmpint(ram_restore_map(ram, size, path, NULL, &error), ==, 0);
 	double t3 = now_s();
 	g_test_message("4 GiB: save %.0f ms (mostly zero pages), revert %.2f ms", (t1 - t0) * 1e3,
 		       (t3 - t2) * 1e3);
@@ -213,6 +214,136 @@ static void test_restore_4g_fast(void)
 	tmpdir_free(&t);
 }
 
+/* Pages of RAM [RAM, RAM + SIZE) that are present (mapped) now, from /proc/self/pagemap. */
+static uint64_t pages_present(const uint8_t *ram, uint64_t size)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	g_assert_cmpint(fd, >=, 0);
+	const uint64_t batch = 4096;
+	uint64_t *ent = g_new(uint64_t, batch), present = 0, first = (uintptr_t)ram / PAGE;
+	for (uint64_t p = 0; p < size / PAGE; p += batch) {
+		uint64_t n = MIN(batch, size / PAGE - p);
+		g_assert_cmpint(pread(fd, ent, n * 8, (first + p) * 8), ==, (ssize_t)(n * 8));
+		for (uint64_t i = 0; i < n; i++)
+			present += ent[i] >> 63;
+	}
+	g_free(ent);
+	close(fd);
+	return present;
+}
+
+/* The RAM a revert replaces, handed back filled: the revert only moves it away (the new
+ * mapping in place, the old pages untouched and still counted), ram_retired_free gives it
+ * back on a thread; and with nothing moved (OLD NULL) the old behaviour. */
+static void test_restore_retires_old(void)
+{
+	struct tmpdir t = { 0 };
+	const uint64_t size = 256 * MIB;
+	uint8_t *orig = ram_new(size);
+	fill_pattern(orig, size, 9);
+	char *path = tmp_path(&t, "r.ram");
+	char *error = NULL;
+	g_assert_cmpint(ram_save(orig, size, path, &error), ==, 0);
+
+	uint8_t *ram = ram_new(size);
+	memset(ram, 0x5C, size); /* every page written: a lot to free */
+	g_assert_cmpuint(ram_retired_pending(), ==, 0);
+	struct ram_retired *old = NULL;
+	double t0 = g_get_monotonic_time() / 1e3;
+	ram_restore_prepare(ram, size);
+	g_assert_cmpint(ram_restore_map(ram, size, path, &old, &error), ==, 0);
+	double ms = g_get_monotonic_time() / 1e3 - t0;
+	g_test_message("revert over 256 MiB written: %.2f ms%s", ms,
+		       old ? "" : " (the kernel cannot move pages: freed in the call)");
+	g_assert_true(memcmp(ram, orig, size) == 0);
+	if (old) {
+		g_assert_cmpuint(ram_retired_pending(), ==, size);
+		ram_retired_free(old);
+		for (int i = 0; i < 500 && ram_retired_pending(); i++)
+			g_usleep(10000);
+		g_assert_cmpuint(ram_retired_pending(), ==, 0);
+	}
+	/* the guest goes on writing; a second revert, without retiring */
+	memset(ram + PAGE, 0x77, 8 * PAGE);
+	g_assert_cmpint(ram_restore_map(ram, size, path, NULL, &error), ==, 0);
+	g_assert_true(memcmp(ram, orig, size) == 0);
+	munmap(ram, size);
+	munmap(orig, size);
+	g_free(path);
+	tmpdir_free(&t);
+}
+
+/* A save of RAM mapped from a RAM file reads only the pages the guest wrote since: the rest
+ * is copied from the file, or skipped where it has holes. 4 GiB of RAM, a few MiB of data:
+ * the save leaves almost every page of the mapping unmapped (reading them would map them all)
+ * and the new file as sparse as the data. The same for anonymous RAM never written. */
+static void test_save_reads_only_own_pages(void)
+{
+	struct tmpdir t = { 0 };
+	const uint64_t size = 4096 * MIB;
+	uint8_t *ram = ram_new(size);
+	uint64_t data = fill_pattern(ram, size, 3);
+	char *first = tmp_path(&t, "first.ram");
+	char *error = NULL;
+	uint64_t before = pages_present(ram, size);
+	g_assert_cmpint(ram_save(ram, size, first, &error), ==, 0);
+	g_assert_cmpuint(pages_present(ram, size), <=, before + 16); /* anonymous: no new page */
+
+	uint8_t *expect = ram_new(size);
+	fill_pattern(expect, size, 3);
+	g_assert_cmpint(ram_restore_map(ram, size, first, NULL, &error), ==, 0);
+	g_assert_cmpint(unlink(first), ==, 0); /* the save must read it all the same */
+	/* the guest writes: in the file's data, in a hole, a page back to zeros */
+	memset(ram + 3 * PAGE, 0xE1, PAGE);
+	memset(expect + 3 * PAGE, 0xE1, PAGE);
+	memset(ram + 3 * GIB_PAGES_OFFSET, 0xE2, 2 * PAGE);
+	memset(expect + 3 * GIB_PAGES_OFFSET, 0xE2, 2 * PAGE);
+	memset(ram, 0, PAGE);
+	memset(expect, 0, PAGE);
+	uint64_t own = pages_present(ram, size);
+	char *second = tmp_path(&t, "second.ram");
+	double t0 = g_get_monotonic_time() / 1e3;
+	g_assert_cmpint(ram_save(ram, size, second, &error), ==, 0);
+	double ms = g_get_monotonic_time() / 1e3 - t0;
+	uint64_t after = pages_present(ram, size);
+	g_test_message("save of 4 GiB mapped from a file, %" G_GUINT64_FORMAT " pages of data: "
+		       "%.0f ms, pages mapped %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT,
+		       data, ms, own, after);
+	g_assert_cmpuint(after, <=, own + 16);
+	struct stat st;
+	g_assert_cmpint(stat(second, &st), ==, 0);
+	g_assert_cmpuint((uint64_t)st.st_blocks * 512, <=, (data + 8) * PAGE + 2 * MIB);
+	/* the file as expected: every extent with data, and every region where EXPECT has any
+	 * (fill_pattern's and the writes above; holes read as zeros) */
+	int fd = open(second, O_RDONLY);
+	uint8_t *buf = g_malloc(8 * MIB);
+	for (off_t d = lseek(fd, 0, SEEK_DATA); d >= 0 && (uint64_t)d < size;
+	     d = lseek(fd, d, SEEK_DATA)) {
+		off_t h = lseek(fd, d, SEEK_HOLE);
+		for (; d < h; d += MIN((off_t)(8 * MIB), h - d)) {
+			size_t n = MIN((off_t)(8 * MIB), h - d);
+			g_assert_cmpint(pread(fd, buf, n, d), ==, (ssize_t)n);
+			g_assert_true(memcmp(buf, expect + d, n) == 0);
+		}
+	}
+	const uint64_t regions[][2] = {
+		{ 0, 8 * MIB }, { size / 2 - MIB, 2 * MIB }, { size - MIB, MIB },
+		{ GIB_PAGES_OFFSET * 3 - MIB, 2 * MIB },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(regions); i++) {
+		g_assert_cmpint(pread(fd, buf, regions[i][1], regions[i][0]), ==,
+				(ssize_t)regions[i][1]);
+		g_assert_true(memcmp(buf, expect + regions[i][0], regions[i][1]) == 0);
+	}
+	close(fd);
+	g_free(buf);
+	munmap(expect, size);
+	munmap(ram, size);
+	g_free(first);
+	g_free(second);
+	tmpdir_free(&t);
+}
+
 static void test_restore_refused(void)
 {
 	struct tmpdir t = { 0 };
@@ -221,7 +352,7 @@ static void test_restore_refused(void)
 	memset(ram, 0x3C, size);
 	char *error = NULL;
 	char *missing = tmp_path(&t, "missing.ram");
-	g_assert_cmpint(ram_restore_map(ram, size, missing, &error), ==, -1);
+	g_assert_cmpint(ram_restore_map(ram, size, missing, NULL, &error), ==, -1);
 	g_assert_nonnull(strstr(error, g_strerror(ENOENT)));
 	g_assert_nonnull(strstr(error, "missing.ram"));
 	g_clear_pointer(&error, g_free);
@@ -230,7 +361,7 @@ static void test_restore_refused(void)
 	int fd = open(shorter, O_WRONLY | O_CREAT, 0600);
 	g_assert_cmpint(ftruncate(fd, size - PAGE), ==, 0);
 	close(fd);
-	g_assert_cmpint(ram_restore_map(ram, size, shorter, &error), ==, -1);
+	g_assert_cmpint(ram_restore_map(ram, size, shorter, NULL, &error), ==, -1);
 	g_assert_nonnull(strstr(error, "truncated"));
 	g_test_message("%s", error);
 	g_clear_pointer(&error, g_free);
@@ -239,13 +370,13 @@ static void test_restore_refused(void)
 	fd = open(longer, O_WRONLY | O_CREAT, 0600);
 	g_assert_cmpint(ftruncate(fd, size + PAGE), ==, 0);
 	close(fd);
-	g_assert_cmpint(ram_restore_map(ram, size, longer, &error), ==, -1);
+	g_assert_cmpint(ram_restore_map(ram, size, longer, NULL, &error), ==, -1);
 	g_assert_nonnull(strstr(error, "more memory"));
 	g_clear_pointer(&error, g_free);
 
-	g_assert_cmpint(ram_restore_map(ram, size, t.dir, &error), ==, -1); /* a directory */
+	g_assert_cmpint(ram_restore_map(ram, size, t.dir, NULL, &error), ==, -1); /* a directory */
 	g_clear_pointer(&error, g_free);
-	g_assert_cmpint(ram_restore_map(ram + 1, size - PAGE, longer, &error), ==, -1);
+	g_assert_cmpint(ram_restore_map(ram + 1, size - PAGE, longer, NULL, &error), ==, -1);
 	g_clear_pointer(&error, g_free);
 
 	for (uint64_t off = 0; off < size; off += PAGE)
@@ -415,6 +546,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/ram/save_sparse", test_save_sparse);
 	g_test_add_func("/ram/restore_cow", test_restore_cow);
 	g_test_add_func("/ram/restore_4g_fast", test_restore_4g_fast);
+	g_test_add_func("/ram/restore_retires_old", test_restore_retires_old);
+	g_test_add_func("/ram/save_reads_only_own_pages", test_save_reads_only_own_pages);
 	g_test_add_func("/ram/restore_refused", test_restore_refused);
 	g_test_add_func("/ram/save_crash_safety", test_save_crash_safety);
 	g_test_add_func("/ram/live_saver", test_live_saver);

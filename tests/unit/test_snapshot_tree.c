@@ -23,7 +23,7 @@ static void test_add_and_branch(void)
 	g_assert_true(snapshot_tree_lookup(&t, "before SP3") == b);
 	g_assert_true(snapshot_tree_lookup(&t, c->id) == c);
 	g_assert_null(snapshot_tree_lookup(&t, "nope"));
-	g_autofree char *text = snapshot_tree_format(&t, NULL);
+	g_autofree char *text = snapshot_tree_format(&t, NULL, NULL);
 	g_assert_nonnull(strstr(text, "other branch  [disk]"));
 	g_assert_nonnull(strstr(text, "<- you are here"));
 	snapshot_tree_clear(&t);
@@ -94,9 +94,25 @@ static void test_sizes_in_list(void)
 	g_autofree char *big = g_malloc0(64 * 1024);
 	memset(big, 0x5A, 64 * 1024);
 	g_assert_true(g_file_set_contents(ram, big, 64 * 1024, NULL));
-	g_autofree char *text = snapshot_tree_format(&t, dir);
-	g_assert_nonnull(strstr(text, "KiB")); /* 64 KiB written, as allocated on disk */
-	g_autofree char *bare = snapshot_tree_format(&t, NULL);
+	g_autofree char *text = snapshot_tree_format(&t, dir, NULL);
+	g_assert_nonnull(strstr(text, "memory 64")); /* 64 KiB written, as allocated on disk */
+	g_assert_nonnull(strstr(text, "KiB"));
+	g_assert_null(strstr(text, "disk 36"));
+	/* and the disk space only it holds, when known; a disk-only snapshot shows only that */
+	struct snapshot_node *d = snapshot_tree_add(&t, "disk only", NULL, 2, false);
+	g_autoptr(GHashTable) disk = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	uint64_t v = 36ull << 20, w = 0;
+	g_hash_table_insert(disk, g_strdup(n->id), g_memdup2(&v, sizeof(v)));
+	g_hash_table_insert(disk, g_strdup(d->id), g_memdup2(&w, sizeof(w)));
+	g_autofree char *both = snapshot_tree_format(&t, dir, disk);
+	g_autofree char *line1 = g_strdup_printf("%s  with files  [memory+disk]", n->id);
+	g_autofree char *line2 = g_strdup_printf("%s  disk only  [disk]", d->id);
+	g_assert_nonnull(strstr(both, line1));
+	g_assert_nonnull(strstr(both, line2));
+	g_assert_nonnull(strstr(both, "KiB, disk 36.0"));
+	g_assert_null(strstr(strstr(both, line2), "memory"));
+	g_assert_nonnull(strstr(strstr(both, line2), "disk 0"));
+	g_autofree char *bare = snapshot_tree_format(&t, NULL, NULL);
 	g_assert_null(strstr(bare, "KiB"));
 	g_unlink(ram);
 	g_rmdir(dir);
