@@ -37,6 +37,37 @@ static char *bundle_adopt_disk(const char *disk, char **error)
 	return g_canonicalize_filename(disk, NULL);
 }
 
+int bundle_nic_from_spec(struct vm_nic *nic, const char *spec, char **error)
+{
+	static const struct {
+		const char *prefix;
+		size_t field; /* where the text after the prefix goes; 0: no argument */
+	} kinds[] = {
+		{ "nat", 0 },
+		{ "none", 0 },
+		{ "bridged:", offsetof(struct vm_nic, bridge) },
+		{ "hostonly:", offsetof(struct vm_nic, network) },
+	};
+	spec = spec ? spec : "nat";
+	for (size_t i = 0; i < G_N_ELEMENTS(kinds); i++) {
+		size_t n = strlen(kinds[i].prefix);
+		if (kinds[i].field ? strncmp(spec, kinds[i].prefix, n) || !spec[n]
+				   : strcmp(spec, kinds[i].prefix))
+			continue;
+		if (!strcmp(spec, "none"))
+			return 0;
+		nic->present = true;
+		nic->model = g_strdup("e1000");
+		nic->mode = g_strndup(spec, kinds[i].field ? n - 1 : n);
+		if (kinds[i].field)
+			*(char **)((char *)nic + kinds[i].field) = g_strdup(spec + n);
+		return 0;
+	}
+	*error = g_strdup_printf("--net %s: expected nat, none, bridged:BRIDGE or hostonly:NETWORK",
+				 spec);
+	return -1;
+}
+
 int bundle_create(const char *dir, const struct bundle_create_opts *o, char **error)
 {
 	g_autofree char *conf = bundle_path(dir, BUNDLE_CONF);
@@ -46,8 +77,14 @@ int bundle_create(const char *dir, const struct bundle_create_opts *o, char **er
 	}
 	struct vm_config cfg;
 	vm_config_init(&cfg);
-	if (o->disk && !(cfg.ide[0].file = bundle_adopt_disk(o->disk, error)))
+	if (bundle_nic_from_spec(&cfg.net[0], o->net, error) < 0) {
+		vm_config_clear(&cfg);
 		return -1;
+	}
+	if (o->disk && !(cfg.ide[0].file = bundle_adopt_disk(o->disk, error))) {
+		vm_config_clear(&cfg);
+		return -1;
+	}
 	if (o->cdrom) {
 		struct block_dev *iso = block_open(o->cdrom, true, error);
 		if (!iso) {
@@ -83,6 +120,12 @@ int bundle_create(const char *dir, const struct bundle_create_opts *o, char **er
 	if (o->cpus)
 		cfg.cpus = o->cpus;
 	cfg.test_exit = o->test_exit;
+	if (cfg.net[0].present) { /* written out, so that the user sees and can keep it */
+		uint8_t mac[6];
+		vm_nic_mac(&cfg, 0, mac);
+		cfg.net[0].mac = g_strdup_printf("%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1],
+						 mac[2], mac[3], mac[4], mac[5]);
+	}
 	int ret = vm_config_save(&cfg, conf, error);
 	vm_config_clear(&cfg);
 	return ret;
@@ -142,6 +185,25 @@ void bundle_unlock(const char *dir, int lock_fd)
 	g_autofree char *pidfile = g_build_filename(dir, "run", "pid", NULL);
 	g_unlink(pidfile);
 	close(lock_fd);
+}
+
+int bundle_set_string_list(const char *dir, const char *group, const char *key,
+			   const char *const *list, char **error)
+{
+	g_autofree char *conf = bundle_path(dir, BUNDLE_CONF);
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GError) err = NULL;
+	if (!g_key_file_load_from_file(kf, conf, G_KEY_FILE_KEEP_COMMENTS, &err))
+		goto fail;
+	if (list && list[0])
+		g_key_file_set_string_list(kf, group, key, list, g_strv_length((char **)list));
+	else
+		g_key_file_remove_key(kf, group, key, NULL);
+	if (g_key_file_save_to_file(kf, conf, &err))
+		return 0;
+fail:
+	*error = g_strdup_printf("%s: %s", conf, err->message);
+	return -1;
 }
 
 int bundle_set_drive_file(const char *dir, const char *slot, const char *file, char **error)

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <glib.h>
 #include <stddef.h>
 #include <string.h>
@@ -40,7 +41,7 @@ const char *vm_ide_slot_name(unsigned slot)
 	return slot < VM_IDE_SLOTS ? ide_slot_names[slot] : NULL;
 }
 
-enum conf_type { CONF_STRING, CONF_UINT, CONF_BOOL };
+enum conf_type { CONF_STRING, CONF_UINT, CONF_BOOL, CONF_STRLIST };
 
 struct conf_key {
 	const char *key;
@@ -72,6 +73,57 @@ static const struct conf_key drive_keys[] = {
 	{ "readonly", CONF_BOOL, offsetof(struct vm_drive, read_only) },
 };
 
+static const char *const nic_groups[VM_MAX_NICS] = { "net0", "net1", "net2", "net3" };
+
+static const struct conf_key nic_keys[] = {
+	{ "model", CONF_STRING, offsetof(struct vm_nic, model) },
+	{ "mode", CONF_STRING, offsetof(struct vm_nic, mode) },
+	{ "mac", CONF_STRING, offsetof(struct vm_nic, mac) },
+	{ "forward", CONF_STRLIST, offsetof(struct vm_nic, forward) },
+	{ "bridge", CONF_STRING, offsetof(struct vm_nic, bridge) },
+	{ "tap", CONF_STRING, offsetof(struct vm_nic, tap) },
+	{ "network", CONF_STRING, offsetof(struct vm_nic, network) },
+	{ "rom", CONF_STRING, offsetof(struct vm_nic, rom) },
+	{ "tftp", CONF_STRING, offsetof(struct vm_nic, tftp) },
+	{ "bootfile", CONF_STRING, offsetof(struct vm_nic, bootfile) },
+};
+
+static const char *const nic_modes[] = { "nat", "bridged", "hostonly", "none" };
+
+const char *vm_nic_group(unsigned index)
+{
+	return index < VM_MAX_NICS ? nic_groups[index] : NULL;
+}
+
+int vm_mac_parse(const char *text, uint8_t mac[6])
+{
+	unsigned b[6];
+	char end;
+	if (!text || strlen(text) != 17 ||
+	    sscanf(text, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &end) != 6)
+		return -1;
+	for (int i = 0; i < 6; i++) {
+		if (!g_ascii_isxdigit(text[3 * i]) || !g_ascii_isxdigit(text[3 * i + 1]))
+			return -1;
+		mac[i] = b[i];
+	}
+	return mac[0] & 1 ? -1 : 0; /* a multicast address cannot be a NIC's own */
+}
+
+void vm_nic_mac(const struct vm_config *cfg, unsigned index, uint8_t mac[6])
+{
+	if (index < VM_MAX_NICS && vm_mac_parse(cfg->net[index].mac, mac) == 0)
+		return;
+	g_autofree char *seed = g_strdup_printf("%s/%u", cfg->uuid ? cfg->uuid : "", index);
+	guint h = g_str_hash(seed);
+	const uint8_t oui[3] = { 0x52, 0x54, 0x00 };
+	memcpy(mac, oui, 3);
+	mac[3] = h >> 16;
+	mac[4] = h >> 8;
+	mac[5] = h;
+}
+
 void vm_config_init(struct vm_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -92,6 +144,19 @@ void vm_config_clear(struct vm_config *cfg)
 	for (int i = 0; i < VM_IDE_SLOTS; i++) {
 		g_free(cfg->ide[i].type);
 		g_free(cfg->ide[i].file);
+	}
+	for (int i = 0; i < VM_MAX_NICS; i++) {
+		struct vm_nic *n = &cfg->net[i];
+		g_free(n->model);
+		g_free(n->mode);
+		g_free(n->mac);
+		g_strfreev(n->forward);
+		g_free(n->bridge);
+		g_free(n->tap);
+		g_free(n->network);
+		g_free(n->rom);
+		g_free(n->tftp);
+		g_free(n->bootfile);
 	}
 	vm_config_init(cfg);
 }
@@ -153,6 +218,9 @@ static int config_read_value(GKeyFile *kf, const char *text, const char *name, c
 	if (k->type == CONF_STRING) {
 		g_free(*(char **)field);
 		*(char **)field = g_key_file_get_string(kf, group, k->key, NULL);
+	} else if (k->type == CONF_STRLIST) {
+		g_strfreev(*(char ***)field);
+		*(char ***)field = g_key_file_get_string_list(kf, group, k->key, NULL, NULL);
 	} else if (k->type == CONF_BOOL) {
 		g_autoptr(GError) err = NULL;
 		gboolean b = g_key_file_get_boolean(kf, group, k->key, &err);
@@ -208,6 +276,45 @@ static int config_read_group(GKeyFile *kf, const char *text, const char *name, c
 	return 0;
 }
 
+static int config_nic_index(const char *group)
+{
+	for (int i = 0; i < VM_MAX_NICS; i++)
+		if (!strcmp(group, nic_groups[i]))
+			return i;
+	return -1;
+}
+
+static bool str_in(const char *s, const char *const *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(s, set[i]))
+			return true;
+	return false;
+}
+
+/* What a [netN] group must say, beyond each key's own syntax. */
+static int config_check_nic(const struct vm_nic *n, const char *text, const char *name,
+			    const char *group, char **error)
+{
+	const char *key = NULL, *problem = NULL;
+	uint8_t mac[6];
+	if (n->model && strcmp(n->model, "e1000"))
+		key = "model", problem = "expected e1000";
+	else if (n->mode && !str_in(n->mode, nic_modes, G_N_ELEMENTS(nic_modes)))
+		key = "mode", problem = "expected nat, bridged, hostonly or none";
+	else if (n->mac && vm_mac_parse(n->mac, mac) < 0)
+		key = "mac", problem = "expected a unicast address such as 52:54:00:12:34:56";
+	else if (n->mode && !strcmp(n->mode, "bridged") && !n->bridge && !n->tap)
+		key = "mode", problem = "bridged needs bridge=NAME (or tap=NAME)";
+	else if (n->mode && !strcmp(n->mode, "hostonly") && !n->network)
+		key = "mode", problem = "hostonly needs network=NAME (see pcvm net list)";
+	if (!problem)
+		return 0;
+	*error = g_strdup_printf("%s:%d: [%s] %s: %s", name, config_key_line(text, group, key),
+				 group, key, problem);
+	return -1;
+}
+
 static int config_ide_slot(const char *group)
 {
 	for (int i = 0; i < VM_IDE_SLOTS; i++)
@@ -229,7 +336,7 @@ int vm_config_parse(struct vm_config *cfg, const char *text, const char *name, c
 	g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
 	for (int i = 0; groups[i]; i++) {
 		const char *g = groups[i];
-		int slot = config_ide_slot(g);
+		int slot = config_ide_slot(g), nic = config_nic_index(g);
 		int ret = 0;
 		if (!strcmp(g, "vm"))
 			ret = config_read_group(kf, text, name, g, vm_keys, G_N_ELEMENTS(vm_keys), cfg,
@@ -240,7 +347,13 @@ int vm_config_parse(struct vm_config *cfg, const char *text, const char *name, c
 		else if (slot >= 0)
 			ret = config_read_group(kf, text, name, g, drive_keys,
 						G_N_ELEMENTS(drive_keys), &cfg->ide[slot], error);
-		else
+		else if (nic >= 0) {
+			cfg->net[nic].present = true;
+			ret = config_read_group(kf, text, name, g, nic_keys, G_N_ELEMENTS(nic_keys),
+						&cfg->net[nic], error);
+			if (ret == 0)
+				ret = config_check_nic(&cfg->net[nic], text, name, g, error);
+		} else
 			log_warn("%s: unknown group [%s] (ignored)", name, g);
 		if (ret < 0)
 			return -1;
@@ -302,6 +415,12 @@ static void config_write_group(GKeyFile *kf, const char *group, const struct con
 			if (*(const bool *)field)
 				g_key_file_set_boolean(kf, group, table[i].key, true);
 			break;
+		case CONF_STRLIST:
+			if (*(char **const *)field)
+				g_key_file_set_string_list(
+					kf, group, table[i].key, (const char *const *)*(char **const *)field,
+					g_strv_length(*(char **const *)field));
+			break;
 		}
 	}
 }
@@ -316,6 +435,14 @@ int vm_config_save(const struct vm_config *cfg, const char *path, char **error)
 		if (vm_drive_present(&cfg->ide[i]))
 			config_write_group(kf, ide_slot_names[i], drive_keys, G_N_ELEMENTS(drive_keys),
 					   &cfg->ide[i]);
+	for (int i = 0; i < VM_MAX_NICS; i++)
+		if (cfg->net[i].present) {
+			/* the group must exist even when every key has its default */
+			g_key_file_set_string(kf, nic_groups[i], "model",
+					      cfg->net[i].model ? cfg->net[i].model : "e1000");
+			config_write_group(kf, nic_groups[i], nic_keys, G_N_ELEMENTS(nic_keys),
+					   &cfg->net[i]);
+		}
 	g_autoptr(GError) err = NULL;
 	if (!g_key_file_save_to_file(kf, path, &err)) {
 		*error = g_strdup(err->message);

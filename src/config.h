@@ -17,6 +17,23 @@ struct vm_drive {
 	bool read_only;
 };
 
+#define VM_MAX_NICS 4 /* net0 .. net3 */
+
+/* [netN]: a NIC and the network it is plugged into. */
+struct vm_nic {
+	bool present;	/* the group exists: all keys have defaults */
+	char *model;	/* "e1000" (the default and only model) */
+	char *mode;	/* "nat" (default), "bridged", "hostonly", or "none" (cable unplugged) */
+	char *mac;	/* NULL: derived from the VM's uuid (vm_nic_mac) */
+	char **forward; /* NAT port forwards, "tcp:127.0.0.1:2222-:22" */
+	char *bridge;	/* bridged: the host bridge to attach a new tap to */
+	char *tap;	/* bridged: a tap the administrator prepared, used instead of a new one */
+	char *network;	/* hostonly: the network's name (`pcvm net create`) */
+	char *rom;	/* option ROM file; "none": no ROM; NULL: Debian's iPXE ROM when installed */
+	char *tftp;	/* NAT: a directory served by TFTP (network boot) */
+	char *bootfile; /* NAT: the file DHCP names for network boot */
+};
+
 struct vm_config {
 	char *name;
 	char *uuid;
@@ -31,6 +48,7 @@ struct vm_config {
 	char *adapter;	    /* "stdvga" */
 	char *vnc_password; /* needed to listen on anything but loopback */
 	char *keyboard;	    /* VNC keysym layout: "en-us" or "de" */
+	struct vm_nic net[VM_MAX_NICS];
 };
 
 void vm_config_init(struct vm_config *cfg); /* defaults */
@@ -43,5 +61,11 @@ int vm_config_parse(struct vm_config *cfg, const char *text, const char *name, c
 const char *vm_ide_slot_name(unsigned slot);
 bool vm_drive_present(const struct vm_drive *d);
 bool vm_drive_is_cdrom(const struct vm_drive *d);
+/* 0 if TEXT is a unicast MAC address "52:54:00:12:34:56", else -1. */
+int vm_mac_parse(const char *text, uint8_t mac[6]);
+/* NIC INDEX's MAC: [netN] mac=, or one derived from the uuid (stable for the VM's lifetime,
+ * locally administered: 52:54:00 as QEMU and libvirt use, then a hash of uuid and index). */
+void vm_nic_mac(const struct vm_config *cfg, unsigned index, uint8_t mac[6]);
+const char *vm_nic_group(unsigned index); /* "net0" */
 /* "ide1:0", or "cdrom" / "disk" for the first drive of that kind; -1 if none. */
 int vm_ide_slot_find(const struct vm_config *cfg, const char *name);

@@ -14,6 +14,7 @@
 
 struct block_dev;
 struct chardev;
+struct net_port;
 struct pci_bus;
 
 #define DEV_MAX_IRQS 2
@@ -28,6 +29,8 @@ struct dev_ctx {
 	struct chardev *chr;
 	struct block_dev *disks[DEV_MAX_DISKS]; /* IDE: channel * 2 + unit */
 	struct pci_bus *pci;
+	struct net_port *net; /* NIC: the port to its network backend */
+	uint8_t mac[6];       /* NIC: its MAC address */
 };
 
 struct device_class {

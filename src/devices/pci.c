@@ -19,6 +19,104 @@ struct pci_bus {
 	void *rcr_opaque;
 };
 
+/* ---- expansion ROM ---- */
+
+#define PCI_ROM_ENABLE 0x1u
+#define PCI_ROM_ADDR_MASK 0xFFFFF800u
+#define PCI_ROM_MIN 0x800u
+#define PCI_ROM_MAX 0x1000000u
+
+/* The ROM BAR's address bits above the size, and the enable bit, are writable (PCI 3.0
+ * §6.2.5.2); without a ROM the whole register reads 0, which sizes it to nothing. */
+static void pci_rom_set_wmask(struct pci_function *f)
+{
+	uint32_t mask = f->rom_size ? (~(f->rom_size - 1) & PCI_ROM_ADDR_MASK) | PCI_ROM_ENABLE : 0;
+	for (int i = 0; i < 4; i++)
+		f->wmask[PCI_ROM_BAR + i] = mask >> (8 * i);
+}
+
+static uint64_t pci_rom_read(void *opaque, uint64_t off, unsigned size)
+{
+	const struct pci_function *f = opaque;
+	uint64_t v = 0;
+	for (unsigned i = 0; i < size; i++) {
+		uint8_t b = off + i < f->rom_size ? f->rom[off + i] : 0xFF;
+		v |= (uint64_t)b << (8 * i);
+	}
+	return v;
+}
+
+/* Read-only: writes are ignored, as by a ROM. */
+static const struct bus_ops pci_rom_ops = {
+	.read = pci_rom_read,
+	.min_size = 1,
+	.max_size = 8,
+};
+
+int pci_function_set_rom(struct pci_function *f, const void *data, size_t size)
+{
+	if (data && size > PCI_ROM_MAX) {
+		log_error("%s: option ROM of %zu bytes is over the 16 MiB a ROM BAR can map",
+			  f->name, size);
+		return -1;
+	}
+	g_assert(!f->rom_mapped);
+	g_free(f->rom);
+	f->rom = NULL;
+	f->rom_size = 0;
+	if (data && size) {
+		uint32_t rounded = PCI_ROM_MIN;
+		while (rounded < size)
+			rounded <<= 1;
+		f->rom = g_malloc(rounded);
+		memcpy(f->rom, data, size);
+		memset(f->rom + size, 0xFF, rounded - size);
+		f->rom_size = rounded;
+	}
+	pci_config_set32(f, PCI_ROM_BAR, 0);
+	pci_rom_set_wmask(f);
+	return 0;
+}
+
+void pci_function_release(struct pci_function *f)
+{
+	g_free(f->rom);
+	f->rom = NULL;
+	f->rom_size = 0;
+	f->rom_mapped = false;
+}
+
+/* Where the ROM should be mapped now, or false: no ROM, not enabled, memory decoding off, or
+ * an address that is unassigned or the sizing pattern. */
+static bool pci_rom_target(const struct pci_function *f, uint64_t *addr)
+{
+	uint32_t v = pci_config_get32(f, PCI_ROM_BAR);
+	uint32_t mask = ~(f->rom_size - 1) & PCI_ROM_ADDR_MASK;
+	if (!f->rom_size || !(v & PCI_ROM_ENABLE) ||
+	    !(pci_config_get16(f, PCI_COMMAND) & PCI_COMMAND_MEMORY))
+		return false;
+	v &= mask;
+	if (v == 0 || v == mask)
+		return false;
+	*addr = v;
+	return true;
+}
+
+static void pci_rom_remap(struct pci_function *f)
+{
+	uint64_t addr = 0;
+	bool want = pci_rom_target(f, &addr);
+	if (f->rom_mapped && (!want || addr != f->rom_mapped_at)) {
+		bus_unregister(f->bus->mmio, f->rom_mapped_at, f);
+		f->rom_mapped = false;
+	}
+	if (want && !f->rom_mapped &&
+	    bus_register(f->bus->mmio, addr, f->rom_size, &pci_rom_ops, f, NULL, f->name) == 0) {
+		f->rom_mapped = true;
+		f->rom_mapped_at = addr;
+	}
+}
+
 void pci_function_init(struct pci_function *f, const char *name, uint16_t vendor,
 		       uint16_t device, uint32_t class_code, uint8_t revision, uint8_t header_type)
 {
@@ -40,6 +138,7 @@ void pci_function_init(struct pci_function *f, const char *name, uint16_t vendor
 	f->wmask[PCI_INTERRUPT_LINE] = 0xFF;
 	f->wmask[0x0C] = 0xFF; /* cache line size */
 	f->wmask[0x0D] = 0xFF; /* latency timer */
+	pci_rom_set_wmask(f);
 }
 
 void pci_function_set_bar(struct pci_function *f, int n, uint32_t size, bool io,
@@ -102,6 +201,7 @@ void pci_function_remap(struct pci_function *f)
 			}
 		}
 	}
+	pci_rom_remap(f);
 }
 
 /* ---- interrupts ---- */
@@ -212,9 +312,11 @@ uint32_t pci_config_read(struct pci_bus *bus, unsigned devfn, unsigned off, unsi
 	return v;
 }
 
-static bool pci_off_in_bars(unsigned off)
+/* A change to these bytes may move a region: the BARs, the ROM BAR, the command register. */
+static bool pci_off_remaps(unsigned off)
 {
-	return off >= PCI_BAR0 && off < PCI_BAR0 + 4 * PCI_NUM_BARS;
+	return (off >= PCI_BAR0 && off < PCI_BAR0 + 4 * PCI_NUM_BARS) || off == PCI_COMMAND ||
+	       (off >= PCI_ROM_BAR && off < PCI_ROM_BAR + 4);
 }
 
 void pci_config_write(struct pci_bus *bus, unsigned devfn, unsigned off, uint32_t val,
@@ -230,7 +332,7 @@ void pci_config_write(struct pci_bus *bus, unsigned devfn, unsigned off, uint32_
 		uint8_t old = f->config[o];
 		f->config[o] = (old & ~f->wmask[o]) | (b & f->wmask[o]);
 		f->config[o] &= ~(b & f->w1cmask[o]);
-		if (pci_off_in_bars(o) || o == PCI_COMMAND)
+		if (pci_off_remaps(o))
 			remap |= f->config[o] != old;
 	}
 	if (remap)

@@ -7,6 +7,7 @@
 #pragma once
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "devices/bus.h"
@@ -56,6 +57,11 @@ struct pci_function {
 	pthread_mutex_t *lock; /* the device's lock, held around its BAR handlers */
 	struct pci_bar bars[PCI_NUM_BARS];
 	int irq_level; /* INTx as the device drives it, before INTX_DISABLE */
+	/* Expansion ROM (pci_function_set_rom): pci's own copy, padded to rom_size */
+	uint8_t *rom;
+	uint32_t rom_size; /* power of two, >= 2 KiB; 0 = no ROM */
+	uint64_t rom_mapped_at; /* derived: where it is registered now */
+	bool rom_mapped;
 	/* Called after the generic write, with the bus's config lock held. */
 	void (*config_write)(struct pci_function *f, unsigned off, uint32_t val, unsigned size);
 	void *opaque;
@@ -68,6 +74,19 @@ void pci_function_init(struct pci_function *f, const char *name, uint16_t vendor
 /* Declares BAR n; SIZE a power of two (>= 16 for memory, >= 4 for I/O). */
 void pci_function_set_bar(struct pci_function *f, int n, uint32_t size, bool io,
 			  const struct bus_ops *ops, void *opaque);
+/*
+ * Gives F an expansion ROM (PCI 3.0 §6.3.1): pci keeps its own copy of the SIZE bytes at DATA,
+ * padded with 0xFF to a power of two of at least 2 KiB. The ROM BAR (config 0x30) then sizes
+ * to it, and while its enable bit (bit 0) and memory decoding are both on, the image is mapped
+ * read-only on the memory bus at the BAR's address. DATA NULL (or SIZE 0) removes the ROM.
+ * Call it while the ROM BAR is not mapped (before the machine runs); the copy is freed by the
+ * next call or by pci_function_release(). Returns -1 (logged, nothing changed) for an image
+ * over 16 MiB.
+ */
+int pci_function_set_rom(struct pci_function *f, const void *data, size_t size);
+/* Frees what pci allocated for F (the ROM copy) without touching any bus: for the device's
+ * destroy, when the machine tears everything down. */
+void pci_function_release(struct pci_function *f);
 /* Restores the power-on configuration values that the device's init wrote. */
 void pci_function_reset(struct pci_function *f, const uint8_t power_on_config[256]);
 /* Brings the BAR mappings in line with the config bytes (after a load or a write). */

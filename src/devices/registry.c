@@ -3,6 +3,7 @@
 
 #include "devices/acpi_pm.h"
 #include "devices/debugcon.h"
+#include "devices/e1000.h"
 #include "devices/fw_cfg.h"
 #include "devices/i440fx.h"
 #include "devices/i8042.h"
@@ -27,6 +28,7 @@ const struct device_class *const device_classes[] = {
 	&debugcon_class,
 	&test_exit_class,
 	&vga_class,
+	&e1000_class,
 	NULL,
 };
 

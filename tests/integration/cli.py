@@ -199,12 +199,92 @@ def test_boot_order(tap, binary, tmp, src):
                out + err)
 
 
+def net_group(conf, group):
+    """The lines of [GROUP] in vm.conf text, as a dict."""
+    out, cur = {}, None
+    for line in conf.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            cur = line
+        elif cur == f"[{group}]" and "=" in line:
+            k, v = line.split("=", 1)
+            out[k] = v
+    return out if f"[{group}]" in conf else None
+
+
+def test_net_config(tap, binary, tmp):
+    a, b = os.path.join(tmp, "neta.pcvm"), os.path.join(tmp, "netb.pcvm")
+    pcvm(binary, "create", a, "--disk-size", "64M")
+    pcvm(binary, "create", b, "--disk-size", "64M")
+    na, nb = net_group(read(os.path.join(a, "vm.conf")), "net0"), \
+        net_group(read(os.path.join(b, "vm.conf")), "net0")
+    tap.ok(na and na.get("model") == "e1000" and na.get("mode") == "nat"
+           and na.get("mac", "").startswith("52:54:00:"),
+           "a new VM has an e1000 on NAT with a 52:54:00 MAC", str(na))
+    tap.ok(na and nb and na.get("mac") != nb.get("mac"), "two VMs get different MACs",
+           f"{na} {nb}")
+    c = os.path.join(tmp, "netc.pcvm")
+    rc, out, err = pcvm(binary, "create", c, "--disk-size", "64M", "--net", "none")
+    tap.ok(rc == 0 and net_group(read(os.path.join(c, "vm.conf")), "net0") is None,
+           "--net none: no network card", err)
+    d = os.path.join(tmp, "netd.pcvm")
+    rc, out, err = pcvm(binary, "create", d, "--disk-size", "64M", "--net", "bridged:br7")
+    nd = net_group(read(os.path.join(d, "vm.conf")), "net0") if rc == 0 else None
+    tap.ok(nd and nd.get("mode") == "bridged" and nd.get("bridge") == "br7",
+           "--net bridged:BRIDGE names the bridge", f"{err} {nd}")
+    e = os.path.join(tmp, "nete.pcvm")
+    check_error(tap, "create refuses an unknown network mode",
+                pcvm(binary, "create", e, "--net", "vmnet8"), "--net vmnet8", "nat")
+    tap.ok(not os.path.exists(e), "the refused create leaves nothing")
+
+    rc, out, err = pcvm(binary, "portfwd", a, "add", "tcp", "2222", "22")
+    conf = read(os.path.join(a, "vm.conf"))
+    tap.ok(rc == 0 and "forward=tcp:127.0.0.1:2222-:22" in conf,
+           "portfwd add (VM off) records the forward in vm.conf", err + conf)
+    rc, out, err = pcvm(binary, "portfwd", a, "add", "udp", "0.0.0.0:5353", "53")
+    rc, out, err = pcvm(binary, "portfwd", a, "list")
+    tap.ok(rc == 0 and out.split() == ["tcp:127.0.0.1:2222-:22", "udp:0.0.0.0:5353-:53"],
+           "portfwd list shows both forwards", out + err)
+    check_error(tap, "portfwd add refuses a host port already forwarded",
+                pcvm(binary, "portfwd", a, "add", "tcp", "127.0.0.1:2222", "23"),
+                "already forwarded")
+    check_error(tap, "portfwd add refuses a bad port",
+                pcvm(binary, "portfwd", a, "add", "tcp", "70000", "22"), "70000")
+    rc, out, err = pcvm(binary, "portfwd", a, "remove", "tcp", "2222")
+    rc2, out2, err2 = pcvm(binary, "portfwd", a, "list")
+    tap.ok(rc == 0 and out2.split() == ["udp:0.0.0.0:5353-:53"],
+           "portfwd remove takes the forward out", err + out2 + err2)
+    check_error(tap, "portfwd remove of a forward that does not exist",
+                pcvm(binary, "portfwd", a, "remove", "tcp", "2222"), "no tcp forward")
+    check_error(tap, "portfwd on a VM without a NAT card",
+                pcvm(binary, "portfwd", c, "list"), "not a NAT network card")
+
+
+def test_net_errors(tap, binary, tmp, src):
+    disk = boot_disk(tmp, src, "hello")
+    env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(tmp, "xdg-config"))
+    bundle = new_bundle(binary, tmp, "noet", disk, "--net", "hostonly:nosuchnet")
+    check_error(tap, "run: a host-only network that was never created is named",
+                pcvm(binary, "run", bundle, env=env), "[net0]", "nosuchnet")
+    bundle = new_bundle(binary, tmp, "nobr", disk, "--net", "bridged:pcvmnobr0")
+    result = pcvm(binary, "run", bundle)
+    check_error(tap, "run: a bridged card whose bridge is missing (or no permission) is named",
+                result, "[net0]")
+    bundle = new_bundle(binary, tmp, "badfwd", disk)
+    with open(os.path.join(bundle, "vm.conf"), "a") as f:
+        f.write("[net1]\nmode=nat\nforward=tcp:127.0.0.1:99999-:22\n")
+    check_error(tap, "run: a bad forward= in vm.conf is named",
+                pcvm(binary, "run", bundle), "forward=tcp:127.0.0.1:99999-:22")
+
+
 def main():
     binary, src = sys.argv[1:3]
     tap = Tap()
     with tempdir() as tmp:
         test_create(tap, binary, tmp)
+        test_net_config(tap, binary, tmp)
         if require_kvm(tap):
+            test_net_errors(tap, binary, tmp, src)
             test_run_errors(tap, binary, tmp, src)
             test_running_lock(tap, binary, tmp, src)
             test_serial_file(tap, binary, tmp, src)

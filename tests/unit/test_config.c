@@ -129,6 +129,61 @@ static void test_save_load(void)
 	g_free(error);
 }
 
+static void test_nic(void)
+{
+	const char *text = "[vm]\nuuid=5f1c0e2a-0000-4000-8000-000000000001\n"
+			   "[net0]\nmode=nat\nforward=tcp:127.0.0.1:2222-:22;udp:127.0.0.1:5353-:53;\n"
+			   "[net1]\nmode=bridged\nbridge=br0\nmac=02:00:00:aa:bb:cc\n"
+			   "[net3]\n";
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	char *error = NULL;
+	g_assert_cmpint(vm_config_parse(&cfg, text, "vm.conf", &error), ==, 0);
+	g_assert_true(cfg.net[0].present);
+	g_assert_cmpstr(cfg.net[0].forward[1], ==, "udp:127.0.0.1:5353-:53");
+	g_assert_null(cfg.net[0].forward[2]);
+	g_assert_false(cfg.net[2].present);
+	g_assert_true(cfg.net[3].present); /* an empty group: an e1000 on NAT */
+	g_assert_null(cfg.net[3].mode);
+	uint8_t mac[6], again[6], other[6];
+	vm_nic_mac(&cfg, 1, mac);
+	g_assert_cmpmem(mac, 6, ((uint8_t[]){ 0x02, 0, 0, 0xaa, 0xbb, 0xcc }), 6);
+	/* derived: stable, unicast, locally administered, different per card */
+	vm_nic_mac(&cfg, 0, mac);
+	vm_nic_mac(&cfg, 0, again);
+	vm_nic_mac(&cfg, 3, other);
+	g_assert_cmpmem(mac, 6, again, 6);
+	g_assert_cmpint(memcmp(mac, other, 6), !=, 0);
+	g_assert_cmphex(mac[0] & 3, ==, 2);
+
+	g_autofree char *dir = g_dir_make_tmp("pcvm-config-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "vm.conf", NULL);
+	g_assert_cmpint(vm_config_save(&cfg, path, &error), ==, 0);
+	struct vm_config back;
+	vm_config_init(&back);
+	g_assert_cmpint(vm_config_load(&back, path, &error), ==, 0);
+	g_assert_true(back.net[3].present);
+	g_assert_cmpstr(back.net[1].bridge, ==, "br0");
+	g_assert_cmpstr(back.net[0].forward[0], ==, "tcp:127.0.0.1:2222-:22");
+	vm_config_clear(&back);
+	vm_config_clear(&cfg);
+}
+
+static void test_nic_errors(void)
+{
+	expect_error("[net0]\nmodel=rtl8139\n", "vm.conf:2: [net0] model: expected e1000");
+	expect_error("[net0]\n\nmode=vmnet8\n", "vm.conf:3: [net0] mode: expected nat, bridged");
+	expect_error("[net1]\nmac=01:00:5e:00:00:01\n", "[net1] mac: expected a unicast");
+	expect_error("[net1]\nmac=52:54:00:zz:00:01\n", "[net1] mac: expected a unicast");
+	expect_error("[net0]\nmode=bridged\n", "[net0] mode: bridged needs bridge=NAME");
+	expect_error("[net0]\nmode=hostonly\n", "[net0] mode: hostonly needs network=NAME");
+	uint8_t mac[6];
+	g_assert_cmpint(vm_mac_parse("52:54:00:12:34:5", mac), ==, -1);
+	g_assert_cmpint(vm_mac_parse("52:54:00:12:34:567", mac), ==, -1);
+	g_assert_cmpint(vm_mac_parse("52:54:00:12:34:56", mac), ==, 0);
+	g_assert_cmphex(mac[5], ==, 0x56);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -138,5 +193,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/config/errors-name-line", test_errors_name_line);
 	g_test_add_func("/config/unknown-keys-warn", test_unknown_keys_warn);
 	g_test_add_func("/config/save-load", test_save_load);
+	g_test_add_func("/config/nic", test_nic);
+	g_test_add_func("/config/nic-errors", test_nic_errors);
 	return g_test_run();
 }

@@ -139,6 +139,72 @@ static void test_bar_sizing_and_mapping(void)
 	fixture_free(&fx);
 }
 
+/* Expansion ROM BAR (PCI 3.0 §6.2.5.2): sizing, enable bit, read-only mapping while enabled
+ * with memory decoding on. */
+static void test_rom_bar(void)
+{
+	struct pci_fixture fx;
+	fixture_init(&fx);
+	unsigned devfn = 3 << 3;
+	uint8_t image[3000];
+	for (unsigned i = 0; i < sizeof(image); i++)
+		image[i] = i * 3;
+	image[0] = 0x55;
+	image[1] = 0xAA;
+	g_assert_cmpint(pci_function_set_rom(&fx.fn.pci, image, sizeof(image)), ==, 0);
+	g_assert_cmpuint(fx.fn.pci.rom_size, ==, 4096);
+	memset(image, 0, sizeof(image)); /* pci keeps its own copy */
+	/* sizing: all-ones without the enable bit, as SeaBIOS writes it, then with it */
+	cfg_write(fx.env, devfn, PCI_ROM_BAR, 0xFFFFFFFE, 4);
+	g_assert_cmphex(cfg_read(fx.env, devfn, PCI_ROM_BAR, 4), ==, 0xFFFFF000);
+	cfg_write(fx.env, devfn, PCI_ROM_BAR, 0xFFFFFFFF, 4);
+	g_assert_cmphex(cfg_read(fx.env, devfn, PCI_ROM_BAR, 4), ==, 0xFFFFF001);
+	uint64_t v;
+	g_assert_false(bus_read(fx.mmio, 0xFFFFF000, 1, &v)); /* the sizing pattern maps nothing */
+	/* placed and enabled, but memory decoding off */
+	cfg_write(fx.env, devfn, PCI_ROM_BAR, 0xFEB40001, 4);
+	g_assert_cmphex(cfg_read(fx.env, devfn, PCI_ROM_BAR, 4), ==, 0xFEB40001);
+	g_assert_false(bus_read(fx.mmio, 0xFEB40000, 2, &v));
+	cfg_write(fx.env, devfn, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	g_assert_true(bus_read(fx.mmio, 0xFEB40000, 2, &v));
+	g_assert_cmphex(v, ==, 0xAA55);
+	g_assert_true(bus_read(fx.mmio, 0xFEB40000 + 2999, 1, &v));
+	g_assert_cmphex(v, ==, (uint8_t)(2999 * 3));
+	g_assert_true(bus_read(fx.mmio, 0xFEB40000 + 2998, 4, &v)); /* into the padding */
+	g_assert_cmphex(v, ==, 0xFFFF0000u | (uint8_t)(2999 * 3) << 8 | (uint8_t)(2998 * 3));
+	g_assert_true(bus_read(fx.mmio, 0xFEB40000 + 4088, 8, &v));
+	g_assert_cmphex(v, ==, ~0ull);
+	g_assert_false(bus_read(fx.mmio, 0xFEB40000 + 4096, 1, &v));
+	/* read-only: a write changes nothing */
+	bus_write(fx.mmio, 0xFEB40000, 1, 0);
+	g_assert_true(bus_read(fx.mmio, 0xFEB40000, 1, &v));
+	g_assert_cmphex(v, ==, 0x55);
+	/* moving it moves the mapping; clearing the enable bit removes it */
+	cfg_write(fx.env, devfn, PCI_ROM_BAR, 0xFEA00001, 4);
+	g_assert_false(bus_read(fx.mmio, 0xFEB40000, 1, &v));
+	g_assert_true(bus_read(fx.mmio, 0xFEA00001, 1, &v));
+	g_assert_cmphex(v, ==, 0xAA);
+	cfg_write(fx.env, devfn, PCI_ROM_BAR, 0xFEA00000, 4);
+	g_assert_false(bus_read(fx.mmio, 0xFEA00000, 1, &v));
+	/* too large for a ROM BAR: refused, the old ROM stays */
+	g_assert_cmpint(pci_function_set_rom(&fx.fn.pci, image, (16u << 20) + 1), ==, -1);
+	g_assert_cmpuint(fx.fn.pci.rom_size, ==, 4096);
+	/* removed: the ROM BAR sizes to nothing again */
+	g_assert_cmpint(pci_function_set_rom(&fx.fn.pci, NULL, 0), ==, 0);
+	cfg_write(fx.env, devfn, PCI_ROM_BAR, 0xFFFFFFFF, 4);
+	g_assert_cmphex(cfg_read(fx.env, devfn, PCI_ROM_BAR, 4), ==, 0);
+	/* a large image rounds up to a power of two */
+	uint8_t *big = g_malloc0(70000);
+	g_assert_cmpint(pci_function_set_rom(&fx.fn.pci, big, 70000), ==, 0);
+	g_assert_cmpuint(fx.fn.pci.rom_size, ==, 131072);
+	cfg_write(fx.env, devfn, PCI_ROM_BAR, 0xFFFFFFFE, 4);
+	g_assert_cmphex(cfg_read(fx.env, devfn, PCI_ROM_BAR, 4), ==, 0xFFFE0000);
+	g_free(big);
+	pci_function_release(&fx.fn.pci);
+	g_assert_null(fx.fn.pci.rom);
+	fixture_free(&fx);
+}
+
 static struct fake_env *route_env;
 static const struct irq_line *route_to_11(void *opaque, unsigned pirq)
 {
@@ -204,6 +270,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/pci/config-address", test_config_address);
 	g_test_add_func("/pci/read-only-bits", test_read_only_bits);
 	g_test_add_func("/pci/bar-sizing-and-mapping", test_bar_sizing_and_mapping);
+	g_test_add_func("/pci/rom-bar", test_rom_bar);
 	g_test_add_func("/pci/intx-routing", test_intx_routing);
 	g_test_add_func("/pci/rcr-decoding", test_rcr_decoding);
 	return g_test_run();
