@@ -7,7 +7,9 @@
 #include "block/block.h"
 #include "bundle.h"
 #include "control.h"
+#include "cli_net.h"
 #include "log.h"
+#include "net/slirp.h"
 #include "pc.h"
 #include "snapshot/offline.h"
 #include "snapshot/tree.h"
@@ -34,7 +36,7 @@ static int parse_options(int *argc, char ***argv, const char *usage, const GOpti
 
 static int cmd_create(int argc, char **argv)
 {
-	g_autofree char *name = NULL, *disk = NULL, *disk_size = NULL, *cdrom = NULL;
+	g_autofree char *name = NULL, *disk = NULL, *disk_size = NULL, *cdrom = NULL, *net = NULL;
 	int memory = 0, cpus = 0;
 	gboolean test_exit = FALSE;
 	const GOptionEntry entries[] = {
@@ -47,15 +49,17 @@ static int cmd_create(int argc, char **argv)
 		  "Use an existing disk image (qcow2 or raw)", "FILE" },
 		{ "cdrom", 0, 0, G_OPTION_ARG_FILENAME, &cdrom, "An installer ISO in the CD drive",
 		  "ISO" },
+		{ "net", 0, 0, G_OPTION_ARG_STRING, &net,
+		  "Network: nat (default), bridged:BRIDGE, hostonly:NETWORK or none", "MODE" },
 		{ "test-exit", 0, 0, G_OPTION_ARG_NONE, &test_exit,
 		  "Enable the test-exit port 0xf4", NULL },
 		{ NULL },
 	};
 	if (parse_options(&argc, &argv, "DIR - create a VM bundle", entries) != 1)
 		return fail(g_strdup("usage: pcvm create DIR [--name NAME] [--memory MIB] [--cpus N] "
-				     "[--disk-size SIZE | --disk FILE] [--cdrom ISO]"));
+				     "[--disk-size SIZE | --disk FILE] [--cdrom ISO] [--net MODE]"));
 	struct bundle_create_opts o = {
-		.name = name, .disk = disk, .cdrom = cdrom, .test_exit = test_exit,
+		.name = name, .disk = disk, .cdrom = cdrom, .net = net, .test_exit = test_exit,
 	};
 	if (memory < 0 || memory > (int)VM_MAX_MEMORY_MIB || (memory && memory < 16))
 		return fail(g_strdup_printf("--memory %d: must be 16 to %u MiB", memory,
@@ -304,6 +308,123 @@ static int cmd_media(int argc, char **argv)
 	return 0;
 }
 
+/* Asks the VM running DIR (if it runs) to do CMD on port-forward RULE of card NIC. Returns 0 if
+ * it did or the VM is off, -1 after printing the VM's refusal. */
+static int portfwd_live(const char *dir, const char *cmd, unsigned nic, const char *rule)
+{
+	g_autofree char *sock = control_path(dir);
+	if (!g_file_test(sock, G_FILE_TEST_EXISTS))
+		return 0;
+	JsonBuilder *b = json_builder_new();
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "nic");
+	json_builder_add_int_value(b, nic);
+	json_builder_set_member_name(b, "rule");
+	json_builder_add_string_value(b, rule);
+	json_builder_end_object(b);
+	char *error = NULL;
+	JsonNode *r = control_call(sock, cmd, json_builder_get_root(b), &error);
+	g_object_unref(b);
+	if (r) {
+		json_node_unref(r);
+		return 0;
+	}
+	if (strstr(error, "not running")) {
+		g_free(error);
+		return 0;
+	}
+	fail(g_strdup_printf("%s: %s", dir, error));
+	g_free(error);
+	return -1;
+}
+
+/* Index in LIST of the rule forwarding the same host protocol, address and port as F. */
+static int portfwd_find(char **list, const struct net_hostfwd *f)
+{
+	for (int i = 0; list && list[i]; i++) {
+		struct net_hostfwd g;
+		char *error = NULL;
+		if (net_hostfwd_parse(list[i], &g, &error) < 0) {
+			g_free(error);
+			continue;
+		}
+		if (g.udp == f->udp && g.host_port == f->host_port &&
+		    !strcmp(g.host_addr, f->host_addr))
+			return i;
+	}
+	return -1;
+}
+
+/*
+ * pcvm portfwd DIR add tcp|udp [ADDR:]HOSTPORT GUESTPORT | remove tcp|udp [ADDR:]HOSTPORT |
+ * list: NAT port forwards, recorded in vm.conf and applied at once to a running VM.
+ */
+static int cmd_portfwd(int argc, char **argv)
+{
+	int nic = 0;
+	const GOptionEntry entries[] = {
+		{ "nic", 0, 0, G_OPTION_ARG_INT, &nic, "The network card (default 0: net0)", "N" },
+		{ NULL },
+	};
+	int n = parse_options(&argc, &argv, "DIR add|remove|list ... - NAT port forwarding",
+			      entries);
+	const char *op = n >= 2 ? argv[2] : "";
+	bool add = !strcmp(op, "add"), remove = !strcmp(op, "remove"), list = !strcmp(op, "list");
+	if (!(add && n == 5) && !(remove && n == 4) && !(list && n == 2))
+		return fail(g_strdup("usage: pcvm portfwd DIR add tcp|udp [ADDR:]HOSTPORT GUESTPORT"
+				     " | remove tcp|udp [ADDR:]HOSTPORT | list  [--nic N]"));
+	const char *dir = argv[1];
+	char *error = NULL;
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	if (bundle_load_config(dir, &cfg, &error) < 0)
+		return fail(error);
+	struct vm_nic *card = nic >= 0 && nic < VM_MAX_NICS ? &cfg.net[nic] : NULL;
+	int ret = 0;
+	if (!card || !card->present || (card->mode && strcmp(card->mode, "nat"))) {
+		ret = fail(g_strdup_printf("%s: net%d is not a NAT network card", dir, nic));
+	} else if (list) {
+		for (int i = 0; card->forward && card->forward[i]; i++)
+			printf("%s\n", card->forward[i]);
+	} else {
+		const char *host = argv[4];
+		/* remove names only the host side: any valid guest port completes the rule */
+		g_autofree char *rule = g_strdup_printf("%s:%s%s-:%s", argv[3],
+							strchr(host, ':') ? "" : "127.0.0.1:", host,
+							add ? argv[5] : "1");
+		struct net_hostfwd f;
+		int at = -1;
+		if (net_hostfwd_parse(rule, &f, &error) < 0) {
+			ret = fail(g_strdup_printf("%s %s: %s", argv[3], host, error));
+			g_free(error);
+		} else if ((at = portfwd_find(card->forward, &f)) >= 0 && add) {
+			ret = fail(g_strdup_printf("%s: %s is already forwarded (%s)", dir, host,
+						   card->forward[at]));
+		} else if (at < 0 && remove) {
+			ret = fail(g_strdup_printf("%s: no %s forward from %s", dir, argv[3], host));
+		} else {
+			g_autofree char *canon = net_hostfwd_format(&f);
+			const char *live = add ? canon : card->forward[at];
+			GStrvBuilder *sb = g_strv_builder_new();
+			for (int i = 0; card->forward && card->forward[i]; i++)
+				if (i != at)
+					g_strv_builder_add(sb, card->forward[i]);
+			if (add)
+				g_strv_builder_add(sb, canon);
+			g_auto(GStrv) rules = g_strv_builder_end(sb);
+			g_strv_builder_unref(sb);
+			if (portfwd_live(dir, add ? "portfwd-add" : "portfwd-remove", nic, live) < 0 ||
+			    bundle_set_string_list(dir, vm_nic_group(nic), "forward",
+						   (const char *const *)rules, &error) < 0)
+				ret = error ? fail(error) : 1;
+			else
+				printf("%s %s\n", add ? "added" : "removed", live);
+		}
+	}
+	vm_config_clear(&cfg);
+	return ret;
+}
+
 static void print_size(const char *label, uint64_t bytes)
 {
 	g_autofree char *human = g_format_size_full(bytes, G_FORMAT_SIZE_IEC_UNITS);
@@ -374,7 +495,11 @@ static int snapshot_run(const char *dir, const char *cmd, JsonNode *args, int (*
 	} else {
 		g_clear_pointer(&error, g_free);
 		g_autofree char *sock = control_path(dir);
-		JsonNode *r = control_call(sock, cmd, args, &error);
+		struct control_progress progress = { .out = stderr };
+		JsonNode *r = control_call_full(sock, cmd, args,
+						isatty(STDERR_FILENO) ? control_progress_show : NULL,
+						&progress, &error);
+		control_progress_end(&progress);
 		ret = r ? 0 : -1;
 		if (r) {
 			JsonObject *o = json_node_get_object(r);
@@ -429,18 +554,11 @@ static JsonNode *json_args(const char *k1, const char *v1, const char *k2, const
 
 static int snapshot_list(const char *dir)
 {
-	g_autofree char *index = g_build_filename(dir, "snapshots", "index.conf", NULL);
-	if (!g_file_test(dir, G_FILE_TEST_IS_DIR))
-		return fail(g_strdup_printf("%s: no such VM bundle", dir));
-	struct snapshot_tree t;
-	snapshot_tree_init(&t);
 	char *error = NULL;
-	if (snapshot_tree_load(&t, index, &error) < 0)
+	g_autofree char *text = snapshot_list_text(dir, &error);
+	if (!text)
 		return fail(error);
-	g_autofree char *sdir = g_build_filename(dir, "snapshots", NULL);
-	g_autofree char *text = snapshot_tree_format(&t, sdir);
 	fputs(text, stdout);
-	snapshot_tree_clear(&t);
 	return 0;
 }
 
@@ -492,6 +610,8 @@ static const struct command {
 	{ "run", cmd_run, "run a VM in this process until it powers off" },
 	{ "status", cmd_status, "the state of a VM (off, running, paused)" },
 	{ "media", cmd_media, "insert or eject a CD, running or not" },
+	{ "portfwd", cmd_portfwd, "add, remove or list NAT port forwards, running or not" },
+	{ "net", cli_net, "create, list or remove host-only networks" },
 	{ "snapshot", cmd_snapshot, "take, list, revert or delete snapshots, running or not" },
 	{ "screenshot", cmd_screenshot, "save a running VM's screen as PNG" },
 	{ "send-keys", cmd_send_keys, "press key combinations (ctrl-alt-delete, shift-a, f12)" },

@@ -593,7 +593,7 @@ struct pc *pc_new(const struct vm_config *cfg, const struct pc_options *opts, ch
 		pc->isa_irq[i] = pc_irq(pc, i);
 	pc_add_pci_devices(pc);
 	pc_add_isa_devices(pc, cfg->test_exit || opts->test_exit);
-	if (pc_add_display(pc, bios, error) < 0) {
+	if (pc_add_display(pc, bios, error) < 0 || pc_add_nics(pc, cfg, error) < 0) {
 		pc_free(pc);
 		return NULL;
 	}
@@ -615,7 +615,8 @@ struct pc *pc_new(const struct vm_config *cfg, const struct pc_options *opts, ch
 static int pc_resume(struct pc *pc)
 {
 	char *error = NULL;
-	g_autofree char *mark = snapshot_take_resume_mark(pc->bundle_dir);
+	pc_snapshot_recover(pc); /* may complete an interrupted revert: a resume mark */
+	g_autofree char *mark = snapshot_resume_mark(pc->bundle_dir);
 	if (pc_resume_suspended(pc, &error) && error) {
 		log_error("resuming from suspend: %s", error);
 		fprintf(stderr, "pcvm: cannot resume the suspended VM: %s\n", error);
@@ -710,6 +711,7 @@ void pc_free(struct pc *pc)
 		d->cls->destroy(d->dev);
 	}
 	g_array_free(pc->devices, TRUE);
+	pc_free_nics(pc);
 	pci_bus_free(pc->pci);
 	bus_free(pc->io);
 	bus_free(pc->mmio);

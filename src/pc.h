@@ -4,6 +4,7 @@
  * what fw_cfg and CMOS tell the firmware, and runs the main loop until the guest powers off.
  */
 #pragma once
+#include <glib.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +54,11 @@ void pc_powerdown(struct pc *pc); /* the ACPI power button */
 int pc_change_media(struct pc *pc, const char *drive, const char *file, bool force,
 		    char **error);
 
+/* NAT port forwards of network card INDEX while the VM runs (pc_net.c): RULE as in vm.conf's
+ * forward= ("tcp:127.0.0.1:2222-:22"). The list holds such strings. */
+int pc_portfwd(struct pc *pc, unsigned index, bool add, const char *rule, char **error);
+GPtrArray *pc_portfwd_list(struct pc *pc, unsigned index, char **error);
+
 /* The screen as a PNG file; a key combination ("ctrl-alt-delete") pressed and released; the
  * text screen as UTF-8 lines. */
 int pc_screenshot(struct pc *pc, const char *path, char **error);
@@ -66,6 +72,9 @@ int pc_snapshot_take(struct pc *pc, const char *name, const char *description, c
 		     char **error);
 int pc_snapshot_revert(struct pc *pc, const char *which, char **error);
 int pc_snapshot_delete(struct pc *pc, const char *which, char **error);
+/* The disk space only each snapshot holds (what deleting it frees): id -> uint64_t * bytes;
+ * NULL with *error if the tree cannot be read. */
+GHashTable *pc_snapshot_disk_usage(struct pc *pc, char **error);
 /* Suspend to disk: the machine's state saved (disks as they are), then power off. The next
  * start resumes: pc_resume_suspended() says whether there was one (false: boot normally) and
  * sets *error if resuming it failed. */

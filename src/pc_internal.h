@@ -36,6 +36,12 @@ struct pc_device {
 	void *dev;
 };
 
+struct pc_nic {
+	struct e1000 *dev;
+	struct net_port *port;
+	bool nat; /* the backend is slirp: port forwards apply */
+};
+
 struct pc {
 	unsigned ncpus;
 	uint64_t ram_size, below_4g, above_4g;
@@ -68,6 +74,7 @@ struct pc {
 	struct fw_cfg *fw;
 	struct i8042 *kbc;
 	struct vga *vga;
+	struct pc_nic nics[VM_MAX_NICS];
 	/* the VGA's linear framebuffer as KVM slot PC_SLOT_LFB */
 	bool lfb_mapped;
 	uint64_t lfb_gpa, lfb_size;
@@ -102,9 +109,17 @@ void pc_reset_devices(struct pc *pc);
  * them go again (unless the user paused the VM). */
 void pc_vcpus_hold(struct pc *pc, bool hold);
 
+/* pc_snapshot.c: at start, before resuming, completes an interrupted snapshot operation and
+ * removes its leftovers (snapshot/offline.h). */
+void pc_snapshot_recover(struct pc *pc);
+
 /* pc_display.c */
 int pc_add_display(struct pc *pc, const char *bios_path, char **error);
 void pc_display_map_memory(struct pc *pc);
+
+/* pc_net.c */
+int pc_add_nics(struct pc *pc, const struct vm_config *cfg, char **error);
+void pc_free_nics(struct pc *pc);
 
 /* pc_firmware.c */
 void pc_setup_cmos(struct pc *pc);

@@ -1,4 +1,5 @@
 /* The commands a running VM answers on its control socket (design.md, "Control protocol"). */
+#include <limits.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -110,6 +111,43 @@ static int cmd_text_screen(void *opaque, JsonObject *args, JsonBuilder *b, char 
 	return 0;
 }
 
+/* args: nic (index, default 0), rule ("tcp:127.0.0.1:2222-:22") */
+static int portfwd_change(void *opaque, JsonObject *args, bool add, char **error)
+{
+	gint64 nic = json_object_get_int_member_with_default(args, "nic", 0);
+	const char *rule = json_object_get_string_member_with_default(args, "rule", NULL);
+	if (!rule) {
+		*error = g_strdup("needs \"rule\", e.g. \"tcp:127.0.0.1:2222-:22\"");
+		return -1;
+	}
+	return pc_portfwd(opaque, nic < 0 ? UINT_MAX : (unsigned)nic, add, rule, error);
+}
+
+static int cmd_portfwd_add(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	return portfwd_change(opaque, args, true, error);
+}
+
+static int cmd_portfwd_remove(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	return portfwd_change(opaque, args, false, error);
+}
+
+/* args: nic (default 0); result: rules, the active forwards */
+static int cmd_portfwd_list(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	gint64 nic = json_object_get_int_member_with_default(args, "nic", 0);
+	g_autoptr(GPtrArray) rules = pc_portfwd_list(opaque, nic < 0 ? UINT_MAX : nic, error);
+	if (!rules)
+		return -1;
+	json_builder_set_member_name(b, "rules");
+	json_builder_begin_array(b);
+	for (guint i = 0; i < rules->len; i++)
+		json_builder_add_string_value(b, g_ptr_array_index(rules, i));
+	json_builder_end_array(b);
+	return 0;
+}
+
 static const char *arg_snapshot(JsonObject *args, char **error)
 {
 	const char *which = json_object_get_string_member_with_default(args, "snapshot", NULL);
@@ -143,6 +181,26 @@ static int cmd_snapshot_delete(void *opaque, JsonObject *args, JsonBuilder *b, c
 	return which ? pc_snapshot_delete(opaque, which, error) : -1;
 }
 
+/* {"disk-bytes": {ID: BYTES, ...}}: the disk space only each snapshot holds */
+static int cmd_snapshot_disk_usage(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	GHashTable *h = pc_snapshot_disk_usage(opaque, error);
+	if (!h)
+		return -1;
+	json_builder_set_member_name(b, "disk-bytes");
+	json_builder_begin_object(b);
+	GHashTableIter it;
+	gpointer id, bytes;
+	g_hash_table_iter_init(&it, h);
+	while (g_hash_table_iter_next(&it, &id, &bytes)) {
+		json_builder_set_member_name(b, id);
+		json_builder_add_int_value(b, (gint64) * (uint64_t *)bytes);
+	}
+	json_builder_end_object(b);
+	g_hash_table_unref(h);
+	return 0;
+}
+
 static int cmd_suspend(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
 {
 	return pc_suspend(opaque, error);
@@ -153,10 +211,15 @@ static const struct control_command vm_commands[] = {
 	{ "snapshot-take", cmd_snapshot_take, "disks, memory and devices; name, description" },
 	{ "snapshot-revert", cmd_snapshot_revert, "go to a snapshot (id or name)" },
 	{ "snapshot-delete", cmd_snapshot_delete, "delete a snapshot; its children stay" },
+	{ "snapshot-disk-usage", cmd_snapshot_disk_usage,
+	  "disk space only each snapshot holds (what deleting it frees)" },
 	{ "screenshot", cmd_screenshot, "write the screen to a PNG file" },
 	{ "send-keys", cmd_send_keys, "press and release a key combination" },
 	{ "text-screen", cmd_text_screen, "the text-mode screen as UTF-8 lines" },
 	{ "media-change", cmd_media_change, "insert (file) or eject (no file) a CD; force" },
+	{ "portfwd-add", cmd_portfwd_add, "forward a host port to the guest (NAT); nic, rule" },
+	{ "portfwd-remove", cmd_portfwd_remove, "stop forwarding a host port; nic, rule" },
+	{ "portfwd-list", cmd_portfwd_list, "the active port forwards of a NAT card; nic" },
 	{ "status", cmd_status, "name, state, CPUs, memory, uptime, pid" },
 	{ "pause", cmd_pause, "stop the vCPUs" },
 	{ "resume", cmd_resume, "let the vCPUs run again" },

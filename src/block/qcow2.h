@@ -162,6 +162,10 @@ int qcow2_snapshot_create(struct block_dev *bd, const char *id, const char *name
 int qcow2_snapshot_goto(struct block_dev *bd, const char *id, char **error);
 int qcow2_snapshot_delete(struct block_dev *bd, const char *id, char **error);
 int qcow2_snapshot_list(struct block_dev *bd, struct block_snapshot_info **out, size_t *n);
+/* Bytes of the image that only snapshot ID holds (its L1 and L2 tables and data clusters with
+ * refcount 1): what deleting it would free. Takes the device's lock; any thread. */
+int qcow2_snapshot_exclusive_bytes(struct block_dev *bd, const char *id, uint64_t *bytes,
+				   char **error);
 
 /* qcow2_commit.c: a new state built in free clusters, switched to by one header write */
 struct qcow2_commit;
