@@ -178,7 +178,7 @@ static double now_s(void)
 	return g_get_monotonic_time() / 1e6;
 }
 
-/* Revert time does not grow with RAM size: 4 GiB map in milliseconds. */
+/* Revert time does not grow with RAM size: 4 GiB are mapped from the file, not read. */
 static void test_restore_4g_fast(void)
 {
 	struct tmpdir t = { 0 };
@@ -204,7 +204,16 @@ static void test_restore_4g_fast(void)
 	double t3 = now_s();
 	g_test_message("4 GiB: save %.0f ms (mostly zero pages), revert %.2f ms", (t1 - t0) * 1e3,
 		       (t3 - t2) * 1e3);
-	g_assert_cmpfloat(t3 - t2, <, 0.25);
+	/* not a copy: the guest's RAM is now the file itself, mapped copy-on-write (what keeps
+	 * the revert's time independent of the RAM size; the time above is for information) */
+	g_autofree char *maps = NULL;
+	g_assert_true(g_file_get_contents("/proc/self/maps", &maps, NULL, NULL));
+	g_autofree char *start = g_strdup_printf("%" G_GINT64_MODIFIER "x-", (guint64)(uintptr_t)ram);
+	const char *line = strstr(maps, start);
+	g_assert_nonnull(line);
+	g_autofree char *l = g_strndup(line, strcspn(line, "\n"));
+	if (!strstr(l, "big.ram"))
+		g_error("guest RAM is not mapped from the snapshot file: %s", l);
 	for (uint64_t off = 0; off < size; off += 256 * MIB) {
 		g_assert_cmphex(ram[off], ==, 0);
 		g_assert_cmphex(ram[off + PAGE], ==, (uint8_t)(off >> 28) + 1);
