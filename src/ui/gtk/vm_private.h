@@ -1,0 +1,33 @@
+/* The insides of PcvmVm, shared by vm.c (state, polling, thumbnails) and vm_spawn.c (power on,
+ * the pcvm command line, the trash). */
+#pragma once
+#include <json-glib/json-glib.h>
+#include <stdbool.h>
+
+#include "vm.h"
+
+struct _PcvmVm {
+	GObject parent;
+	char *dir;
+	char *name;
+	char *guest;
+	enum vm_state state;
+	GdkPixbuf *thumb;
+	char *activity;
+	GCancellable *cancel; /* cancelled when the VM leaves the library */
+	guint poll_timer;
+	bool poll_busy;
+	bool thumb_busy;
+	unsigned ticks;
+	unsigned serial;   /* names this VM's files in the app's temp dir */
+	GSubprocess *proc; /* our `pcvm run` child, until it exits */
+	char *stderr_path; /* where that child's stderr goes */
+};
+
+enum { VM_SIGNAL_CHANGED, VM_SIGNAL_ERROR, VM_SIGNAL_REMOVED, VM_N_SIGNALS };
+extern guint vm_signals[VM_N_SIGNALS];
+
+void vm_emit_changed(PcvmVm *vm);
+/* Emits "error" with a title (printf-style) and DETAIL. */
+void vm_report(PcvmVm *vm, const char *detail, const char *title_fmt, ...) G_GNUC_PRINTF(3, 4);
+void vm_set_activity(PcvmVm *vm, const char *activity);
