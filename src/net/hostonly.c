@@ -500,8 +500,14 @@ static int network_up(const struct hostonly_net *n, const struct hostonly_addrs 
 		return -1;
 	}
 	no_forwarding(n->bridge);
+	/* Left alone, a bridge takes the lowest MAC of its ports, so the host's MAC would change
+	 * as VMs join and leave and guests holding the old one in their ARP caches would lose
+	 * the host. A fixed, locally administered one instead: 52:50 and the host address, which
+	 * no other network has (their subnets do not overlap). */
+	const uint8_t mac[6] = { 0x52, 0x50, a->host >> 24, a->host >> 16, a->host >> 8, a->host };
 	struct in_addr host = { htonl(a->host) };
-	if (netif_set_ipv4(n->bridge, host, a->prefix, error) < 0 ||
+	if (netif_set_mac(n->bridge, mac, error) < 0 ||
+	    netif_set_ipv4(n->bridge, host, a->prefix, error) < 0 ||
 	    netif_set_up(n->bridge, true, error) < 0 || dnsmasq_start(n, a, rundir, error) < 0) {
 		network_down(rundir);
 		return -1;

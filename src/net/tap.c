@@ -13,6 +13,7 @@
 #include <linux/rtnetlink.h>
 #include <linux/sockios.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -196,6 +197,16 @@ int netif_bridge_attach(const char *bridge, const char *ifname, char **error)
 		return 0;
 	g_autofree char *what = g_strdup_printf("attaching %s to bridge", ifname);
 	return netif_fail(error, err, what, bridge, cap_hint);
+}
+
+int netif_set_mac(const char *ifname, const uint8_t mac[6], char **error)
+{
+	struct ifreq ifr;
+	ifreq_name(&ifr, ifname);
+	ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+	memcpy(ifr.ifr_hwaddr.sa_data, mac, 6);
+	int err = netif_ioctl(SIOCSIFHWADDR, &ifr);
+	return err ? netif_fail(error, err, "setting the MAC address of", ifname, root_hint) : 0;
 }
 
 int netif_set_ipv4(const char *ifname, struct in_addr addr, unsigned prefix_len, char **error)

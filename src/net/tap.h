@@ -32,6 +32,8 @@ int netif_bridge_create(const char *bridge, char **error);
 int netif_bridge_delete(const char *bridge, char **error); /* takes it down first */
 int netif_bridge_attach(const char *bridge, const char *ifname, char **error);
 int netif_set_ipv4(const char *ifname, struct in_addr addr, unsigned prefix_len, char **error);
+/* A MAC set this way stays: a bridge given one no longer takes the lowest of its ports'. */
+int netif_set_mac(const char *ifname, const uint8_t mac[6], char **error);
 /* The bridge IFNAME is attached to, or NULL (g_free it). */
 char *netif_master(const char *ifname);
 bool netif_is_bridge(const char *ifname);

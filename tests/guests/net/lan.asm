@@ -140,7 +140,7 @@ ping_all:
 	shl bx, 2
 	mov eax, [p_targets + bx]
 	mov [arp_ip], eax
-	mov [ip_dst], eax
+	mov [ping_ip], eax
 	call target_mac
 	cmp byte [resolving], 0
 	je .cached
@@ -188,7 +188,7 @@ target_mac:
 	mov di, ax
 	ret
 
-; ping_target: [p_pings] echo requests to [ip_dst] through arp_mac, one after the other;
+; ping_target: [p_pings] echo requests to [ping_ip] through arp_mac, one after the other;
 ; prints each reply and the count
 ping_target:
 	mov byte [replies], 0
@@ -202,7 +202,7 @@ ping_target:
 	inc byte [replies]
 	jmp .again
 .lost:	print msg_lost
-	mov si, ip_dst
+	mov si, ping_ip
 	call put_ip
 	print msg_lost_seq
 	movzx eax, word [seq]
@@ -218,13 +218,16 @@ ping_target:
 	movzx eax, byte [sent]
 	call put_dec
 	print msg_replies_from
-	mov si, ip_dst
+	mov si, ping_ip
 	call put_ip
 	print crlf
 	ret
 
-; send_echo: an echo request, identifier PING_ID, sequence [seq], data bytes i * 7 + seq
+; send_echo: an echo request to [ping_ip], identifier PING_ID, sequence [seq], data bytes
+; i * 7 + seq. (ip_dst is set each time: answering an echo request on the way sets it too.)
 send_echo:
+	mov eax, [ping_ip]
+	mov [ip_dst], eax
 	mov word [TXBUF + L4], 8	; type 8, code 0
 	mov word [TXBUF + L4 + 4], (PING_ID >> 8) | ((PING_ID & 0xFF) << 8)
 	mov ax, [seq]
@@ -246,7 +249,7 @@ echo_data:
 	loop .byte
 	ret
 
-; wait_reply: up to 2 s for the echo reply to [seq] from [ip_dst]; prints it. CF if none came
+; wait_reply: up to 2 s for the echo reply to [seq] from [ping_ip]; prints it. CF if none came
 ; (or it came with other data).
 wait_reply:
 	mov eax, 2
@@ -266,7 +269,7 @@ wait_reply:
 	cmp ax, [seq]
 	jne .later
 	mov eax, [RXFRAME + IP_SRC]
-	cmp eax, [ip_dst]
+	cmp eax, [ping_ip]
 	jne .later
 	mov [reply], bx
 	mov di, expected
@@ -306,6 +309,7 @@ resolving:	db 0
 target:		db 0
 target_valid:	times MAX_TARGETS db 0
 target_macs:	times MAX_TARGETS * 6 db 0
+ping_ip:	dd 0
 seq:		dw 0
 sent:		db 0
 replies:	db 0
