@@ -180,6 +180,13 @@ class PcvmVm(Vm):
     def list_forwards(self):
         return self.portfwd("list")
 
+    def recorded_forwards(self):
+        """[net0] forward= in vm.conf, which follows every change"""
+        with open(os.path.join(self.bundle, "vm.conf")) as f:
+            m = re.search(r"^\[net0\]\n(?:[^[].*\n?)*", f.read(), re.M)
+        line = re.search(r"^forward=(.*)$", m.group(0), re.M) if m else None
+        return [f for f in line.group(1).split(";") if f] if line else []
+
 
 class QemuVm(Vm):
     """The reference: QEMU's e1000 on -netdev user; forwards changed through QMP's HMP
@@ -230,6 +237,9 @@ class QemuVm(Vm):
     def list_forwards(self):
         return None
 
+    def recorded_forwards(self):
+        return None
+
 
 def check_lines(tap, who, what, got, want, detail):
     return tap.ok(got == want, f"{who}: {what}",
@@ -274,6 +284,20 @@ def refused(port):
         return False
 
 
+def check_forwards(tap, vm, ports, what):
+    """`pcvm portfwd list` and vm.conf name the forwards of PORTS and no other."""
+    want = [f"tcp:127.0.0.1:{p}-:7" for p in ports]
+    listed = vm.list_forwards()
+    if listed is not None:
+        rc, out, err = listed
+        tap.ok(rc == 0 and sorted(out.split()) == sorted(want),
+               f"{vm.who}: portfwd list shows {what}", f"{rc}\n{out}{err}\nwant {want}")
+    recorded = vm.recorded_forwards()
+    if recorded is not None:
+        tap.ok(sorted(recorded) == sorted(want), f"{vm.who}: vm.conf records {what}",
+               f"forward= {recorded}, want {want}")
+
+
 def tcpecho(tap, vm, first, second):
     """The port forward FIRST from the start, SECOND added while running, FIRST removed."""
     who = vm.who
@@ -289,24 +313,13 @@ def tcpecho(tap, vm, first, second):
                 rc, out, err = vm.add_forward(second)
                 tap.ok(rc == 0, f"{who}: add a forward of 127.0.0.1:{second} while running",
                        f"{rc}\n{out}{err}")
-                listed = vm.list_forwards()
-                if listed is not None:
-                    rc, out, err = listed
-                    tap.ok(rc == 0 and f"127.0.0.1:{first}" in out and
-                           f"127.0.0.1:{second}" in out,
-                           f"{who}: portfwd list shows both forwards", f"{rc}\n{out}{err}")
+                check_forwards(tap, vm, [first, second], "both forwards")
             if n == 3:
                 rc, out, err = vm.remove_forward(first)
                 tap.ok(rc == 0, f"{who}: remove the forward of 127.0.0.1:{first}",
                        f"{rc}\n{out}{err}")
                 tap.ok(refused(first), f"{who}: 127.0.0.1:{first} refuses connections now")
-                listed = vm.list_forwards()
-                if listed is not None:
-                    rc, out, err = listed
-                    tap.ok(rc == 0 and f"127.0.0.1:{first}" not in out and
-                           f"127.0.0.1:{second}" in out,
-                           f"{who}: portfwd list shows the second forward alone",
-                           f"{rc}\n{out}{err}")
+                check_forwards(tap, vm, [second], "the second forward alone")
             answer, closed, error = echo_exchange(port, sent)
             tap.ok(answer == want and closed,
                    f"{who}: '{sent}' through 127.0.0.1:{port} comes back as '{want}'",
