@@ -7,6 +7,9 @@
 #   REPS=N      timed runs per VMM and format (default 5), interleaved
 #   MIB=N       size of the read region and of the write region, MiB (default 128)
 #   FORMATS=... image formats to measure (default "raw qcow2"; qcow2 needs qemu-img)
+#   PCVM=FILE   the pcvm binary to measure (default build/pcvm, built if missing)
+# The environment reaches both VMMs: PCVM_NO_INLINE=1 measures pcvm with every request going
+# through its I/O thread and main loop (none served at once on the vCPU thread).
 #
 # The guest (bench/guests/dma.asm, a boot sector program in real mode) is the same for both
 # VMMs, on an IDE primary master disk: SeaBIOS boots it, then it programs the PIIX bus master
@@ -62,7 +65,8 @@ BIOS=${BIOS:-/usr/share/seabios/bios-256k.bin}
 QEMU=${QEMU:-qemu-system-x86_64}
 QEMU_IMG=${QEMU_IMG:-qemu-img}
 export QEMU_IMG
-PCVM=$ROOT/build/pcvm
+PCVM_SET=${PCVM:+yes}
+PCVM=${PCVM:-$ROOT/build/pcvm}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 GOAL=1.5
 OK_EXIT=33
@@ -98,6 +102,7 @@ for fmt in $FORMATS; do
 	esac
 done
 
+[ -n "$PCVM_SET" ] && [ ! -x "$PCVM" ] && die "PCVM=$PCVM is not an executable"
 if [ ! -x "$PCVM" ]; then
 	echo "bench/disk.sh: build/pcvm missing, building it" >&2
 	if [ -f "$ROOT/build/build.ninja" ]; then

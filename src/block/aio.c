@@ -12,6 +12,9 @@
  *     metadata needs no locking beyond one mutex.
  * Only the worker submits to the ring: io_uring cancels a thread's requests when that thread
  * exits, and a vCPU thread may exit with requests in flight.
+ * block_try_now() skips all of this when the device is idle and the driver can serve the
+ * request without waiting for the disk: it runs on the caller's thread. While it runs, the
+ * worker starts nothing, so a flush queued meanwhile still comes after it.
  * Finished requests go on the device's done list and an eventfd wakes a GSource on the
  * default main context, which runs the callbacks. block_drain() either runs them itself
  * (when it can acquire the default context: nobody else runs the loop) or waits for the
@@ -47,7 +50,10 @@ struct block_aio {
 	struct req_list done; /* finished, callback not run yet */
 	unsigned pending;     /* submitted and callback not yet returned */
 	unsigned in_callback; /* callbacks running now (a drain inside one waits for the rest) */
+	unsigned in_flight;   /* queued or running on the worker or the ring, not finished */
+	unsigned inlined;     /* block_try_now calls running now */
 	bool stop;
+	bool no_inline; /* block_set_inline(false), or PCVM_NO_INLINE=1 */
 	GThread *worker;
 	int efd;
 	GSource *source;
@@ -86,6 +92,7 @@ static void aio_post(struct block_aio *a, struct block_req *req, int ret)
 {
 	req->ret = ret;
 	g_mutex_lock(&a->lock);
+	a->in_flight--;
 	list_push(&a->done, req);
 	g_cond_broadcast(&a->done_cond);
 	g_mutex_unlock(&a->lock);
@@ -181,8 +188,9 @@ static gpointer aio_worker(gpointer opaque)
 	struct block_aio *a = opaque;
 	g_mutex_lock(&a->lock);
 	for (;;) {
-		struct block_req *req = list_pop(&a->todo);
-		if (!req && a->stop)
+		/* a request runs inline: nothing may overtake it (a flush must come after it) */
+		struct block_req *req = a->inlined ? NULL : list_pop(&a->todo);
+		if (!req && a->stop && !a->todo.head)
 			break;
 		if (!req) {
 			g_cond_wait(&a->work_cond, &a->lock);
@@ -352,10 +360,49 @@ struct block_aio *block_aio_new(struct block_dev *bd)
 #ifdef HAVE_LIBURING
 	a->uring = uring_start(a);
 #endif
+	const char *off = getenv("PCVM_NO_INLINE");
+	a->no_inline = off && *off && strcmp(off, "0");
 	a->source = g_unix_fd_source_new(a->efd, G_IO_IN);
 	g_source_set_callback(a->source, (GSourceFunc)(void (*)(void))aio_dispatch, a, NULL);
 	g_source_attach(a->source, NULL);
 	return a;
+}
+
+/* REQ through the driver's nowait operations: 0 when done, else it goes the ordinary way. */
+static int aio_exec_nowait(struct block_dev *bd, struct block_req *req)
+{
+	const struct block_driver *drv = bd->drv;
+	if (block_check(bd, req) < 0)
+		return -EAGAIN; /* the ordinary path reports it */
+	if (req->op == BLOCK_READ && drv->pread_nowait)
+		return drv->pread_nowait(bd, req->buf, req->len, req->offset);
+	if (req->op == BLOCK_WRITE && drv->pwrite_nowait)
+		return drv->pwrite_nowait(bd, req->buf, req->len, req->offset);
+	return -EAGAIN;
+}
+
+/* REQ on the caller's thread, if the device is idle (nothing earlier is overtaken) and its
+ * driver lock free (a synchronous helper or a snapshot holding it: the ordinary way). */
+int block_aio_try_now(struct block_dev *bd, struct block_req *req)
+{
+	struct block_aio *a = bd->aio;
+	g_mutex_lock(&a->lock);
+	bool go = !a->in_flight && !a->stop && !a->no_inline;
+	a->inlined += go;
+	g_mutex_unlock(&a->lock);
+	if (!go)
+		return -EAGAIN;
+	int ret = -EAGAIN;
+	if (g_mutex_trylock(&a->drv_lock)) {
+		ret = aio_exec_nowait(bd, req);
+		g_mutex_unlock(&a->drv_lock);
+	}
+	g_mutex_lock(&a->lock);
+	a->inlined--;
+	if (a->todo.head)
+		g_cond_signal(&a->work_cond); /* it waited for us */
+	g_mutex_unlock(&a->lock);
+	return ret < 0 ? -EAGAIN : 0;
 }
 
 void block_aio_submit(struct block_dev *bd, struct block_req *req)
@@ -363,6 +410,7 @@ void block_aio_submit(struct block_dev *bd, struct block_req *req)
 	struct block_aio *a = bd->aio;
 	g_mutex_lock(&a->lock);
 	a->pending++;
+	a->in_flight++;
 	g_mutex_unlock(&a->lock);
 	req->progress = 0;
 	worker_submit(a, req);
@@ -390,6 +438,16 @@ void block_aio_free(struct block_dev *bd)
 	g_cond_clear(&a->done_cond);
 	g_free(a);
 	bd->aio = NULL;
+}
+
+void block_set_inline(struct block_dev *bd, bool allowed)
+{
+	struct block_aio *a = bd->aio;
+	if (!a)
+		return; /* a memory device: always served at once */
+	g_mutex_lock(&a->lock);
+	a->no_inline = !allowed;
+	g_mutex_unlock(&a->lock);
 }
 
 void block_aio_lock(struct block_dev *bd)

@@ -6,6 +6,7 @@
 #include <glib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* Probed in order; raw takes anything, so it comes last. */
@@ -227,6 +228,17 @@ void block_submit(struct block_dev *bd, struct block_req *req)
 	req->done(req, block_exec(bd, req));
 }
 
+int block_try_now(struct block_dev *bd, enum block_op op, void *buf, size_t len,
+		  uint64_t offset)
+{
+	struct block_req req = { .op = op, .offset = offset, .buf = buf, .len = len };
+	if (op != BLOCK_READ && op != BLOCK_WRITE)
+		return -EAGAIN;
+	if (bd->aio)
+		return block_aio_try_now(bd, &req);
+	return block_exec(bd, &req) == 0 ? 0 : -EAGAIN; /* a memory disk: always at once */
+}
+
 /* ---- creation, sizes, information ---- */
 
 int block_create_raw(const char *path, uint64_t size, char **error)
@@ -400,6 +412,59 @@ int block_fd_write(int fd, const void *buf, size_t len, uint64_t off)
 			return -errno;
 		if (n == 0)
 			return -EIO;
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* RWF_NOWAIT reads come from the page cache or not at all (-EAGAIN). A short read is part
+ * cached or the end of the file; 0 bytes is the end (zeros, as block_fd_read). */
+int block_fd_read_nowait(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+	while (len) {
+		struct iovec iov = { p, len };
+		ssize_t n = preadv2(fd, &iov, 1, off, RWF_NOWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -EAGAIN; /* not cached, or an error the ordinary path reports */
+		if (n == 0) {
+			memset(p, 0, len);
+			return 0;
+		}
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* RWF_NOWAIT writes fail where the kernel would wait (locks, dirty-page throttling). Not every
+ * filesystem takes them for buffered writes (EOPNOTSUPP); there a write into the page cache is
+ * a plain one: what it can wait for is the throttling alone. Called under the driver lock. */
+int block_fd_write_nowait(struct block_dev *bd, int fd, const void *buf, size_t len,
+			  uint64_t off)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		struct iovec iov = { (void *)p, len };
+		ssize_t n;
+		if (!bd->no_nowait_write) {
+			n = pwritev2(fd, &iov, 1, off, RWF_NOWAIT);
+			if (n < 0 && errno == EOPNOTSUPP) {
+				bd->no_nowait_write = true; /* this file never takes them */
+				continue;
+			}
+		} else {
+			n = pwrite(fd, p, len, off);
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EAGAIN;
 		p += n;
 		off += n;
 		len -= n;

@@ -25,6 +25,17 @@
  * aio state) complete synchronously and inline: done() runs inside block_submit(), on the
  * caller's thread. Device unit tests rely on it.
  *
+ * Requests that need not wait (block_try_now): a READ or WRITE that the host can serve at once
+ * runs on the caller's thread and is done when the call returns, so a guest polling for
+ * completion sees it on its first look instead of after two thread hand-offs. "At once"
+ * means: nothing of the device is queued or in flight (such a request never overtakes an
+ * earlier one; a request submitted while it runs, a flush say, starts after it), the driver's
+ * lock is free, and the driver can do it without waiting for the disk: a read served from the
+ * host page cache (preadv2 RWF_NOWAIT), a write into the page cache (RWF_NOWAIT where the
+ * filesystem takes it for buffered writes, else a plain buffered write, which waits at most
+ * for the kernel's dirty-page throttling), for qcow2 only with the tables cached and no sync
+ * needed. Anything else is refused (-EAGAIN) and goes through block_submit().
+ *
  * The synchronous helpers (block_pread, block_pwrite, ...) run on the caller's thread; they
  * are serialized with the device's queued requests, but not ordered with them.
  */
@@ -74,6 +85,11 @@ struct block_driver {
 	int (*pwrite)(struct block_dev *bd, const void *buf, size_t len, uint64_t offset);
 	int (*flush)(struct block_dev *bd);
 	/* optional */
+	/* pread/pwrite, but only if they can finish without waiting for the disk (see
+	 * block_try_now): 0, or -EAGAIN (or any error) possibly after moving part of the data;
+	 * the caller then runs the whole request again the ordinary way. */
+	int (*pread_nowait)(struct block_dev *bd, void *buf, size_t len, uint64_t offset);
+	int (*pwrite_nowait)(struct block_dev *bd, const void *buf, size_t len, uint64_t offset);
 	int (*discard)(struct block_dev *bd, uint64_t offset, uint64_t len);
 	int (*get_info)(struct block_dev *bd, struct block_info *info);
 	int (*snapshot_create)(struct block_dev *bd, const char *id, const char *name,
@@ -95,6 +111,7 @@ struct block_dev {
 	/* private to the block layer */
 	struct block_aio *aio; /* NULL: requests complete inline (memory and test devices) */
 	unsigned depth;	       /* 0 for the disk, n for its n-th backing file */
+	bool no_nowait_write;  /* the file refuses RWF_NOWAIT writes (found by trying) */
 };
 
 /* Opens PATH, detecting the format from its contents (never from its name). */
@@ -115,11 +132,23 @@ static inline uint64_t block_size(const struct block_dev *bd)
 
 void block_submit(struct block_dev *bd, struct block_req *req);
 void block_drain(struct block_dev *bd);
+/* OP (BLOCK_READ or BLOCK_WRITE) of LEN bytes at OFFSET, now, if the host can serve it without
+ * waiting (see above): 0 when done; -EAGAIN when not (part of the data may have moved, so a
+ * read's buffer holds garbage), and the caller submits it with block_submit(), which also
+ * reports any error. Runs on the caller's thread; any thread, any locks but the device's. */
+int block_try_now(struct block_dev *bd, enum block_op op, void *buf, size_t len,
+		  uint64_t offset);
 
 /* Whole-buffer file I/O for the drivers: retries short transfers and EINTR; a read past the
  * end of the file gives zeros. 0 or -errno. */
 int block_fd_read(int fd, void *buf, size_t len, uint64_t off);
 int block_fd_write(int fd, const void *buf, size_t len, uint64_t off);
+/* The same without waiting for the disk (RWF_NOWAIT): -EAGAIN where the data is not in the
+ * page cache (read) or the write would wait; part of the data may have moved by then. A write
+ * to a file that refuses RWF_NOWAIT is a plain buffered write (BD remembers which). */
+int block_fd_read_nowait(int fd, void *buf, size_t len, uint64_t off);
+int block_fd_write_nowait(struct block_dev *bd, int fd, const void *buf, size_t len,
+			  uint64_t off);
 
 /* Synchronous helpers (tools, tests, firmware loading). 0 or -errno. */
 int block_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offset);
@@ -207,6 +236,7 @@ int block_exec(struct block_dev *bd, struct block_req *req);
 /* The asynchronous queue (aio.c). */
 struct block_aio *block_aio_new(struct block_dev *bd);
 void block_aio_submit(struct block_dev *bd, struct block_req *req);
+int block_aio_try_now(struct block_dev *bd, struct block_req *req);
 void block_aio_free(struct block_dev *bd);
 void block_aio_lock(struct block_dev *bd);
 void block_aio_unlock(struct block_dev *bd);
@@ -214,3 +244,7 @@ bool block_uses_io_uring(const struct block_dev *bd);
 /* Whether raw images opened from now on may use io_uring (default yes; the environment
  * variable PCVM_NO_IO_URING=1 also turns it off). For tests of the worker-thread path. */
 void block_set_io_uring(bool allowed);
+/* Whether block_try_now may serve BD's requests (default yes; the environment variable
+ * PCVM_NO_INLINE=1 turns it off for every device opened). For tests of the asynchronous path
+ * and to measure what serving at once gains. Memory devices always serve at once. */
+void block_set_inline(struct block_dev *bd, bool allowed);

@@ -138,6 +138,8 @@ int qcow2_l1_entry_check(struct qcow2 *s, uint64_t entry, uint64_t *l2off);
 int qcow2_classify(struct qcow2 *s, uint64_t entry, struct qcow2_map *m);
 int qcow2_read(struct block_dev *bd, void *buf, size_t len, uint64_t off);
 int qcow2_write(struct block_dev *bd, const void *buf, size_t len, uint64_t off);
+int qcow2_read_nowait(struct block_dev *bd, void *buf, size_t len, uint64_t off);
+int qcow2_write_nowait(struct block_dev *bd, const void *buf, size_t len, uint64_t off);
 int qcow2_discard(struct block_dev *bd, uint64_t off, uint64_t len);
 
 /* qcow2_refcount.c */

@@ -1,7 +1,8 @@
 /*
  * qcow2 guest clusters ("Cluster mapping"): the L1/L2 lookup, the table caches, and read,
- * write and discard. Requests arrive one at a time (the block layer's worker serializes a
- * device), so nothing here locks.
+ * write and discard. Requests arrive one at a time (the block layer's driver lock serializes
+ * a device), so nothing here locks. The nowait variants (block.h, block_try_now) do the
+ * same with the tables in the cache and the data in the page cache, or answer -EAGAIN.
  */
 #include <errno.h>
 #include <glib.h>
@@ -57,6 +58,17 @@ uint8_t *qcow2_cache_get(struct qcow2 *s, struct qcow2_cache *c, uint64_t off, b
 	c->offset[victim] = off;
 	c->used[victim] = ++c->tick;
 	return c->data[victim];
+}
+
+/* The table at OFF if the cache holds it, else NULL; reads nothing. */
+static uint8_t *qcow2_cache_peek(struct qcow2_cache *c, uint64_t off)
+{
+	for (unsigned i = 0; i < c->n; i++)
+		if (c->offset[i] == off) {
+			c->used[i] = ++c->tick;
+			return c->data[i];
+		}
+	return NULL;
 }
 
 void qcow2_cache_drop(struct qcow2_cache *c, uint64_t off)
@@ -150,31 +162,44 @@ static uint64_t qcow2_l2_index(const struct qcow2 *s, uint64_t voff)
 	return (voff >> s->cluster_bits) & ((1ull << s->l2_bits) - 1);
 }
 
-/* The L2 entry for guest offset VOFF (0 where no L2 table is allocated). */
-static int qcow2_get_entry(struct qcow2 *s, uint64_t voff, uint64_t *entry)
+/* The L2 entry for guest offset VOFF (0 where no L2 table is allocated). NOWAIT: -EAGAIN if
+ * the table is not in the cache. */
+static int qcow2_lookup(struct qcow2 *s, uint64_t voff, uint64_t *entry, bool nowait)
 {
 	uint64_t l2off;
 	int ret = qcow2_l2_offset(s, qcow2_l1_index(s, voff), &l2off);
 	*entry = 0;
 	if (ret < 0 || !l2off)
 		return ret;
-	uint8_t *t = qcow2_cache_get(s, &s->l2_cache, l2off, true, &ret);
+	uint8_t *t = nowait ? qcow2_cache_peek(&s->l2_cache, l2off)
+			    : qcow2_cache_get(s, &s->l2_cache, l2off, true, &ret);
 	if (!t)
-		return ret;
+		return nowait ? -EAGAIN : ret;
 	uint64_t be;
 	memcpy(&be, t + qcow2_l2_index(s, voff) * 8, 8);
 	*entry = GUINT64_FROM_BE(be);
 	return 0;
 }
 
+static int qcow2_get_entry(struct qcow2 *s, uint64_t voff, uint64_t *entry)
+{
+	return qcow2_lookup(s, voff, entry, false);
+}
+
 /* ---- reading ---- */
 
-static int qcow2_read_backing(struct qcow2 *s, uint8_t *buf, size_t len, uint64_t voff)
+static int qcow2_read_backing(struct qcow2 *s, uint8_t *buf, size_t len, uint64_t voff,
+			      bool nowait)
 {
 	uint64_t bsize = s->backing ? block_size(s->backing) : 0;
 	size_t n = voff >= bsize ? 0 : MIN(len, bsize - voff);
 	memset(buf + n, 0, len - n);
-	return n ? s->backing->drv->pread(s->backing, buf, n, voff) : 0;
+	if (!n)
+		return 0;
+	const struct block_driver *drv = s->backing->drv;
+	if (nowait)
+		return drv->pread_nowait ? drv->pread_nowait(s->backing, buf, n, voff) : -EAGAIN;
+	return drv->pread(s->backing, buf, n, voff);
 }
 
 /* Inflates the compressed cluster M into s->cbuf (kept for the next read of it). */
@@ -199,17 +224,23 @@ static int qcow2_inflate(struct qcow2 *s, const struct qcow2_map *m)
 				    s->bd->path, m->host);
 }
 
-/* Reads LEN bytes at VOFF, all inside one guest cluster mapped by M. */
-static int qcow2_read_mapped(struct qcow2 *s, const struct qcow2_map *m, uint8_t *buf, size_t len,
-			     uint64_t voff)
+/* Reads LEN bytes at VOFF, all inside one guest cluster mapped by M. NOWAIT: from the page
+ * cache (and a cluster inflated already) or -EAGAIN. */
+static int qcow2_read_in(struct qcow2 *s, const struct qcow2_map *m, uint8_t *buf, size_t len,
+			 uint64_t voff, bool nowait)
 {
 	uint64_t in = voff & (s->cluster_size - 1);
 	int ret;
 	switch (m->type) {
-	case QCOW2_UNALLOCATED: return qcow2_read_backing(s, buf, len, voff);
+	case QCOW2_UNALLOCATED: return qcow2_read_backing(s, buf, len, voff, nowait);
 	case QCOW2_ZERO: memset(buf, 0, len); return 0;
-	case QCOW2_NORMAL: return qcow2_file_read(s, buf, len, m->host + in);
+	case QCOW2_NORMAL:
+		if (nowait)
+			return block_fd_read_nowait(s->fd, buf, len, m->host + in);
+		return qcow2_file_read(s, buf, len, m->host + in);
 	case QCOW2_COMPRESSED:
+		if (nowait && s->cbuf_host != m->host)
+			return -EAGAIN;
 		if ((ret = qcow2_inflate(s, m)) < 0)
 			return ret;
 		memcpy(buf, s->cbuf + in, len);
@@ -218,19 +249,24 @@ static int qcow2_read_mapped(struct qcow2 *s, const struct qcow2_map *m, uint8_t
 	return -EIO;
 }
 
-int qcow2_read(struct block_dev *bd, void *buf, size_t len, uint64_t off)
+static int qcow2_read_mapped(struct qcow2 *s, const struct qcow2_map *m, uint8_t *buf, size_t len,
+			     uint64_t voff)
+{
+	return qcow2_read_in(s, m, buf, len, voff, false);
+}
+
+static int qcow2_read_at(struct block_dev *bd, uint8_t *p, size_t len, uint64_t off, bool nowait)
 {
 	struct qcow2 *s = bd->priv;
-	uint8_t *p = buf;
 	while (len) {
 		size_t n = MIN(len, s->cluster_size - (off & (s->cluster_size - 1)));
 		uint64_t entry;
 		struct qcow2_map m;
-		int ret = qcow2_get_entry(s, off, &entry);
+		int ret = qcow2_lookup(s, off, &entry, nowait);
 		if (ret == 0)
 			ret = qcow2_classify(s, entry, &m);
 		if (ret == 0)
-			ret = qcow2_read_mapped(s, &m, p, n, off);
+			ret = qcow2_read_in(s, &m, p, n, off, nowait);
 		if (ret < 0)
 			return ret;
 		p += n;
@@ -238,6 +274,16 @@ int qcow2_read(struct block_dev *bd, void *buf, size_t len, uint64_t off)
 		len -= n;
 	}
 	return 0;
+}
+
+int qcow2_read(struct block_dev *bd, void *buf, size_t len, uint64_t off)
+{
+	return qcow2_read_at(bd, buf, len, off, false);
+}
+
+int qcow2_read_nowait(struct block_dev *bd, void *buf, size_t len, uint64_t off)
+{
+	return qcow2_read_at(bd, buf, len, off, true) < 0 ? -EAGAIN : 0;
 }
 
 /* ---- L1 and L2 updates ---- */
@@ -380,6 +426,54 @@ int qcow2_write(struct block_dev *bd, const void *buf, size_t len, uint64_t off)
 	}
 	int rel = qcow2_release_now(s);
 	return ret < 0 ? ret : rel;
+}
+
+/*
+ * Whether guest cluster VOFF (N bytes of it written) can be written with the tables as they
+ * are: its L2 table ours alone and cached, and the cluster either ours alone (in place) or
+ * unmapped with nothing to free or to read for a partial write (a fresh cluster: *FRESH).
+ */
+static bool qcow2_cluster_quick(struct qcow2 *s, size_t n, uint64_t voff, uint64_t *fresh)
+{
+	uint64_t l1e = s->l1[qcow2_l1_index(s, voff)], entry;
+	struct qcow2_map m;
+	if (!(l1e & QCOW2_OFLAG_COPIED) || !(l1e & QCOW2_OFFSET_MASK) ||
+	    qcow2_lookup(s, voff, &entry, true) < 0 || qcow2_classify(s, entry, &m) < 0)
+		return false;
+	if (m.type == QCOW2_NORMAL && m.copied)
+		return true;
+	if (m.type == QCOW2_COMPRESSED || m.host || (n < s->cluster_size && s->backing))
+		return false;
+	++*fresh;
+	return true;
+}
+
+/*
+ * A write that needs no fdatasync and no metadata read: the dirty bit is set already,
+ * nothing waits to be released, every table is cached, and the fresh clusters come from the
+ * current reservation. Then qcow2_write only writes data and L2 entries, through the page
+ * cache.
+ */
+static bool qcow2_write_quick(struct qcow2 *s, size_t len, uint64_t off)
+{
+	uint64_t fresh = 0;
+	if (!s->dirty || s->n_release)
+		return false;
+	while (len) {
+		size_t n = MIN(len, s->cluster_size - (off & (s->cluster_size - 1)));
+		if (!qcow2_cluster_quick(s, n, off, &fresh))
+			return false;
+		off += n;
+		len -= n;
+	}
+	return fresh <= s->resv_end - s->resv_next;
+}
+
+int qcow2_write_nowait(struct block_dev *bd, const void *buf, size_t len, uint64_t off)
+{
+	if (!qcow2_write_quick(bd->priv, len, off))
+		return -EAGAIN;
+	return qcow2_write(bd, buf, len, off) < 0 ? -EAGAIN : 0;
 }
 
 /* ---- discard ---- */

@@ -76,6 +76,18 @@ static int raw_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_
 	return block_fd_write(bd->fd, buf, len, off);
 }
 
+static int raw_pread_nowait(struct block_dev *bd, void *buf, size_t len, uint64_t off)
+{
+	return block_fd_read_nowait(bd->fd, buf, len, off);
+}
+
+static int raw_pwrite_nowait(struct block_dev *bd, const void *buf, size_t len, uint64_t off)
+{
+	if (block_raw_check_write(bd, buf, len, off) < 0)
+		return -EAGAIN; /* the ordinary path refuses it */
+	return block_fd_write_nowait(bd, bd->fd, buf, len, off);
+}
+
 static int raw_flush(struct block_dev *bd)
 {
 	return fdatasync(bd->fd) < 0 ? -errno : 0;
@@ -97,6 +109,8 @@ const struct block_driver block_raw_driver = {
 	.open = raw_open,
 	.pread = raw_pread,
 	.pwrite = raw_pwrite,
+	.pread_nowait = raw_pread_nowait,
+	.pwrite_nowait = raw_pwrite_nowait,
 	.flush = raw_flush,
 	.discard = raw_discard,
 };

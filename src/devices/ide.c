@@ -269,13 +269,24 @@ static struct ide_request *ide_request_new(struct ide_drive *d, enum block_op op
 	return r;
 }
 
-/* BSY until ide_io_done. The backend may complete inline, before this returns. */
-static void ide_request_send(struct ide_drive *d, struct ide_request *r)
+/*
+ * BSY until ide_io_done. A read or write the host serves at once (block_try_now, unless NOW is
+ * false: the caller just found it cannot) is done before this returns, so the guest's next
+ * status read already sees the result; the rest completes later, on the main loop. The
+ * backend may also complete inline inside block_submit (memory disks).
+ */
+static void ide_request_send(struct ide_drive *d, struct ide_request *r, bool now)
 {
+	struct block_req *req = &r->req;
 	d->xfer = IDE_XFER_IO;
-	d->io_op = r->req.op;
+	d->io_op = req->op;
 	d->status = ST_BSY | ST_READY;
-	block_submit(d->bd, &r->req);
+	if (now && block_try_now(d->bd, req->op, req->buf, req->len, req->offset) == 0) {
+		ide_io_done(d->chan, d, 0, r->data);
+		g_free(r);
+		return;
+	}
+	block_submit(d->bd, req);
 }
 
 /* Starts OP on the current block, a PIO write taking its data from buf. */
@@ -284,7 +295,7 @@ static void ide_submit(struct ide_drive *d, enum block_op op)
 	struct ide_request *r = ide_request_new(d, op);
 	if (op == BLOCK_WRITE)
 		memcpy(r->data, d->buf, r->req.len);
-	ide_request_send(d, r);
+	ide_request_send(d, r, op != BLOCK_FLUSH);
 }
 
 /* ---- PIO data-in and data-out protocols (ATA commands) ---- */
@@ -564,7 +575,7 @@ static void ide_dma_buffer(struct ide_channel *chan, struct ide_drive *d)
 
 /* A write chunk: its data comes from guest memory before the request goes out. The position
  * moves on only when the chunk is on the disk, so a load can take the data again. */
-static void ide_dma_write_chunk(struct ide_channel *chan, struct ide_drive *d)
+static void ide_dma_write_chunk(struct ide_channel *chan, struct ide_drive *d, bool now)
 {
 	struct ide_request *r = ide_request_new(d, BLOCK_WRITE);
 	enum ide_dma_result res =
@@ -574,7 +585,43 @@ static void ide_dma_write_chunk(struct ide_channel *chan, struct ide_drive *d)
 		ide_dma_error(chan, d, res);
 		return;
 	}
-	ide_request_send(d, r);
+	ide_request_send(d, r, now);
+}
+
+/* The chunk (LEN bytes) is in memory or on the disk: the engine and the drive move past it. */
+static void ide_dma_moved(struct ide_channel *chan, struct ide_drive *d, uint32_t len)
+{
+	enum ide_dma_result res = chan->dma->rw(chan->dma_opaque, d->dma_pos, NULL, len,
+						!ide_dma_out(d));
+	if (res != IDE_DMA_OK) {
+		ide_dma_error(chan, d, res);
+		return;
+	}
+	d->dma_pos += len;
+	d->lba += d->block;
+	d->remaining -= d->block;
+	d->xfer = IDE_XFER_DMA;
+}
+
+/*
+ * The chunk straight between the disk and guest memory, with no bounce buffer and no request,
+ * where the engine's table has it in one piece of RAM and the host serves it at once (never a
+ * write while the write cache is off: that one needs its flush). Else false, and *TRIED says
+ * whether block_try_now already said no.
+ */
+static bool ide_dma_direct(struct ide_channel *chan, struct ide_drive *d, bool *tried)
+{
+	uint32_t len = (uint32_t)d->block * ide_unit(d);
+	bool out = ide_dma_out(d);
+	void *p = NULL;
+	if (chan->dma->map && (!out || d->write_cache))
+		p = chan->dma->map(chan->dma_opaque, d->dma_pos, len);
+	*tried = p != NULL;
+	if (!p || block_try_now(d->bd, out ? BLOCK_WRITE : BLOCK_READ, p, len,
+				d->lba * ide_unit(d)) < 0)
+		return false;
+	ide_dma_moved(chan, d, len);
+	return true;
 }
 
 /* One step of a DMA command whose engine is ready: the buffered data, or the next chunk of at
@@ -586,17 +633,21 @@ static void ide_dma_step(struct ide_channel *chan, struct ide_drive *d)
 		return;
 	}
 	uint32_t max = IDE_DMA_CHUNK / ide_unit(d);
+	bool tried;
 	d->block = d->remaining < max ? d->remaining : max;
+	if (ide_dma_direct(chan, d, &tried))
+		return;
 	if (ide_dma_out(d))
-		ide_dma_write_chunk(chan, d);
+		ide_dma_write_chunk(chan, d, !tried);
 	else
-		ide_submit(d, BLOCK_READ);
+		ide_request_send(d, ide_request_new(d, BLOCK_READ), !tried);
 }
 
 /*
- * Runs the DMA command while the engine is ready and nothing is in flight. An inline completion
- * (memory disks) lands back here through dma_pumping instead of recursing once per chunk; a
- * later one (the main loop) pumps again itself.
+ * Runs the DMA command while the engine is ready and nothing is in flight. A chunk done at once
+ * (ide_dma_direct, block_try_now, a memory disk's inline completion) lands back here through
+ * dma_pumping instead of recursing once per chunk; a later one (the main loop) pumps again
+ * itself.
  */
 static void ide_dma_pump(struct ide_channel *chan, struct ide_drive *d)
 {

@@ -58,9 +58,14 @@ enum ide_dma_result {
 struct ide_dma_ops {
 	/* Whether the engine is started, so data may move now (or the table turn out short). */
 	bool (*ready)(void *opaque);
-	/* Moves LEN bytes between BUF and the memory the table describes at POS. */
+	/* Moves LEN bytes between BUF and the memory the table describes at POS. BUF NULL: the
+	 * data got there by way of map; the engine only moves on over them. */
 	enum ide_dma_result (*rw)(void *opaque, uint32_t pos, uint8_t *buf, uint32_t len,
 				  bool to_memory);
+	/* Optional: the host address of the LEN bytes at POS when they lie in one region of the
+	 * table and in guest RAM, else NULL. Moves nothing and changes no register: the drive
+	 * moves the data itself, then calls rw with BUF NULL. */
+	void *(*map)(void *opaque, uint32_t pos, uint32_t len);
 };
 
 struct ide_channel;

@@ -147,9 +147,28 @@ static enum ide_dma_result piix_bm_rw(void *opaque, uint32_t pos, uint8_t *buf, 
 	return piix_bm_end(bm, piix_bm_walk(bm, buf, len, to_mem));
 }
 
+/* The LEN bytes at POS in one piece of guest RAM: the drive reads or writes them in place. The
+ * cursor is only positioned (it is a cache); errors show when rw walks the same way. */
+static void *piix_bm_map(void *opaque, uint32_t pos, uint32_t len)
+{
+	struct piix_bm *bm = opaque;
+	struct piix_bm_cursor *c = &bm->cur;
+	if (!c->valid || c->pos != pos) {
+		piix_bm_rewind(bm);
+		if (piix_bm_walk(bm, NULL, pos, false) != IDE_DMA_OK) {
+			c->valid = false;
+			return NULL;
+		}
+	}
+	if (!c->left && (c->last || !piix_bm_load(bm)))
+		return NULL;
+	return c->left >= len ? guest_mem_ptr(bm->dev->mem, c->addr, len) : NULL;
+}
+
 static const struct ide_dma_ops piix_bm_dma_ops = {
 	.ready = piix_bm_ready,
 	.rw = piix_bm_rw,
+	.map = piix_bm_map,
 };
 
 /* ---- bus-master IDE registers (BAR4) ---- */
@@ -230,12 +249,16 @@ static bool piix_bm_valid(const struct piix_ide *dev)
 /*
  * Each channel's INTRQ passes through here on its way to GSI 14/15. BMISX bit 2 (IDEINTS)
  * latches every rising edge of the channel's interrupt, DMA or not. The line's gsi field
- * carries the channel number.
+ * carries the channel number. Only changes go on: the channel recomputes its level at every
+ * command and select, and each KVM_IRQ_LINE costs the guest time.
  */
 static void piix_ide_irq_set(void *opaque, unsigned ch, int level)
 {
 	struct piix_ide *dev = opaque;
-	if (level && !dev->irq_level[ch])
+	level = !!level;
+	if (level == dev->irq_level[ch])
+		return;
+	if (level)
 		dev->bmdma[8 * ch + PIIX_BM_STATUS] |= BM_ST_IRQ;
 	dev->irq_level[ch] = level;
 	irq_set_level(&dev->out_irq[ch], level);
@@ -366,8 +389,10 @@ static int piix_ide_post_load(void *obj, char **error)
 	pci_function_remap(&dev->pci);
 	for (unsigned ch = 0; ch < 2; ch++) {
 		dev->bm[ch].cur.valid = false; /* rebuilt from the table on the next move */
-		/* the loaded level is not an edge: BMISX bit 2 was saved as it was */
+		/* the loaded level is not an edge: BMISX bit 2 was saved as it was; the line may
+		 * have been either way before the load */
 		dev->irq_level[ch] = ide_channel_irq_asserted(&dev->chan[ch]);
+		irq_set_level(&dev->out_irq[ch], dev->irq_level[ch]);
 		if (ide_channel_post_load(&dev->chan[ch], error) < 0)
 			return -1;
 	}

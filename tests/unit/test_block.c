@@ -1,9 +1,12 @@
-/* The block layer: raw images, the asynchronous request API, drain, sizes, and refusals. */
+/* The block layer: raw images, the asynchronous request API and requests served at once,
+ * drain, sizes, and refusals. */
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "block/block.h"
@@ -475,6 +478,289 @@ static void test_info_raw(void)
 	block_close(bd);
 }
 
+/* ---- serving at once (block_try_now) ---- */
+
+static struct block_dev *open_raw(const char *name, uint64_t size)
+{
+	g_autofree char *path = tmp_path(name);
+	char *error = NULL;
+	g_unlink(path);
+	g_assert_cmpint(block_create_raw(path, size, &error), ==, 0);
+	struct block_dev *bd = block_open(path, false, &error);
+	g_assert_nonnull(bd);
+	return bd;
+}
+
+/* Reads and writes the page cache can take are done at once; errors, flushes and a device
+ * that says no are left to block_submit. */
+static void try_now_raw(const char *name)
+{
+	struct block_dev *bd = open_raw(name, 1 << 20);
+	static uint8_t buf[65536], back[65536];
+	fill(buf, sizeof(buf), 1);
+	g_assert_cmpint(block_try_now(bd, BLOCK_WRITE, buf, sizeof(buf), 65536), ==, 0);
+	g_assert_cmpint(block_try_now(bd, BLOCK_READ, back, sizeof(back), 65536), ==, 0);
+	g_assert_cmpmem(back, sizeof(back), buf, sizeof(buf));
+	g_assert_cmpint(block_try_now(bd, BLOCK_READ, back, 1024, (1 << 20) - 512), ==, -EAGAIN);
+	uint8_t magic[512] = { 'Q', 'F', 'I', 0xfb }; /* refused by the sector 0 guard */
+	g_assert_cmpint(block_try_now(bd, BLOCK_WRITE, magic, sizeof(magic), 0), ==, -EAGAIN);
+	struct block_req guard = { BLOCK_WRITE, 0, magic, sizeof(magic) };
+	g_assert_cmpint(submit_wait(bd, &guard), ==, -EPERM);
+	g_assert_cmpint(block_try_now(bd, BLOCK_FLUSH, NULL, 0, 0), ==, -EAGAIN);
+	block_set_inline(bd, false);
+	g_assert_cmpint(block_try_now(bd, BLOCK_READ, back, sizeof(back), 65536), ==, -EAGAIN);
+	block_set_inline(bd, true);
+	/* beyond the end of a file that shrank under us: zeros, as the ordinary path gives */
+	g_assert_cmpint(ftruncate(bd->fd, 65536 + 4096), ==, 0);
+	g_assert_cmpint(block_try_now(bd, BLOCK_READ, back, sizeof(back), 65536), ==, 0);
+	g_assert_cmpmem(back, 4096, buf, 4096);
+	g_assert_cmpuint(back[4096], ==, 0);
+	g_assert_cmpuint(back[sizeof(back) - 1], ==, 0);
+	block_close(bd);
+}
+
+static void test_try_now_raw(void)
+{
+	try_now_raw("now-uring.img");
+	block_set_io_uring(false);
+	try_now_raw("now-thread.img");
+	block_set_io_uring(true);
+}
+
+/* Nothing is overtaken: a device with a request in flight, or its driver lock taken, says no. */
+static void test_try_now_waits_its_turn(void)
+{
+	block_set_io_uring(false); /* the worker runs requests under the driver lock */
+	struct block_dev *bd = open_raw("turn.img", 1 << 20);
+	block_set_io_uring(true);
+	static uint8_t a[4096], b[4096], back[4096];
+	int done = 0;
+	fill(a, sizeof(a), 2);
+	fill(b, sizeof(b), 3);
+	block_aio_lock(bd); /* as a snapshot or a synchronous helper would */
+	g_assert_cmpint(block_try_now(bd, BLOCK_WRITE, b, sizeof(b), 8192), ==, -EAGAIN);
+	struct block_req w = { BLOCK_WRITE, 8192, a, sizeof(a), done_cb, &done };
+	block_submit(bd, &w); /* in flight: it waits for the lock */
+	g_assert_cmpint(block_try_now(bd, BLOCK_READ, back, sizeof(back), 8192), ==, -EAGAIN);
+	block_aio_unlock(bd);
+	/* the write is in flight (a no) or done (and the read sees it) */
+	if (block_try_now(bd, BLOCK_READ, back, sizeof(back), 8192) == 0)
+		g_assert_cmpmem(back, sizeof(back), a, sizeof(a));
+	block_drain(bd);
+	g_assert_cmpint(done, ==, 1);
+	g_assert_cmpint(block_try_now(bd, BLOCK_READ, back, sizeof(back), 8192), ==, 0);
+	g_assert_cmpmem(back, sizeof(back), a, sizeof(a));
+	block_close(bd);
+}
+
+/* Whether the page cache holds any page of [OFF, OFF + LEN) of FD. */
+static bool cached(int fd, off_t off, size_t len)
+{
+	void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, off);
+	g_assert_true(map != MAP_FAILED);
+	size_t pages = (len + getpagesize() - 1) / getpagesize();
+	g_autofree unsigned char *vec = g_malloc(pages);
+	g_assert_cmpint(mincore(map, len, vec), ==, 0);
+	munmap(map, len);
+	for (size_t i = 0; i < pages; i++)
+		if (vec[i] & 1)
+			return true;
+	return false;
+}
+
+/* A read the page cache cannot serve is left to block_submit, which reads the disk. */
+static void test_try_now_cold_read(void)
+{
+	struct block_dev *bd = open_raw("cold.img", 1 << 20);
+	static uint8_t buf[65536], back[65536];
+	fill(buf, sizeof(buf), 4);
+	g_assert_cmpint(block_pwrite(bd, buf, sizeof(buf), 131072), ==, 0);
+	g_assert_cmpint(fdatasync(bd->fd), ==, 0);
+	posix_fadvise(bd->fd, 131072, sizeof(buf), POSIX_FADV_DONTNEED);
+	if (cached(bd->fd, 131072, sizeof(buf))) {
+		g_test_skip("the file system keeps the pages cached (tmpfs?)");
+		block_close(bd);
+		return;
+	}
+	g_assert_cmpint(block_try_now(bd, BLOCK_READ, back, sizeof(back), 131072), ==, -EAGAIN);
+	struct block_req r = { BLOCK_READ, 131072, back, sizeof(back) };
+	g_assert_cmpint(submit_wait(bd, &r), ==, 1);
+	g_assert_cmpmem(back, sizeof(back), buf, sizeof(buf));
+	memset(back, 0, sizeof(back));
+	g_assert_cmpint(block_try_now(bd, BLOCK_READ, back, sizeof(back), 131072), ==, 0);
+	g_assert_cmpmem(back, sizeof(back), buf, sizeof(buf));
+	block_close(bd);
+}
+
+/* A write through block_try_now, else block_submit; whether it was done at once. */
+static bool write_now_or_later(struct block_dev *bd, void *buf, size_t len, uint64_t off)
+{
+	if (block_try_now(bd, BLOCK_WRITE, buf, len, off) == 0)
+		return true;
+	struct block_req w = { BLOCK_WRITE, off, buf, len };
+	g_assert_cmpint(submit_wait(bd, &w), ==, 1);
+	return false;
+}
+
+/*
+ * qcow2: a write that needs a sync (the dirty bit, a new L2 table, a new reservation of
+ * clusters) is refused; the rest, allocating writes included, are done at once, and so are
+ * reads of mapped, unmapped and zero clusters with their tables cached. The image is sound
+ * afterwards.
+ */
+static void test_try_now_qcow2(void)
+{
+	const uint64_t size = 24 << 20, cluster = 65536;
+	g_autofree char *path = tmp_path("now.qcow2");
+	char *error = NULL;
+	g_unlink(path);
+	g_assert_cmpint(block_create_qcow2(path, size, NULL, &error), ==, 0);
+	struct block_dev *bd = block_open(path, false, &error);
+	g_assert_nonnull(bd);
+	uint8_t *buf = g_malloc(cluster), *back = g_malloc(cluster);
+	unsigned later = 0;
+	for (uint64_t off = 0; off < 20 << 20; off += cluster) {
+		fill(buf, cluster, off / cluster);
+		bool now = write_now_or_later(bd, buf, cluster, off);
+		if (off == 0)
+			g_assert_false(now); /* dirty bit, L2 table, first reservation */
+		if (off == cluster)
+			g_assert_true(now);
+		later += !now;
+	}
+	g_assert_cmpuint(later, >=, 2); /* at least one more reservation */
+	g_assert_cmpuint(later, <=, 8);
+	/* a partial write into a fresh cluster: the rest of it reads as zeros */
+	fill(buf, 4096, 99);
+	g_assert_true(write_now_or_later(bd, buf, 4096, (20 << 20) + 512));
+	for (uint64_t off = 0; off < size; off += cluster) {
+		g_assert_cmpint(block_try_now(bd, BLOCK_READ, back, cluster, off), ==, 0);
+		if (off < 20 << 20)
+			fill(buf, cluster, off / cluster);
+		else
+			memset(buf, 0, cluster);
+		if (off == 20 << 20)
+			fill(buf + 512, 4096, 99);
+		g_assert_cmpmem(back, cluster, buf, cluster);
+	}
+	block_close(bd);
+	/* what was written at once is what the ordinary path reads after a reopen */
+	bd = block_open(path, true, &error);
+	g_assert_nonnull(bd);
+	fill(buf, cluster, 17);
+	g_assert_cmpint(block_pread(bd, back, cluster, 17 * cluster), ==, 0);
+	g_assert_cmpmem(back, cluster, buf, cluster);
+	block_close(bd);
+	g_free(buf);
+	g_free(back);
+	g_unlink(path);
+}
+
+/* ---- requests at once and queued ones mixed, from several threads ---- */
+
+struct mix {
+	struct block_dev *bd;
+	GMainLoop *loop;
+	GThread *joiner;
+	struct block_req req[SLOTS];
+	uint8_t *buf[SLOTS];
+	int calls[SLOTS];
+	int next;
+	int now;
+};
+
+static void mix_done(struct block_req *req, int ret)
+{
+	struct mix *m = req->opaque;
+	g_assert_cmpint(ret, ==, 0);
+	g_assert_cmpint(g_atomic_int_add(&m->calls[req - m->req], 1), ==, 0);
+}
+
+/* Odd slots try block_try_now first; every fifth request is a flush, which the submitter
+ * drains (so the device falls idle now and then, and block_try_now finds it so). */
+static gpointer mix_worker(gpointer opaque)
+{
+	struct mix *m = opaque;
+	for (int i; (i = g_atomic_int_add(&m->next, 1)) < SLOTS;) {
+		bool flush = i % 5 == 4;
+		if (i % 2 && !flush &&
+		    block_try_now(m->bd, BLOCK_WRITE, m->buf[i], SLOT_LEN, i * SLOT_LEN) == 0) {
+			g_atomic_int_inc(&m->calls[i]);
+			g_atomic_int_inc(&m->now);
+			continue;
+		}
+		m->req[i] = (struct block_req){ .op = flush ? BLOCK_FLUSH : BLOCK_WRITE,
+						.offset = (uint64_t)i * SLOT_LEN,
+						.buf = flush ? NULL : m->buf[i],
+						.len = flush ? 0 : SLOT_LEN, .done = mix_done,
+						.opaque = m };
+		block_submit(m->bd, &m->req[i]);
+		if (flush)
+			block_drain(m->bd);
+	}
+	block_drain(m->bd);
+	return NULL;
+}
+
+static gboolean mix_quit(gpointer opaque)
+{
+	g_main_loop_quit(((struct mix *)opaque)->loop);
+	return G_SOURCE_REMOVE;
+}
+
+static gpointer mix_joiner(gpointer opaque)
+{
+	struct mix *m = opaque;
+	GThread *t[WORKERS];
+	for (int i = 0; i < WORKERS; i++)
+		t[i] = g_thread_new("submitter", mix_worker, m);
+	for (int i = 0; i < WORKERS; i++)
+		g_thread_join(t[i]);
+	g_idle_add(mix_quit, m);
+	return NULL;
+}
+
+static gboolean mix_start(gpointer opaque)
+{
+	struct mix *m = opaque;
+	m->joiner = g_thread_new("joiner", mix_joiner, m);
+	return G_SOURCE_REMOVE;
+}
+
+/* Every request is done exactly once, the drains return, and the data is all there. */
+static void mix_run(const char *name, bool qcow2)
+{
+	struct mix *m = g_new0(struct mix, 1);
+	m->bd = stress_open(name, qcow2);
+	m->loop = g_main_loop_new(NULL, FALSE);
+	for (unsigned i = 0; i < SLOTS; i++) {
+		m->buf[i] = g_malloc(SLOT_LEN);
+		fill(m->buf[i], SLOT_LEN, i);
+	}
+	g_idle_add(mix_start, m);
+	g_main_loop_run(m->loop);
+	g_thread_join(m->joiner);
+	uint8_t back[SLOT_LEN];
+	for (unsigned i = 0; i < SLOTS; i++) {
+		g_assert_cmpint(m->calls[i], ==, 1);
+		if (i % 5 != 4) {
+			g_assert_cmpint(block_pread(m->bd, back, SLOT_LEN, i * SLOT_LEN), ==, 0);
+			g_assert_cmpmem(back, SLOT_LEN, m->buf[i], SLOT_LEN);
+		}
+		g_free(m->buf[i]);
+	}
+	g_test_message("%s: %d of %d requests done at once", name, m->now, SLOTS);
+	block_close(m->bd);
+	g_main_loop_unref(m->loop);
+	g_free(m);
+}
+
+static void test_try_now_mixed(void)
+{
+	mix_run("mix.img", false);
+	mix_run("mix.qcow2", true);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -491,5 +777,10 @@ int main(int argc, char **argv)
 	g_test_add_func("/block/async/drain-other-thread", test_drain_other_thread);
 	g_test_add_func("/block/async/close-drains", test_close_drains);
 	g_test_add_func("/block/info-raw", test_info_raw);
+	g_test_add_func("/block/now/raw", test_try_now_raw);
+	g_test_add_func("/block/now/waits-its-turn", test_try_now_waits_its_turn);
+	g_test_add_func("/block/now/cold-read", test_try_now_cold_read);
+	g_test_add_func("/block/now/qcow2", test_try_now_qcow2);
+	g_test_add_func("/block/now/mixed-threads", test_try_now_mixed);
 	return g_test_run();
 }

@@ -1,9 +1,11 @@
 /*
  * PIIX bus-master IDE DMA, driven through the same ports a guest uses: the BAR4 register file,
  * physical region descriptor tables in fake guest RAM, ATA DMA commands against a memory disk
- * (inline completions) and a raw file (completions later, on the main loop), ATAPI DMA.
+ * (inline completions) and a raw file (completions later, on the main loop, or at once when the
+ * host page cache serves them), ATAPI DMA.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -431,6 +433,8 @@ static void test_stop_and_restart(void)
 
 /* ---- completions on the main loop: a raw file through the asynchronous block layer ---- */
 
+/* A raw file of BYTES, never served at once (these tests are of the path through the main
+ * loop). */
 static struct block_dev *temp_disk(char **path, uint64_t bytes)
 {
 	GError *gerr = NULL;
@@ -441,6 +445,7 @@ static struct block_dev *temp_disk(char **path, uint64_t bytes)
 	char *error = NULL;
 	struct block_dev *bd = block_open(*path, false, &error);
 	g_assert_null(error);
+	block_set_inline(bd, false);
 	return bd;
 }
 
@@ -513,6 +518,86 @@ static void test_async_reset_disowns(void)
 	g_assert_cmphex(ide_status(r), ==, DRDY | DSC);
 	g_assert_cmpuint(r->env->ram[0x20000 + 1], ==, 0);
 	g_assert_cmpuint(r->env->irq_raises[14], ==, 0);
+	rig_free(r);
+	g_unlink(path);
+	g_free(path);
+}
+
+/*
+ * A raw file whose data the host page cache holds: a DMA read or write is done before the
+ * write that started the engine returns, so the guest's first status poll sees it complete,
+ * whether the table has the chunk in one piece (moved in place) or not (through a buffer); a
+ * PIO read has its block ready at once. FLUSH CACHE, and a read the page cache cannot serve,
+ * wait for the main loop.
+ */
+static void test_at_once(void)
+{
+	char *path;
+	struct block_dev *disk = temp_disk(&path, DISK_SECTORS * 512ull);
+	block_set_inline(disk, true);
+	struct rig *r = rig_new_with(disk, NULL, false);
+	uint8_t *ref = g_malloc(0x10000), *got = g_malloc(0x10000);
+	disk_pattern(disk, 40, 128, ref, 15);
+	prd(r, 0x1000, 0, 0x20000, 0, true);
+	bm_setup(r, 0, 0x1000, true);
+	issue28(r, 0xC8, 40, 128);
+	bm_start(r, 0, true);
+	g_assert_cmphex(bm_status(r, 0), ==, BM_IRQ);
+	g_assert_cmpint(r->env->irq_level[14], ==, 1);
+	g_assert_cmphex(ide_status(r), ==, DRDY | DSC);
+	g_assert_cmpmem(r->env->ram + 0x20000, 0x10000, ref, 0x10000);
+	bm_stop(r, 0);
+
+	prd(r, 0x1000, 0, 0x40000, 0x0602, false); /* two pieces */
+	prd(r, 0x1000, 1, 0x50000, 0x10000 - 0x0602, true);
+	bm_setup(r, 0, 0x1000, true);
+	issue28(r, 0xC8, 40, 128);
+	bm_start(r, 0, true);
+	g_assert_cmphex(bm_status(r, 0), ==, BM_IRQ);
+	g_assert_cmphex(ide_status(r), ==, DRDY | DSC);
+	g_assert_cmpmem(r->env->ram + 0x40000, 0x602, ref, 0x602);
+	g_assert_cmpmem(r->env->ram + 0x50000, 0x10000 - 0x602, ref + 0x602, 0x10000 - 0x602);
+	bm_stop(r, 0);
+
+	fill_pattern(r->env->ram + 0x30000, 0x10000, 16);
+	prd(r, 0x1000, 0, 0x30000, 0, true);
+	bm_setup(r, 0, 0x1000, false);
+	issue28(r, 0xCA, 300, 128);
+	bm_start(r, 0, false);
+	g_assert_cmphex(bm_status(r, 0), ==, BM_IRQ);
+	g_assert_cmphex(ide_status(r), ==, DRDY | DSC);
+	g_assert_cmpint(block_pread(disk, got, 0x10000, 300 * 512), ==, 0);
+	g_assert_cmpmem(got, 0x10000, r->env->ram + 0x30000, 0x10000);
+	bm_stop(r, 0);
+
+	issue28(r, 0x20, 41, 1); /* READ SECTORS: DRQ at once */
+	g_assert_cmphex(fake_inb(r->env, CTRL0), ==, DRDY | DSC | DRQ);
+	for (unsigned i = 0; i < 256; i++)
+		g_assert_cmphex(fake_inw(r->env, CMD0), ==, ref[512 + 2 * i] | ref[513 + 2 * i] << 8);
+	g_assert_cmphex(ide_status(r), ==, DRDY | DSC);
+
+	fake_outb(r->env, CMD0 + 7, 0xE7); /* FLUSH CACHE: on the main loop */
+	g_assert_cmphex(fake_inb(r->env, CTRL0), ==, BSY | DRDY | DSC);
+	block_drain(disk);
+	g_assert_cmphex(ide_status(r), ==, DRDY | DSC);
+
+	/* out of the page cache: the main loop, then the data all the same */
+	g_assert_cmpint(fdatasync(disk->fd), ==, 0);
+	posix_fadvise(disk->fd, 40 * 512, 0x10000, POSIX_FADV_DONTNEED);
+	memset(r->env->ram + 0x20000, 0, 0x10000);
+	prd(r, 0x1000, 0, 0x20000, 0, true);
+	bm_setup(r, 0, 0x1000, true);
+	issue28(r, 0xC8, 40, 128);
+	bm_start(r, 0, true);
+	if (bm_status(r, 0) == BM_ACTIVE)
+		block_drain(disk);
+	else
+		g_test_message("the host kept the pages cached: served at once");
+	g_assert_cmphex(bm_status(r, 0), ==, BM_IRQ);
+	g_assert_cmphex(ide_status(r), ==, DRDY | DSC);
+	g_assert_cmpmem(r->env->ram + 0x20000, 0x10000, ref, 0x10000);
+	g_free(ref);
+	g_free(got);
 	rig_free(r);
 	g_unlink(path);
 	g_free(path);
@@ -780,6 +865,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/bmdma/stop-and-restart", test_stop_and_restart);
 	g_test_add_func("/bmdma/async/busy-until-done", test_async_busy_until_done);
 	g_test_add_func("/bmdma/async/reset-disowns", test_async_reset_disowns);
+	g_test_add_func("/bmdma/at-once", test_at_once);
 	g_test_add_func("/bmdma/atapi-dma", test_atapi_dma);
 	g_test_add_func("/bmdma/state/waiting", test_save_load_waiting);
 	g_test_add_func("/bmdma/state/in-flight", test_save_load_in_flight);
