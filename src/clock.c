@@ -19,6 +19,8 @@ struct clock {
 	GPtrArray *timers; /* all timers; few per VM, so a scan beats a heap */
 	GSource *source;
 	GMainContext *context;
+	/* host clocks: the deadline the main loop's current wait ends at (UINT64_MAX: none) */
+	uint64_t wait_until;
 };
 
 struct clock_source {
@@ -38,6 +40,7 @@ static struct clock *clock_new(bool virtual_time, uint64_t start)
 	struct clock *c = g_new0(struct clock, 1);
 	c->virtual_time = virtual_time;
 	c->now = start;
+	c->wait_until = UINT64_MAX;
 	pthread_mutex_init(&c->lock, NULL);
 	c->timers = g_ptr_array_new();
 	return c;
@@ -134,6 +137,7 @@ static gboolean clock_source_prepare(GSource *s, gint *timeout)
 	pthread_mutex_lock(&c->lock);
 	struct timer *t = clock_next_locked(c);
 	uint64_t deadline = t ? t->deadline : 0;
+	c->wait_until = t ? deadline : UINT64_MAX;
 	pthread_mutex_unlock(&c->lock);
 	if (!t) {
 		*timeout = -1;
@@ -209,9 +213,13 @@ void timer_mod(struct timer *t, uint64_t deadline)
 	pthread_mutex_lock(&c->lock);
 	t->deadline = deadline;
 	t->armed = true;
+	/* A vCPU thread may arm a timer earlier than the main loop's current wait: only then is
+	 * the loop woken (a device re-arming a timer on every register access costs nothing). */
+	bool wake = deadline < c->wait_until;
+	if (wake)
+		c->wait_until = deadline;
 	pthread_mutex_unlock(&c->lock);
-	/* a vCPU thread may arm a timer earlier than the main loop's current wait */
-	if (c->source)
+	if (wake && c->source)
 		g_main_context_wakeup(c->context);
 }
 

@@ -150,6 +150,10 @@ static int pc_alloc_ram(struct pc *pc, uint64_t mib, char **error)
 					 strerror(errno));
 		return -1;
 	}
+	/* Transparent huge pages: fewer page-table entries for KVM and for the fork() of a live
+	 * snapshot to copy (the guest's pause grows with them); a write after the fork still copies
+	 * only 4 KiB. KSM may merge identical pages across VMs. */
+	madvise(pc->ram, pc->ram_size, MADV_HUGEPAGE);
 	madvise(pc->ram, pc->ram_size, MADV_MERGEABLE);
 	guest_mem_add(&pc->mem, 0, PC_VGA_HOLE_START, pc->ram);
 	guest_mem_add(&pc->mem, PC_BIOS_AREA_START, pc->below_4g - PC_BIOS_AREA_START,
