@@ -152,6 +152,17 @@ static void region_call_write(const struct bus_region *r, uint64_t off, uint64_t
 		pthread_mutex_unlock(r->lock);
 }
 
+/* The next piece of a split access at OFF with LEFT bytes to go: the largest power of two
+ * that fits LEFT and MAX and to which OFF is aligned. (A piece of 3, from a dword at an odd
+ * offset, would neither be accepted by the region nor split further.) */
+static unsigned split_piece(uint64_t off, unsigned left, unsigned max)
+{
+	unsigned piece = 1;
+	while (piece * 2 <= left && piece * 2 <= max && off % (piece * 2) == 0)
+		piece *= 2;
+	return piece;
+}
+
 static uint64_t region_read(const struct bus_region *r, uint64_t off, unsigned size)
 {
 	unsigned min = region_min(r), max = region_max(r);
@@ -170,9 +181,7 @@ split:;
 	uint64_t v = 0;
 	unsigned done = 0;
 	while (done < size) {
-		unsigned piece = max < size - done ? max : size - done;
-		while (piece > 1 && (off + done) % piece)
-			piece /= 2;
+		unsigned piece = split_piece(off + done, size - done, max);
 		if (piece < min && min <= size - done && (off + done) % min == 0)
 			piece = min;
 		v |= region_read(r, off + done, piece) << (done * 8);
@@ -201,9 +210,7 @@ static void region_write(const struct bus_region *r, uint64_t off, uint64_t data
 	}
 	unsigned done = 0;
 	while (done < size) {
-		unsigned piece = max < size - done ? max : size - done;
-		while (piece > 1 && (off + done) % piece)
-			piece /= 2;
+		unsigned piece = split_piece(off + done, size - done, max);
 		region_write(r, off + done, (data >> (done * 8)) & size_mask(piece), piece);
 		done += piece;
 	}
