@@ -315,6 +315,28 @@ static int config_check_nic(const struct vm_nic *n, const char *text, const char
 	return -1;
 }
 
+/* [vm] boot=: the kinds of device SeaBIOS tries, in order (pc_firmware.c), each once. */
+static const char *const boot_devices[] = { "disk", "cdrom", "network" };
+
+static int config_check_boot(const char *boot, const char *text, const char *name, char **error)
+{
+	g_auto(GStrv) items = g_strsplit(boot, ",", -1);
+	const char *problem = items[0] ? NULL : "empty";
+	for (int i = 0; !problem && items[i]; i++) {
+		const char *item = g_strstrip(items[i]);
+		if (!str_in(item, boot_devices, G_N_ELEMENTS(boot_devices)))
+			problem = "expected a list of disk, cdrom and network, e.g. disk,cdrom,network";
+		for (int k = 0; !problem && k < i; k++)
+			if (!strcmp(items[k], item))
+				problem = "a device appears twice";
+	}
+	if (!problem)
+		return 0;
+	*error = g_strdup_printf("%s:%d: [vm] boot=%s: %s", name,
+				 config_key_line(text, "vm", "boot"), boot, problem);
+	return -1;
+}
+
 static int config_ide_slot(const char *group)
 {
 	for (int i = 0; i < VM_IDE_SLOTS; i++)
@@ -358,6 +380,8 @@ int vm_config_parse(struct vm_config *cfg, const char *text, const char *name, c
 		if (ret < 0)
 			return -1;
 	}
+	if (cfg->boot && config_check_boot(cfg->boot, text, name, error) < 0)
+		return -1;
 	for (int i = 0; i < VM_IDE_SLOTS; i++) {
 		struct vm_drive *d = &cfg->ide[i];
 		if (!d->type && !d->file)
@@ -396,6 +420,171 @@ int vm_config_load(struct vm_config *cfg, const char *path, char **error)
 		return -1;
 	}
 	return vm_config_parse(cfg, text, path, error);
+}
+
+/* ---- editing (pcvm config) ---- */
+
+/* The key table of GROUP; NULL for a group vm.conf does not know. */
+static const struct conf_key *config_group_keys(const char *group, size_t *n)
+{
+	if (!strcmp(group, "vm"))
+		return *n = G_N_ELEMENTS(vm_keys), vm_keys;
+	if (!strcmp(group, "display"))
+		return *n = G_N_ELEMENTS(display_keys), display_keys;
+	if (config_ide_slot(group) >= 0)
+		return *n = G_N_ELEMENTS(drive_keys), drive_keys;
+	if (config_nic_index(group) >= 0)
+		return *n = G_N_ELEMENTS(nic_keys), nic_keys;
+	return *n = 0, NULL;
+}
+
+bool vm_config_key_known(const char *group, const char *key)
+{
+	size_t n;
+	const struct conf_key *keys = config_group_keys(group, &n);
+	return keys && conf_find(keys, n, key);
+}
+
+/* "GROUP.KEY" split; the key's table entry, or NULL with *error saying what is known. */
+static const struct conf_key *config_edit_key(const char *spec, char **group, char **key,
+					      char **error)
+{
+	const char *dot = strchr(spec, '.');
+	*group = dot ? g_strndup(spec, dot - spec) : g_strdup(spec);
+	*key = dot ? g_strdup(dot + 1) : NULL;
+	size_t n;
+	const struct conf_key *keys = config_group_keys(*group, &n);
+	const struct conf_key *k = keys && *key ? conf_find(keys, n, *key) : NULL;
+	if (k)
+		return k;
+	if (!keys) {
+		*error = g_strdup_printf("'%s': no group [%s] in vm.conf (groups: vm, display, "
+					 "ide0:0 to ide1:1, net0 to net3)",
+					 spec, *group);
+		return NULL;
+	}
+	GString *known = g_string_new(NULL);
+	for (size_t i = 0; i < n; i++)
+		g_string_append_printf(known, "%s%s", i ? ", " : "", keys[i].key);
+	*error = g_strdup_printf("'%s': expected GROUP.KEY, with a KEY of [%s]: %s", spec, *group,
+				 known->str);
+	g_string_free(known, TRUE);
+	return NULL;
+}
+
+static int config_edit_set(GKeyFile *kf, const char *assignment, char **error)
+{
+	const char *eq = strchr(assignment, '=');
+	g_autofree char *spec = eq ? g_strndup(assignment, eq - assignment) : NULL;
+	g_autofree char *group = NULL, *key = NULL;
+	if (!eq) {
+		*error = g_strdup_printf("'%s': expected GROUP.KEY=VALUE", assignment);
+		return -1;
+	}
+	const struct conf_key *k = config_edit_key(spec, &group, &key, error);
+	if (!k)
+		return -1;
+	for (const char *p = eq + 1; *p; p++)
+		if ((unsigned char)*p < 0x20) {
+			*error = g_strdup_printf("'%s': a value is one line, without control "
+						 "characters",
+						 spec);
+			return -1;
+		}
+	if (k->type == CONF_STRING) /* escaped as GKeyFile reads it back */
+		g_key_file_set_string(kf, group, key, eq + 1);
+	else /* numbers, booleans and ';'-separated lists as written */
+		g_key_file_set_value(kf, group, key, eq + 1);
+	return 0;
+}
+
+static int config_edit_unset(GKeyFile *kf, const char *spec, char **error)
+{
+	g_autofree char *group = NULL, *key = NULL;
+	size_t n;
+	if (!strchr(spec, '.') && config_group_keys(spec, &n)) {
+		if (!strcmp(spec, "vm")) { /* name, uuid, ...: the VM itself */
+			*error = g_strdup("[vm] cannot go as a whole: unset its keys one by one");
+			return -1;
+		}
+		g_key_file_remove_group(kf, spec, NULL);
+		return 0;
+	}
+	if (!config_edit_key(spec, &group, &key, error))
+		return -1;
+	g_key_file_remove_key(kf, group, key, NULL);
+	return 0;
+}
+
+/* GKeyFile keeps a blank line that ended a group as the group's last line and appends new
+ * keys after it: such a blank line before a key goes, and the text ends with a newline. */
+static bool config_blank(const char *line)
+{
+	return line[strspn(line, " \t\r")] == '\0';
+}
+
+static char *config_tidy(const char *text)
+{
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	GString *out = g_string_new(NULL);
+	for (int i = 0; lines[i]; i++) {
+		int next = i + 1;
+		while (lines[next] && config_blank(lines[next]))
+			next++;
+		bool key_follows = lines[next] && lines[next][0] != '[' && lines[next][0] != '#';
+		if (config_blank(lines[i]) && (key_follows || !lines[next]))
+			continue;
+		g_string_append_printf(out, "%s\n", lines[i]);
+	}
+	return g_string_free(out, FALSE);
+}
+
+char *vm_config_edit_text(const char *text, const char *name, const char *const *sets,
+			  const char *const *unsets, char **error)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GError) err = NULL;
+	if (config_syntax_check(text, name, error) < 0)
+		return NULL;
+	if (!g_key_file_load_from_data(kf, text, -1, G_KEY_FILE_KEEP_COMMENTS, &err)) {
+		*error = g_strdup_printf("%s: %s", name, err->message);
+		return NULL;
+	}
+	for (const char *const *s = sets; s && *s; s++)
+		if (config_edit_set(kf, *s, error) < 0)
+			return NULL;
+	for (const char *const *u = unsets; u && *u; u++)
+		if (config_edit_unset(kf, *u, error) < 0)
+			return NULL;
+	g_autofree char *data = g_key_file_to_data(kf, NULL, NULL);
+	char *out = config_tidy(data);
+	struct vm_config check;
+	vm_config_init(&check);
+	int ret = vm_config_parse(&check, out, name, error);
+	vm_config_clear(&check);
+	if (ret < 0)
+		g_clear_pointer(&out, g_free);
+	return out;
+}
+
+int vm_config_edit(const char *path, const char *const *sets, const char *const *unsets,
+		   char **error)
+{
+	g_autofree char *text = NULL;
+	g_autoptr(GError) err = NULL;
+	if (!g_file_get_contents(path, &text, NULL, &err)) {
+		*error = g_strdup(err->message);
+		return -1;
+	}
+	g_autofree char *out = vm_config_edit_text(text, path, sets, unsets, error);
+	if (!out)
+		return -1;
+	/* g_file_set_contents writes a temporary file, fsyncs it and renames it into place */
+	if (!g_file_set_contents(path, out, -1, &err)) {
+		*error = g_strdup(err->message);
+		return -1;
+	}
+	return 0;
 }
 
 static void config_write_group(GKeyFile *kf, const char *group, const struct conf_key *table,

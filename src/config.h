@@ -69,3 +69,20 @@ void vm_nic_mac(const struct vm_config *cfg, unsigned index, uint8_t mac[6]);
 const char *vm_nic_group(unsigned index); /* "net0" */
 /* "ide1:0", or "cdrom" / "disk" for the first drive of that kind; -1 if none. */
 int vm_ide_slot_find(const struct vm_config *cfg, const char *name);
+
+/* Whether [GROUP] KEY= is a setting vm.conf knows ([vm], [display], a drive slot, a NIC). */
+bool vm_config_key_known(const char *group, const char *key);
+/*
+ * Edits vm.conf's text TEXT (NAME for messages): each of SETS ("GROUP.KEY=VALUE", e.g.
+ * "vm.memory-mib=512", "net0.mode=nat") sets a key, each of UNSETS ("GROUP.KEY", or "GROUP"
+ * for a whole group such as a drive slot) removes it; comments and every other line stay.
+ * Keys vm.conf does not know are refused, and so is a result that vm_config_parse refuses
+ * (its message names the line). Returns the new text, or NULL with *error. Either list may
+ * be NULL.
+ */
+char *vm_config_edit_text(const char *text, const char *name, const char *const *sets,
+			  const char *const *unsets, char **error);
+/* The same on the file PATH, which is replaced atomically (write, fsync, rename) only when the
+ * whole edit is valid. */
+int vm_config_edit(const char *path, const char *const *sets, const char *const *unsets,
+		   char **error);

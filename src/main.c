@@ -8,6 +8,7 @@
 #include "bundle.h"
 #include "control.h"
 #include "cli_net.h"
+#include "cli_settings.h"
 #include "log.h"
 #include "net/slirp.h"
 #include "pc.h"
@@ -431,11 +432,15 @@ static void print_size(const char *label, uint64_t bytes)
 	printf("  %-10s %s (%" G_GUINT64_FORMAT " bytes)\n", label, human, bytes);
 }
 
-/* pcvm disk info DIR: every drive's image, format, virtual size and allocated bytes */
+/* pcvm disk info DIR: every drive's image, format, virtual size and allocated bytes; add,
+ * remove and grow are in cli_settings.c */
 static int cmd_disk(int argc, char **argv)
 {
-	if (argc != 3 || strcmp(argv[1], "info"))
-		return fail(g_strdup("usage: pcvm disk info DIR"));
+	if (argc >= 2 && strcmp(argv[1], "info"))
+		return cli_disk(argc, argv);
+	if (argc != 3)
+		return fail(g_strdup("usage: pcvm disk info DIR (also add, remove, grow: see "
+				     "pcvm disk --help)"));
 	const char *dir = argv[2];
 	char *error = NULL;
 	struct vm_config cfg;
@@ -552,6 +557,28 @@ static JsonNode *json_args(const char *k1, const char *v1, const char *k2, const
 	return n;
 }
 
+struct rename_args {
+	const char *which, *name, *description;
+};
+
+static int offline_rename(const char *dir, const struct vm_config *cfg, void *data, char **error)
+{
+	struct rename_args *a = data;
+	return snapshot_offline_rename(dir, cfg, a->which, a->name, a->description, error);
+}
+
+/* pcvm snapshot rename DIR SNAPSHOT NEWNAME [--description TEXT]: the description stays as it
+ * was unless given. */
+static int snapshot_rename(const char *dir, const char *which, const char *name,
+			   const char *description)
+{
+	JsonNode *args = json_args("snapshot", which, "name", name);
+	if (description)
+		json_object_set_string_member(json_node_get_object(args), "description", description);
+	struct rename_args a = { which, name, description };
+	return snapshot_run(dir, "snapshot-rename", args, offline_rename, &a);
+}
+
 static int snapshot_list(const char *dir)
 {
 	char *error = NULL;
@@ -567,14 +594,18 @@ static int cmd_snapshot(int argc, char **argv)
 {
 	g_autofree char *description = NULL;
 	const GOptionEntry entries[] = {
-		{ "description", 'd', 0, G_OPTION_ARG_STRING, &description, "For take", "TEXT" },
+		{ "description", 'd', 0, G_OPTION_ARG_STRING, &description, "For take and rename",
+		  "TEXT" },
 		{ NULL },
 	};
-	int n = parse_options(&argc, &argv, "take|list|revert|delete DIR [NAME]", entries);
+	int n = parse_options(&argc, &argv, "take|list|revert|delete|rename DIR [NAME]", entries);
 	const char *usage = "usage: pcvm snapshot take DIR NAME [--description TEXT] | list DIR | "
-			    "revert DIR NAME | delete DIR NAME";
+			    "revert DIR NAME | delete DIR NAME | rename DIR NAME NEWNAME "
+			    "[--description TEXT]";
 	if (n == 2 && !strcmp(argv[1], "list"))
 		return snapshot_list(argv[2]);
+	if (n == 4 && !strcmp(argv[1], "rename"))
+		return snapshot_rename(argv[2], argv[3], argv[4], description);
 	if (n != 3)
 		return fail(g_strdup(usage));
 	const char *op = argv[1], *dir = argv[2], *name = argv[3];
@@ -612,10 +643,12 @@ static const struct command {
 	{ "media", cmd_media, "insert or eject a CD, running or not" },
 	{ "portfwd", cmd_portfwd, "add, remove or list NAT port forwards, running or not" },
 	{ "net", cli_net, "create, list or remove host-only networks" },
-	{ "snapshot", cmd_snapshot, "take, list, revert or delete snapshots, running or not" },
+	{ "snapshot", cmd_snapshot,
+	  "take, list, revert, delete or rename snapshots, running or not" },
 	{ "screenshot", cmd_screenshot, "save a running VM's screen as PNG" },
 	{ "send-keys", cmd_send_keys, "press key combinations (ctrl-alt-delete, shift-a, f12)" },
-	{ "disk", cmd_disk, "disk info: format, size and space used of each drive" },
+	{ "disk", cmd_disk, "disks: info (format, size, space used), add, remove, grow" },
+	{ "config", cli_config, "get or set vm.conf settings, checked (e.g. vm.memory-mib=512)" },
 	{ "pause", cmd_simple, "pause a running VM" },
 	{ "resume", cmd_simple, "resume a paused VM" },
 	{ "reset", cmd_simple, "hard-reset a running VM" },

@@ -72,6 +72,9 @@ int pc_snapshot_take(struct pc *pc, const char *name, const char *description, c
 		     char **error);
 int pc_snapshot_revert(struct pc *pc, const char *which, char **error);
 int pc_snapshot_delete(struct pc *pc, const char *which, char **error);
+/* New name and, unless DESCRIPTION is NULL, description (snapshot_tree_rename). */
+int pc_snapshot_rename(struct pc *pc, const char *which, const char *name,
+		       const char *description, char **error);
 /* The disk space only each snapshot holds (what deleting it frees): id -> uint64_t * bytes;
  * NULL with *error if the tree cannot be read. */
 GHashTable *pc_snapshot_disk_usage(struct pc *pc, char **error);

@@ -613,6 +613,22 @@ int pc_snapshot_delete(struct pc *pc, const char *which, char **error)
 	return ret;
 }
 
+/* ---- rename ---- */
+
+/* Names live only in index.conf, which is replaced atomically: the guest runs on. */
+int pc_snapshot_rename(struct pc *pc, const char *which, const char *name,
+		       const char *description, char **error)
+{
+	struct snapshot_tree t;
+	if (snap_load_tree(pc, &t, error) < 0)
+		return -1;
+	int ret = snapshot_tree_rename(&t, which, name, description, error);
+	if (ret == 0)
+		ret = snap_save_tree(pc, &t, error);
+	snapshot_tree_clear(&t);
+	return ret;
+}
+
 /* ---- suspend to disk ---- */
 
 /* Saves the whole machine in snapshots/suspend.* (the disks stay as they are) and powers off;

@@ -181,6 +181,25 @@ static int cmd_snapshot_delete(void *opaque, JsonObject *args, JsonBuilder *b, c
 	return which ? pc_snapshot_delete(opaque, which, error) : -1;
 }
 
+/* args: snapshot, name, description (absent or null: unchanged) */
+static int cmd_snapshot_rename(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	const char *which = arg_snapshot(args, error);
+	const char *name = json_object_get_string_member_with_default(args, "name", NULL);
+	JsonNode *d = json_object_get_member(args, "description");
+	if (!which)
+		return -1;
+	bool bad_desc = d && !JSON_NODE_HOLDS_NULL(d) &&
+			(!JSON_NODE_HOLDS_VALUE(d) || json_node_get_value_type(d) != G_TYPE_STRING);
+	if (!name || bad_desc) {
+		*error = g_strdup("needs \"name\" (a string) and an optional \"description\" "
+				  "(a string or null)");
+		return -1;
+	}
+	const char *desc = d && !JSON_NODE_HOLDS_NULL(d) ? json_node_get_string(d) : NULL;
+	return pc_snapshot_rename(opaque, which, name, desc, error);
+}
+
 /* {"disk-bytes": {ID: BYTES, ...}}: the disk space only each snapshot holds */
 static int cmd_snapshot_disk_usage(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
 {
@@ -211,6 +230,8 @@ static const struct control_command vm_commands[] = {
 	{ "snapshot-take", cmd_snapshot_take, "disks, memory and devices; name, description" },
 	{ "snapshot-revert", cmd_snapshot_revert, "go to a snapshot (id or name)" },
 	{ "snapshot-delete", cmd_snapshot_delete, "delete a snapshot; its children stay" },
+	{ "snapshot-rename", cmd_snapshot_rename,
+	  "rename a snapshot or change its description; snapshot, name, description" },
 	{ "snapshot-disk-usage", cmd_snapshot_disk_usage,
 	  "disk space only each snapshot holds (what deleting it frees)" },
 	{ "screenshot", cmd_screenshot, "write the screen to a PNG file" },

@@ -87,9 +87,10 @@ void snapshot_test_point(const char *point)
 	const char *want = g_getenv("PCVM_SNAPSHOT_TEST_STALL");
 	if (!want || strcmp(want, point))
 		return;
+	const char *ms = g_getenv("PCVM_SNAPSHOT_TEST_STALL_MS");
 	fprintf(stderr, "pcvm: test point %s\n", point);
 	fflush(stderr);
-	g_usleep(60 * G_USEC_PER_SEC);
+	g_usleep(ms ? g_ascii_strtoull(ms, NULL, 10) * 1000 : 60 * G_USEC_PER_SEC);
 }
 
 /* ---- recovery ---- */
@@ -344,6 +345,19 @@ int snapshot_offline_delete(const char *dir, const struct vm_config *cfg, const 
 				snapshot_test_point("delete-files");
 		}
 	}
+	offline_close(&o);
+	return ret;
+}
+
+int snapshot_offline_rename(const char *dir, const struct vm_config *cfg, const char *which,
+			    const char *name, const char *description, char **error)
+{
+	struct offline o;
+	int ret = offline_open(&o, dir, cfg, error);
+	if (ret == 0)
+		ret = snapshot_tree_rename(&o.tree, which, name, description, error);
+	if (ret == 0)
+		ret = snapshot_tree_save(&o.tree, o.index, error);
 	offline_close(&o);
 	return ret;
 }

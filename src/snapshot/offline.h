@@ -40,6 +40,9 @@ int snapshot_offline_revert(const char *dir, const struct vm_config *cfg, const 
 			    char **error);
 int snapshot_offline_delete(const char *dir, const struct vm_config *cfg, const char *which,
 			    char **error);
+/* Renames snapshot WHICH (snapshot_tree_rename); index.conf is replaced atomically. */
+int snapshot_offline_rename(const char *dir, const struct vm_config *cfg, const char *which,
+			    const char *name, const char *description, char **error);
 
 /* The id a revert left for the next start to resume at, or NULL. The mark stays until
  * snapshot_resume_mark_clear (the revert to it completed, or failed). */
@@ -75,7 +78,8 @@ extern const char *const snapshot_file_exts[4];
 
 /*
  * For the crash tests: when the environment variable PCVM_SNAPSHOT_TEST_STALL names POINT
- * (e.g. "revert-disks"), prints "pcvm: test point POINT" on stderr and sleeps a minute, so
- * that a test can kill the process exactly there. Unset (always, outside tests): nothing.
+ * (e.g. "revert-disks"), prints "pcvm: test point POINT" on stderr and sleeps a minute (or
+ * PCVM_SNAPSHOT_TEST_STALL_MS milliseconds: the desktop test's slow operation), so that a
+ * test can kill the process exactly there. Unset (always, outside tests): nothing.
  */
 void snapshot_test_point(const char *point);

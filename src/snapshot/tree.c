@@ -192,6 +192,48 @@ int snapshot_tree_remove(struct snapshot_tree *t, const char *id, char **error)
 	return 0;
 }
 
+#define SNAPSHOT_MAX_TEXT 4096 /* bytes of a name or description: text, not a file */
+
+/* Why TEXT cannot be a name (ONE_LINE) or description, or NULL if it can. */
+static const char *text_problem(const char *text, bool one_line)
+{
+	if (!g_utf8_validate(text, -1, NULL))
+		return "is not valid UTF-8";
+	if (strlen(text) > SNAPSHOT_MAX_TEXT)
+		return "is too long (at most 4096 bytes)";
+	for (const char *p = text; one_line && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return "must be one line, without control characters";
+	return NULL;
+}
+
+int snapshot_tree_rename(struct snapshot_tree *t, const char *which, const char *name,
+			 const char *description, char **error)
+{
+	struct snapshot_node *n = snapshot_tree_lookup(t, which);
+	g_autofree char *trimmed = g_strstrip(g_strdup(name));
+	const char *problem = text_problem(name, true);
+	if (!n) {
+		*error = g_strdup_printf("no snapshot '%s'", which);
+		return -1;
+	}
+	if (problem || !*trimmed) {
+		*error = g_strdup_printf("the new name %s", problem ? problem : "is empty");
+		return -1;
+	}
+	if (description && (problem = text_problem(description, false))) {
+		*error = g_strdup_printf("the description %s", problem);
+		return -1;
+	}
+	g_free(n->name);
+	n->name = g_steal_pointer(&trimmed);
+	if (description) {
+		g_free(n->description);
+		n->description = g_strdup(description);
+	}
+	return 0;
+}
+
 GPtrArray *snapshot_tree_children(const struct snapshot_tree *t, const char *id)
 {
 	GPtrArray *out = g_ptr_array_new();

@@ -39,6 +39,11 @@ struct snapshot_node *snapshot_tree_add(struct snapshot_tree *t, const char *nam
 					const char *description, int64_t time, bool has_memory);
 /* Removes ID; its children now hang below its parent; if it was current, its parent is. */
 int snapshot_tree_remove(struct snapshot_tree *t, const char *id, char **error);
+/* Gives the snapshot WHICH (an id or a name) the name NAME and, unless DESCRIPTION is NULL,
+ * that description; the names live only in the tree. NAME must be one line of UTF-8, not
+ * empty; the description UTF-8 (it may have several lines). */
+int snapshot_tree_rename(struct snapshot_tree *t, const char *which, const char *name,
+			 const char *description, char **error);
 /* Children of ID (NULL: the roots), in creation order; g_ptr_array_unref the result. */
 GPtrArray *snapshot_tree_children(const struct snapshot_tree *t, const char *id);
 /* The tree as text for `pcvm snapshot list`: indented, "<- you are here" at the current node,

@@ -178,6 +178,22 @@ def pixels(pix):
     return bytes(pix.get_pixels())
 
 
+def make_iso(guests, tmp, name, volume_id):
+    """An El Torito ISO TMP/NAME.iso booting tests/gui/guest.asm (GUESTS: tests/guests, for its
+    include files), with volume id VOLUME_ID; returns its path."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.join(tmp, name + "-root")
+    os.makedirs(root, exist_ok=True)
+    boot = os.path.join(root, "boot.img")
+    subprocess.run(["nasm", "-f", "bin", "-i", guests + "/", os.path.join(here, "guest.asm"),
+                    "-o", boot], check=True)
+    iso = os.path.join(tmp, name + ".iso")
+    subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-V", volume_id, "-b", "boot.img",
+                    "-no-emul-boot", "-boot-load-size", "4", "-o", iso, root], check=True,
+                   capture_output=True)
+    return iso
+
+
 def control(bundle, cmd, args=None, timeout=10):
     """One control-socket request to the VM of BUNDLE: its result, or raises with the error."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -248,13 +248,23 @@ static void on_scale(GSimpleAction *a, GVariant *state, gpointer data)
 	vnc_display_set_scaling(c->display, g_variant_get_boolean(state));
 }
 
+/* A screenshot being written: where errors go and the file's stream (the save's source
+ * object is the picture, not the stream). */
+struct shot_save {
+	GtkWidget *bar;
+	GOutputStream *out;
+};
+
 static void on_saved(GObject *src, GAsyncResult *res, gpointer data)
 {
-	g_autoptr(GtkWidget) bar = data;
+	struct shot_save *s = data;
 	g_autoptr(GError) err = NULL;
-	if (!gdk_pixbuf_save_to_stream_finish(res, &err))
-		error_bar_show(bar, GTK_MESSAGE_ERROR, "Cannot save the screenshot", err->message);
-	g_output_stream_close(G_OUTPUT_STREAM(src), NULL, NULL);
+	if (!gdk_pixbuf_save_to_stream_finish(res, &err) ||
+	    !g_output_stream_close(s->out, NULL, &err))
+		error_bar_show(s->bar, GTK_MESSAGE_ERROR, "Cannot save the screenshot", err->message);
+	g_object_unref(s->bar);
+	g_object_unref(s->out);
+	g_free(s);
 }
 
 static void on_file_replaced(GObject *src, GAsyncResult *res, gpointer data)
@@ -265,9 +275,12 @@ static void on_file_replaced(GObject *src, GAsyncResult *res, gpointer data)
 	g_autoptr(GFileOutputStream) out = g_file_replace_finish(G_FILE(src), res, &err);
 	if (!out)
 		error_bar_show(bar, GTK_MESSAGE_ERROR, "Cannot save the screenshot", err->message);
-	else
-		gdk_pixbuf_save_to_stream_async(pix, G_OUTPUT_STREAM(out), "png", NULL, on_saved,
-						g_object_ref(bar), NULL);
+	else {
+		struct shot_save *s = g_new0(struct shot_save, 1);
+		s->bar = g_object_ref(bar);
+		s->out = G_OUTPUT_STREAM(g_object_ref(out));
+		gdk_pixbuf_save_to_stream_async(pix, s->out, "png", NULL, on_saved, s, NULL);
+	}
 	g_object_unref(bar);
 	g_object_unref(pix);
 }

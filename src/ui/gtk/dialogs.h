@@ -13,6 +13,24 @@ typedef void (*snapshot_dialog_done)(const char *name, const char *description, 
 void dialog_take_snapshot(GtkWindow *parent, const char *vm_name, snapshot_dialog_done done,
 			  gpointer data, GDestroyNotify destroy);
 
+/* The same dialog for an existing snapshot: its name and description (both may change);
+ * DONE runs on "Save". */
+void dialog_edit_snapshot(GtkWindow *parent, const char *name, const char *description,
+			  snapshot_dialog_done done, gpointer data, GDestroyNotify destroy);
+
+/* A size in GiB between MIN and MAX, starting at VALUE: TITLE, DETAIL and the ACCEPT button;
+ * DONE runs with the size on ACCEPT. */
+typedef void (*size_dialog_done)(unsigned gib, gpointer data);
+void dialog_ask_size(GtkWindow *parent, const char *title, const char *detail, const char *accept,
+		     unsigned min, unsigned max, unsigned value, size_dialog_done done,
+		     gpointer data, GDestroyNotify destroy);
+
+/* dialog_confirm with a check box OPTION (off at first); DONE gets whether it was on. */
+typedef void (*confirm_option_done)(gboolean option, gpointer data);
+void dialog_confirm_option(GtkWindow *parent, const char *title, const char *detail,
+			   const char *accept, const char *option, confirm_option_done done,
+			   gpointer data, GDestroyNotify destroy);
+
 /* A question with Cancel and ACCEPT (DESTRUCTIVE: shown as such); DONE runs on ACCEPT. */
 void dialog_confirm(GtkWindow *parent, const char *title, const char *detail, const char *accept,
 		    bool destructive, GCallback done, gpointer data, GDestroyNotify destroy);

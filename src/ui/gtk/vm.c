@@ -52,6 +52,7 @@ static void pcvm_vm_finalize(GObject *obj)
 	g_free(vm->name);
 	g_free(vm->guest);
 	g_free(vm->activity);
+	g_free(vm->progress_text);
 	g_free(vm->stderr_path);
 	G_OBJECT_CLASS(pcvm_vm_parent_class)->finalize(obj);
 }
@@ -70,6 +71,12 @@ static void pcvm_vm_class_init(PcvmVmClass *klass)
 	vm_signals[VM_SIGNAL_REMOVED] =
 	    g_signal_new("removed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
 			 NULL, G_TYPE_NONE, 0);
+	vm_signals[VM_SIGNAL_PROGRESS] =
+	    g_signal_new("progress", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+			 NULL, G_TYPE_NONE, 2, G_TYPE_DOUBLE, G_TYPE_STRING);
+	vm_signals[VM_SIGNAL_SNAPSHOTS] =
+	    g_signal_new("snapshots-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
+			 NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void pcvm_vm_init(PcvmVm *vm)

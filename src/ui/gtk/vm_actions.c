@@ -1,12 +1,17 @@
 /* The VM action table and its handlers (vm_actions.h). */
 #include "vm_actions.h"
 
+#include <stdbool.h>
+
 #include "dialogs.h"
+#include "settings.h"
+#include "snapshots.h"
 
 struct vm_action {
 	const char *name;
 	unsigned states; /* VM_STATE_BIT()s in which it is enabled */
 	void (*run)(const struct vm_action_host *host, PcvmVm *vm);
+	bool busy_ok;	 /* enabled while an action is in progress too (it opens a window) */
 };
 
 static void run_power_on(const struct vm_action_host *host, PcvmVm *vm)
@@ -108,6 +113,16 @@ static void run_snapshot_revert(const struct vm_action_host *host, PcvmVm *vm)
 	pcvm_vm_find_current_snapshot(vm, on_current_snapshot, g_object_ref(host->window));
 }
 
+static void run_snapshots(const struct vm_action_host *host, PcvmVm *vm)
+{
+	snapshots_show(gtk_window_get_application(host->window), vm);
+}
+
+static void run_settings(const struct vm_action_host *host, PcvmVm *vm)
+{
+	settings_show(host->window, vm);
+}
+
 static void on_delete_confirmed(gpointer data)
 {
 	pcvm_vm_trash(data);
@@ -127,6 +142,7 @@ static void run_delete(const struct vm_action_host *host, PcvmVm *vm)
 #define ON  VM_STATES_ON
 #define OFF VM_STATES_OFF
 #define BIT VM_STATE_BIT
+#define ALL (ON | OFF | BIT(VM_STATE_STARTING))
 
 static const struct vm_action vm_actions[] = {
 	{ "power-on", OFF, run_power_on },
@@ -139,6 +155,8 @@ static const struct vm_action vm_actions[] = {
 	{ "snapshot-take", ON | OFF, run_snapshot_take },
 	{ "snapshot-revert", ON | OFF, run_snapshot_revert },
 	{ "delete", OFF, run_delete },
+	{ "snapshots", ALL, run_snapshots, true },
+	{ "settings", ALL, run_settings, true },
 };
 
 /* Shortcuts, as VMware Workstation has most of them. */
@@ -156,6 +174,11 @@ static const struct {
 	{ "win.snapshot-take", "<Primary>m" },
 	{ "win.snapshot-revert", "<Primary><Shift>m" },
 	{ "win.delete", "Delete" },
+	{ "win.snapshots", "<Primary><Alt>m" },
+	{ "win.settings", "<Primary>d" },
+	{ "win.snapshot-goto", "<Primary>g" },
+	{ "win.snapshot-rename", "F2" },
+	{ "win.snapshot-delete", "Delete" },
 	{ "win.new-vm", "<Primary>n" },
 	{ "win.open", "<Primary>o" },
 	{ "win.console", "<Primary>l" },
@@ -199,7 +222,8 @@ void vm_actions_update(GtkWindow *window, PcvmVm *vm)
 		GAction *a = g_action_map_lookup_action(G_ACTION_MAP(window), vm_actions[i].name);
 		if (a)
 			g_simple_action_set_enabled(G_SIMPLE_ACTION(a),
-						    idle && (vm_actions[i].states & bit));
+						    (idle || (vm && vm_actions[i].busy_ok)) &&
+							(vm_actions[i].states & bit));
 	}
 }
 

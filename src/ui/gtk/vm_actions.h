@@ -1,8 +1,9 @@
 /*
  * The actions on a VM (power on, shut down, power off, reset, suspend, resume, pause, take
- * snapshot, revert, delete), described once in a table: name, shortcut, the states they are
- * enabled in and what they do. The library window adds them for its selected VM, a console
- * window for its own, each as "win." actions behind its toolbar buttons and menu items.
+ * snapshot, revert, delete; the snapshot manager and settings windows), described once in a
+ * table: name, shortcut, the states they are enabled in and what they do. The library window
+ * adds them for its selected VM, a console window for its own, each as "win." actions behind
+ * its toolbar buttons and menu items.
  */
 #pragma once
 #include <gtk/gtk.h>

@@ -1,5 +1,5 @@
-/* The insides of PcvmVm, shared by vm.c (state, polling, thumbnails) and vm_spawn.c (power on,
- * the pcvm command line, the trash). */
+/* The insides of PcvmVm, shared by vm.c (state, polling, thumbnails), vm_spawn.c (power on,
+ * the trash) and vm_snapshot.c (snapshot operations). */
 #pragma once
 #include <json-glib/json-glib.h>
 #include <stdbool.h>
@@ -14,6 +14,8 @@ struct _PcvmVm {
 	enum vm_state state;
 	GdkPixbuf *thumb;
 	char *activity;
+	double progress;     /* of the activity: 0..1, or -1 (no figures) */
+	char *progress_text; /* NULL: no activity with progress */
 	GCancellable *cancel; /* cancelled when the VM leaves the library */
 	guint poll_timer;
 	bool poll_busy;
@@ -24,7 +26,14 @@ struct _PcvmVm {
 	char *stderr_path; /* where that child's stderr goes */
 };
 
-enum { VM_SIGNAL_CHANGED, VM_SIGNAL_ERROR, VM_SIGNAL_REMOVED, VM_N_SIGNALS };
+enum {
+	VM_SIGNAL_CHANGED,
+	VM_SIGNAL_ERROR,
+	VM_SIGNAL_REMOVED,
+	VM_SIGNAL_PROGRESS,
+	VM_SIGNAL_SNAPSHOTS,
+	VM_N_SIGNALS
+};
 extern guint vm_signals[VM_N_SIGNALS];
 
 void vm_emit_changed(PcvmVm *vm);

@@ -1,12 +1,11 @@
 /* PcvmVm's actions through processes and files: `pcvm run` as a detached child and its exit
- * report, `pcvm snapshot take|revert`, the snapshot tree, the trash (vm.h). */
+ * report, the trash (vm.h). Snapshots are in vm_snapshot.c. */
 #include <gio/gio.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "app.h"
-#include "snapshot/tree.h"
 #include "vm_private.h"
 
 #define REPORT_STDERR_LINES 12
@@ -126,121 +125,6 @@ void pcvm_vm_power_on(PcvmVm *vm)
 	vm->state = VM_STATE_STARTING;
 	vm_emit_changed(vm);
 	g_subprocess_wait_async(vm->proc, NULL, on_run_exit, g_object_ref(vm));
-}
-
-/* ---- the pcvm command line ---- */
-
-struct cli_call {
-	PcvmVm *vm;
-	char *verb;
-};
-
-static void on_cli_done(GObject *src, GAsyncResult *res, gpointer data)
-{
-	struct cli_call *c = data;
-	GSubprocess *proc = G_SUBPROCESS(src);
-	g_autofree char *out = NULL, *errout = NULL;
-	g_autoptr(GError) err = NULL;
-	if (!g_subprocess_communicate_utf8_finish(proc, res, &out, &errout, &err))
-		vm_report(c->vm, err->message, "Cannot %s “%s”", c->verb, c->vm->name);
-	else if (!g_subprocess_get_successful(proc))
-		vm_report(c->vm, errout && *errout ? g_strstrip(errout) : "pcvm failed",
-			  "Cannot %s “%s”", c->verb, c->vm->name);
-	vm_set_activity(c->vm, NULL);
-	pcvm_vm_poll_now(c->vm);
-	g_object_unref(c->vm);
-	g_free(c->verb);
-	g_free(c);
-}
-
-/* Runs pcvm with ARGV (NULL-terminated, after the binary); ACTIVITY while it runs. */
-static void vm_cli(PcvmVm *vm, const char *verb, const char *activity, const char *const *argv)
-{
-	g_autoptr(GPtrArray) args = g_ptr_array_new();
-	g_ptr_array_add(args, app_env()->pcvm);
-	for (const char *const *a = argv; *a; a++)
-		g_ptr_array_add(args, (gpointer)*a);
-	g_ptr_array_add(args, NULL);
-	g_autoptr(GError) err = NULL;
-	GSubprocess *proc = g_subprocess_newv(
-	    (const char *const *)args->pdata,
-	    G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &err);
-	if (!proc) {
-		vm_report(vm, err->message, "Cannot %s “%s”", verb, vm->name);
-		return;
-	}
-	struct cli_call *c = g_new0(struct cli_call, 1);
-	c->vm = g_object_ref(vm);
-	c->verb = g_strdup(verb);
-	vm_set_activity(vm, activity);
-	g_subprocess_communicate_utf8_async(proc, NULL, NULL, on_cli_done, c);
-	g_object_unref(proc);
-}
-
-void pcvm_vm_take_snapshot(PcvmVm *vm, const char *name, const char *description)
-{
-	const char *argv[] = { "snapshot", "take",	   vm->dir,
-			      name,	  "--description", description ? description : "",
-			      NULL };
-	vm_cli(vm, "take a snapshot of", "Taking a snapshot…", argv);
-}
-
-void pcvm_vm_revert_snapshot(PcvmVm *vm, const char *id)
-{
-	const char *argv[] = { "snapshot", "revert", vm->dir, id, NULL };
-	vm_cli(vm, "revert", "Reverting to the snapshot…", argv);
-}
-
-/* ---- the snapshot tree, read on a worker thread ---- */
-
-struct snapshot_find {
-	vm_snapshot_found done;
-	gpointer data;
-	char *id;
-	char *name;
-};
-
-static void snapshot_find_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
-{
-	struct snapshot_find *f = data;
-	g_autofree char *index =
-	    g_build_filename(PCVM_VM(src)->dir, "snapshots", "index.conf", NULL);
-	struct snapshot_tree t;
-	snapshot_tree_init(&t);
-	char *error = NULL;
-	if (snapshot_tree_load(&t, index, &error) == 0 && t.current) {
-		const struct snapshot_node *n = snapshot_tree_find(&t, t.current);
-		f->id = g_strdup(t.current);
-		f->name = g_strdup(n && n->name ? n->name : t.current);
-	}
-	g_free(error);
-	snapshot_tree_clear(&t);
-	g_task_return_boolean(task, TRUE);
-}
-
-static void snapshot_find_free(gpointer data)
-{
-	struct snapshot_find *f = data;
-	g_free(f->id);
-	g_free(f->name);
-	g_free(f);
-}
-
-static void on_snapshot_found(GObject *src, GAsyncResult *res, gpointer data)
-{
-	struct snapshot_find *f = g_task_get_task_data(G_TASK(res));
-	f->done(PCVM_VM(src), f->id, f->name, f->data);
-}
-
-void pcvm_vm_find_current_snapshot(PcvmVm *vm, vm_snapshot_found done, gpointer data)
-{
-	struct snapshot_find *f = g_new0(struct snapshot_find, 1);
-	f->done = done;
-	f->data = data;
-	GTask *task = g_task_new(vm, NULL, on_snapshot_found, NULL);
-	g_task_set_task_data(task, f, snapshot_find_free);
-	g_task_run_in_thread(task, snapshot_find_thread);
-	g_object_unref(task);
 }
 
 /* ---- the trash ---- */

@@ -1,5 +1,5 @@
 /* Asynchronous control-socket calls (vmctl.h): connect, write one line, read lines until the
- * reply. A timer cancels a call that takes longer than its timeout. */
+ * reply. A timer cancels a call whose VM stays silent longer than its timeout. */
 #include "vmctl.h"
 
 #include <gio/gunixsocketaddress.h>
@@ -19,7 +19,10 @@ struct vmctl_call {
 	GCancellable *caller;
 	gulong caller_handler;
 	guint timer;
+	unsigned timeout_s;
 	gboolean timed_out;
+	vmctl_event_fn on_event;
+	gpointer event_data;
 };
 
 static void call_free(gpointer data)
@@ -55,6 +58,15 @@ static gboolean call_timed_out(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
+/* (Re)starts the silence timer of TASK's call. */
+static void timer_start(GTask *task)
+{
+	struct vmctl_call *c = g_task_get_task_data(task);
+	if (c->timer)
+		g_source_remove(c->timer);
+	c->timer = g_timeout_add_seconds(c->timeout_s, call_timed_out, task);
+}
+
 static void caller_cancelled(GCancellable *caller, gpointer data)
 {
 	g_cancellable_cancel(data);
@@ -84,13 +96,17 @@ static void read_next(GTask *task)
 /* Returns TRUE when LINE was the reply and the task has been completed. */
 static gboolean take_reply(GTask *task, const char *line)
 {
+	struct vmctl_call *c = g_task_get_task_data(task);
 	g_autoptr(JsonParser) p = json_parser_new();
 	if (!json_parser_load_from_data(p, line, -1, NULL) ||
 	    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
 		return FALSE;
 	JsonObject *o = json_node_get_object(json_parser_get_root(p));
-	if (!json_object_has_member(o, "ok"))
-		return FALSE; /* an event */
+	if (!json_object_has_member(o, "ok")) { /* an event */
+		if (c->on_event && json_object_has_member(o, "event"))
+			c->on_event(o, c->event_data);
+		return FALSE;
+	}
 	if (!json_object_get_boolean_member_with_default(o, "ok", FALSE)) {
 		const char *msg = json_object_get_string_member_with_default(o, "error", "failed");
 		call_fail(task, g_error_new_literal(VMCTL_ERROR, VMCTL_ERROR_FAILED, msg));
@@ -119,6 +135,7 @@ static void on_line(GObject *src, GAsyncResult *res, gpointer data)
 	if (len > VMCTL_MAX_REPLY)
 		return call_fail(task, g_error_new(VMCTL_ERROR, VMCTL_ERROR_PROTOCOL,
 						   "a reply of %zu bytes", (size_t)len));
+	timer_start(task); /* the VM is alive: it may take its time again */
 	if (!take_reply(task, line))
 		read_next(task);
 }
@@ -173,6 +190,13 @@ static char *request_line(const char *cmd, JsonNode *args)
 void vmctl_call_async(const char *dir, const char *cmd, JsonNode *args, unsigned timeout_s,
 		      GCancellable *cancel, GAsyncReadyCallback callback, gpointer data)
 {
+	vmctl_call_events_async(dir, cmd, args, timeout_s, cancel, NULL, NULL, callback, data);
+}
+
+void vmctl_call_events_async(const char *dir, const char *cmd, JsonNode *args,
+			     unsigned timeout_s, GCancellable *cancel, vmctl_event_fn on_event,
+			     gpointer event_data, GAsyncReadyCallback callback, gpointer data)
+{
 	GTask *task = g_task_new(NULL, cancel, callback, data);
 	struct vmctl_call *c = g_new0(struct vmctl_call, 1);
 	c->cmd = g_strdup(cmd);
@@ -184,8 +208,11 @@ void vmctl_call_async(const char *dir, const char *cmd, JsonNode *args, unsigned
 		c->caller_handler =
 		    g_cancellable_connect(cancel, G_CALLBACK(caller_cancelled), c->cancel, NULL);
 	}
+	c->on_event = on_event;
+	c->event_data = event_data;
+	c->timeout_s = timeout_s ? timeout_s : 30;
 	g_task_set_task_data(task, c, call_free);
-	c->timer = g_timeout_add_seconds(timeout_s ? timeout_s : 30, call_timed_out, task);
+	timer_start(task);
 	g_autoptr(GSocketClient) client = g_socket_client_new();
 	g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(c->path);
 	g_socket_client_connect_async(client, G_SOCKET_CONNECTABLE(addr), c->cancel, on_connected,

@@ -1,9 +1,10 @@
-/* What the wizard does with its answers: `pcvm create`, then the preset's keys in vm.conf;
+/* What the wizard does with its answers: `pcvm create`, then the preset's keys (`pcvm config`);
  * and what it asks the host and pcvm before (wizard_private.h). */
 #include <gio/gio.h>
 #include <string.h>
 
 #include "app.h"
+#include "cli.h"
 #include "host.h"
 #include "wizard_private.h"
 
@@ -39,29 +40,35 @@ static struct wizard_spec *spec_copy(const struct wizard_spec *s)
 	return c;
 }
 
-/* The preset's keys that `pcvm create` has no option for, set in vm.conf keeping its
- * comments (worker thread). The adapter and NIC model are written only where they differ
- * from what pcvm chooses anyway. */
-static void write_conf_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
+/* The preset's keys that `pcvm create` has no option for, set with `pcvm config DIR set`
+ * (which keeps vm.conf's comments and checks the values). The adapter and NIC model are set
+ * only where they differ from what pcvm chooses anyway. */
+static void on_configured(GObject *src, GAsyncResult *res, gpointer data)
 {
-	const struct wizard_spec *s = data;
-	g_autofree char *conf = g_build_filename(s->dir, "vm.conf", NULL);
-	g_autoptr(GKeyFile) kf = g_key_file_new();
+	GTask *task = data;
 	GError *err = NULL;
-	if (!g_key_file_load_from_file(kf, conf, G_KEY_FILE_KEEP_COMMENTS, &err)) {
+	g_autofree char *out = cli_run_finish(res, NULL, &err);
+	if (err)
 		g_task_return_error(task, err);
-		return;
-	}
-	g_key_file_set_string(kf, "vm", "guest", s->guest);
+	else
+		g_task_return_boolean(task, TRUE);
+	g_object_unref(task);
+}
+
+static void configure(GTask *task)
+{
+	const struct wizard_spec *s = g_task_get_task_data(task);
+	g_autofree char *guest = g_strdup_printf("vm.guest=%s", s->guest);
+	g_autofree char *display = g_strdup_printf("display.adapter=%s", s->display);
+	g_autofree char *nic = g_strdup_printf("net0.model=%s", s->nic);
+	const char *argv[7] = { "config", s->dir, "set", guest };
+	int n = 4;
 	if (s->display && strcmp(s->display, "stdvga"))
-		g_key_file_set_string(kf, "display", "adapter", s->display);
-	if (s->nic && strcmp(s->nic, "e1000") && g_key_file_has_group(kf, "net0"))
-		g_key_file_set_string(kf, "net0", "model", s->nic);
-	if (!g_key_file_save_to_file(kf, conf, &err)) {
-		g_task_return_error(task, err);
-		return;
-	}
-	g_task_return_boolean(task, TRUE);
+		argv[n++] = display;
+	if (s->nic && strcmp(s->nic, "e1000") && g_strcmp0(s->net, "none"))
+		argv[n++] = nic;
+	argv[n] = NULL;
+	cli_run_async(argv, NULL, on_configured, task);
 }
 
 static void on_created(GObject *src, GAsyncResult *res, gpointer data)
@@ -77,8 +84,7 @@ static void on_created(GObject *src, GAsyncResult *res, gpointer data)
 					errout && *errout ? g_strstrip(errout)
 							  : "pcvm create failed");
 	} else {
-		g_task_run_in_thread(task, write_conf_thread);
-		g_object_unref(task); /* the thread holds its own */
+		configure(task); /* it holds the task now */
 		return;
 	}
 	g_object_unref(task);
