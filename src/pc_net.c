@@ -24,9 +24,12 @@ static const char *nic_mode(const struct vm_nic *n)
 	return n->mode ? n->mode : "nat";
 }
 
-static struct net_backend *pc_nat_backend(const struct vm_nic *n, char **error)
+/* tftp= is relative to the bundle, as disks and rom= are (not to pcvm's working directory) */
+static struct net_backend *pc_nat_backend(const char *bundle_dir, const struct vm_nic *n,
+					  char **error)
 {
-	struct slirp_backend_opts opts = { .tftp_root = n->tftp, .boot_file = n->bootfile };
+	g_autofree char *tftp = n->tftp ? bundle_path(bundle_dir, n->tftp) : NULL;
+	struct slirp_backend_opts opts = { .tftp_root = tftp, .boot_file = n->bootfile };
 	struct net_backend *be = slirp_backend_new(&opts, NULL, error);
 	for (int i = 0; be && n->forward && n->forward[i]; i++) {
 		struct net_hostfwd fwd;
@@ -43,11 +46,12 @@ static struct net_backend *pc_nat_backend(const struct vm_nic *n, char **error)
 }
 
 /* The backend NIC's mode asks for; NULL with *error unset for mode=none (no cable). */
-static struct net_backend *pc_nic_backend(const struct vm_nic *n, char **error)
+static struct net_backend *pc_nic_backend(const struct pc *pc, const struct vm_nic *n,
+					  char **error)
 {
 	const char *mode = nic_mode(n);
 	if (!strcmp(mode, "nat"))
-		return pc_nat_backend(n, error);
+		return pc_nat_backend(pc->bundle_dir, n, error);
 	if (!strcmp(mode, "bridged")) /* a prepared tap is already where the administrator put it */
 		return tap_backend_new(n->tap, n->tap ? NULL : n->bridge, NULL, error);
 	if (!strcmp(mode, "hostonly"))
@@ -89,7 +93,7 @@ static int pc_add_nic(struct pc *pc, const struct vm_config *cfg, unsigned i, ch
 	const struct vm_nic *n = &cfg->net[i];
 	struct pc_nic *nic = &pc->nics[i];
 	char *err = NULL;
-	struct net_backend *be = pc_nic_backend(n, &err);
+	struct net_backend *be = pc_nic_backend(pc, n, &err);
 	if (!be && err) {
 		*error = g_strdup_printf("network card [%s] (%s): %s", vm_nic_group(i), nic_mode(n),
 					 err);

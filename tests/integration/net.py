@@ -11,9 +11,16 @@
            and hostfwd_remove through QMP)
   tcpout   a TCP connection from the guest to 10.0.2.2:PORT, which the NAT maps to the
            test's server on 127.0.0.1:PORT
+  tftp     network boot's first steps: DHCP names the boot file and next server ([net0] tftp=
+           bootfile= / -netdev user,tftp=,bootfile=), the guest fetches the file the test wrote
+           by TFTP (its size, CRC-32 and first line must match) and asks for one that does not
+           exist (ERROR 1, file not found)
+  rom      (pcvm alone) the NIC's default option ROM, Debian's iPXE: SeaBIOS runs it (pcvm.log),
+           its banner naming 00:03.0 is on the screen the disk guest finds, and the tftp guest
+           still works after it; skipped when the ROM is not installed
 
 The test allocates free host ports (bind to port 0). The NIC gets no option ROM (pcvm
-rom=none, QEMU romfile=) and the MAC 52:54:00:12:34:56 under both.
+rom=none, QEMU romfile=) but in the rom case, and the MAC 52:54:00:12:34:56 under both.
 
 usage: net.py PCVM GUEST_SRC_DIR   (GUEST_SRC_DIR = tests/guests; the guests are in net/)
 """
@@ -25,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -53,6 +61,13 @@ ECHO_WANT = [NIC, LISTENING] + [
 GUEST_HELLO, SERVER_HELLO = "hello from the guest", "hello guest, this is the host"
 TCPOUT_WANT = [NIC, "tcp: connected to the host's server through 10.0.2.2",
                f"tcp: the server says '{SERVER_HELLO}'", "tcp: closed"]
+BOOT_FILE = "pcvm-netboot.bin"
+BOOT_SIZE = 6 * 512 + 261  # the last block short
+MISSING_FILE = "pcvm-no-such-file"  # the name tftp.asm asks for second
+OFFERED = re.compile(r"dhcp: boot file '(.*)' \((option 67|BOOTP file field)\), "
+                     r"next server 10\.0\.2\.2$")
+TFTP_ERROR = re.compile(r"tftp: ERROR (\d+) '(.*)'$")
+IPXE_ROM = "/usr/lib/ipxe/qemu/pxe-e1000.rom"  # pcvm's default when no rom= is given
 
 
 def free_port():
@@ -61,16 +76,18 @@ def free_port():
         return s.getsockname()[1]
 
 
-def assemble(src_dir, tmp, name, defines=()):
-    """The guest tests/guests/net/NAME.asm on a raw disk (for both VMMs: neither writes it)."""
-    binary = os.path.join(tmp, name + ".bin")
+def assemble(src_dir, tmp, name, defines=(), out=None):
+    """The guest tests/guests/net/NAME.asm on a raw disk (for both VMMs: neither writes it),
+    OUT.img (NAME.img by default)"""
+    out = out or name
+    binary = os.path.join(tmp, out + ".bin")
     net_dir = os.path.join(src_dir, "net")
     subprocess.run(["nasm", "-f", "bin", "-i", net_dir + "/", "-i", src_dir + "/",
                     *[f"-D{d}" for d in defines], os.path.join(net_dir, name + ".asm"),
                     "-o", binary], check=True)
     with open(binary, "rb") as f:
         boot = f.read()
-    disk = os.path.join(tmp, name + ".img")
+    disk = os.path.join(tmp, out + ".img")
     make_disk(disk, boot)
     return disk
 
@@ -149,7 +166,8 @@ class Vm:
 class PcvmVm(Vm):
     who = "pcvm"
 
-    def __init__(self, binary, tmp, name, disk, forwards=()):
+    def __init__(self, binary, tmp, name, disk, forwards=(), netboot=None, rom=False):
+        """NETBOOT: (TFTP root, boot file) or None; ROM: keep the default option ROM."""
         self.binary = binary
         super().__init__(tmp, name, disk, forwards)
         self.bundle = os.path.join(tmp, name + ".pcvm")
@@ -157,9 +175,11 @@ class PcvmVm(Vm):
                             "--test-exit", "--net", "nat"], 30)
         if rc != 0:
             raise RuntimeError(f"pcvm create failed ({rc}): {err}")
-        keys = {"mac": MAC, "rom": "none"}
+        keys = {"mac": MAC} if rom else {"mac": MAC, "rom": "none"}
         if forwards:
             keys["forward"] = ";".join(f"tcp:127.0.0.1:{p}-:7" for p in forwards)
+        if netboot:
+            keys["tftp"], keys["bootfile"] = netboot
         set_keys(os.path.join(self.bundle, "vm.conf"), "net0", keys)
 
     def command(self):
@@ -193,13 +213,16 @@ class QemuVm(Vm):
     passthrough (hostfwd_add / hostfwd_remove)."""
     who = "qemu"
 
-    def __init__(self, tmp, name, disk, forwards=()):
+    def __init__(self, tmp, name, disk, forwards=(), netboot=None):
         super().__init__(tmp, name, disk, forwards)
         self.qmp_path = os.path.join(tmp, f"qmp-{name}.sock")
         self.qmp = None
+        self.netboot = netboot
 
     def command(self):
         netdev = "user,id=n0" + "".join(f",hostfwd=tcp:127.0.0.1:{p}-:7" for p in self.forwards)
+        if self.netboot:
+            netdev += ",tftp={},bootfile={}".format(*self.netboot)
         return ["qemu-system-x86_64", "-accel", "kvm", "-machine", "pc", "-m", "64",
                 "-nodefaults", "-vga", "none", "-display", "none",
                 "-serial", "file:" + self.serial_path,
@@ -394,6 +417,97 @@ def tcpout(tap, vm, server):
     return lines
 
 
+def tftp_root(tmp):
+    """A TFTP root holding the boot file: a first line to recognise, then bytes of every value
+    (NUL, CR, LF, FF: octet mode passes them as they are). (root, the file's bytes)"""
+    root = os.path.join(tmp, "tftp")
+    os.mkdir(root)
+    head = f"pcvm network boot test file, {BOOT_SIZE} bytes\n".encode()
+    data = head + bytes((i * 131 + 7) % 256 for i in range(BOOT_SIZE - len(head)))
+    with open(os.path.join(root, BOOT_FILE), "wb") as f:
+        f.write(data)
+    return root, data
+
+
+def tftp_want(data):
+    """What the tftp guest must print for DATA; the boot file line as a pattern (libslirp may
+    name the file in option 67 or in the BOOTP file field)"""
+    first = data.split(b"\n", 1)[0].decode()
+    return [NIC, "dhcp: offer of 10.0.2.15 from server 10.0.2.2", "dhcp: ack, bound to 10.0.2.15",
+            LEASE, OFFERED, f"tftp: RRQ '{BOOT_FILE}' to 10.0.2.2 port 69",
+            re.compile(rf"tftp: {len(data) // 512 + 1} blocks from port \d+, {len(data)} bytes, "
+                       rf"CRC-32 {zlib.crc32(data):08X}$"),
+            f"tftp: first line '{first}'", f"tftp: RRQ '{MISSING_FILE}' to 10.0.2.2 port 69",
+            TFTP_ERROR]
+
+
+def matches(got, want):
+    return len(got) == len(want) and all(
+        w.match(g) if isinstance(w, re.Pattern) else g == w for g, w in zip(got, want))
+
+
+def tftp(tap, vm, data):
+    """The boot file offered, fetched whole (size and CRC-32 as the test computed them), and
+    ERROR 1 for a file that is not there."""
+    who = vm.who
+    rc, lines, detail = vm.run()
+    serial = "\nserial:\n" + "\n".join(lines)
+    tap.ok(rc == EXIT_OK, f"{who}: the tftp guest exits with {EXIT_OK}",
+           f"{detail}\nexit code {rc}{serial}")
+    offered = [m for m in map(OFFERED.match, lines) if m]
+    tap.ok(offered and offered[0].group(1) == BOOT_FILE,
+           f"{who}: DHCP offers the boot file {BOOT_FILE} from next server 10.0.2.2", serial)
+    got = [m.groups() for m in map(re.compile(
+        r"tftp: (\d+) blocks from port \d+, (\d+) bytes, CRC-32 ([0-9A-F]{8})$").match, lines) if m]
+    want = (str(len(data) // 512 + 1), str(len(data)), f"{zlib.crc32(data):08X}")
+    tap.ok(got == [want], f"{who}: TFTP brings {want[0]} blocks, {want[1]} bytes with CRC-32 "
+           f"{want[2]}, as written", f"got {got}{serial}")
+    errors = [m.groups() for m in map(TFTP_ERROR.match, lines) if m]
+    tap.ok(len(errors) == 1 and errors[0][0] == "1" and errors[0][1].lower() == "file not found",
+           f"{who}: {MISSING_FILE} gets TFTP ERROR 1 (file not found)", f"got {errors}{serial}")
+    want_lines = tftp_want(data)
+    tap.ok(matches(lines, want_lines), f"{who}: the tftp guest prints DHCP, the file and the error",
+           detail + "\nexpected:\n" + "\n".join(getattr(w, "pattern", w) for w in want_lines)
+           + serial)
+    return lines
+
+
+def option_rom(tap, binary, tmp, disk, tftp_lines):
+    """pcvm with the NIC's default option ROM (no rom= key) boots the tftp guest built with
+    ROM_BANNER, which first prints the screen's iPXE banner. The TFTP root is given relative to
+    the bundle (../tftp), as disks may be."""
+    if not os.path.exists(IPXE_ROM):
+        tap.skip("pcvm: SeaBIOS runs the NIC's default option ROM",
+                 f"{IPXE_ROM} is not installed (Debian's ipxe-qemu)")
+        return
+    vm = PcvmVm(binary, tmp, "rom", disk, netboot=("../tftp", BOOT_FILE), rom=True)
+    rc, lines, detail = vm.run()
+    serial = "\nserial:\n" + "\n".join(lines)
+    tap.ok(rc == EXIT_OK, f"pcvm: with iPXE's option ROM the disk guest boots and exits with "
+           f"{EXIT_OK}", f"{detail}\nexit code {rc}{serial}")
+    # SeaBIOS's debug output (debug level 1): the ROMs of PCI cards are run after "Scan for
+    # option roms" (the VGA BIOS's before it), and a ROM's boot entry is placed by looking up
+    # its card's path, slot 3 for net0 at 00:03.0
+    log = read(os.path.join(vm.bundle, "pcvm.log")).split("Scan for option roms", 1)
+    ran = re.findall(r"Running option rom at ([0-9a-f]{4}):[0-9a-f]{4}", log[-1])
+    tap.ok(len(log) == 2 and ran, "pcvm: SeaBIOS runs a PCI option ROM (pcvm.log)",
+           vm.log())
+    tap.ok(len(log) == 2 and "Searching bootorder for: /pci@i0cf8/*@3\n" in log[1],
+           "pcvm: SeaBIOS places the boot entry of the ROM of the NIC at 00:03.0", vm.log())
+    banner = [l for l in lines if l.startswith("rom: ")]
+    if not banner:
+        tap.skip("pcvm: the iPXE banner names the NIC and its ROM's segment",
+                 "no iPXE banner on the screen (another ROM build)")
+    else:
+        m = re.match(r"rom: iPXE .* 00:03\.0 ([0-9A-F]{4}) ", banner[0])
+        tap.ok(m and m.group(1).lower() in ran,
+               "pcvm: the iPXE banner names the NIC at 00:03.0 and the segment SeaBIOS ran",
+               f"banner {banner}, SeaBIOS ran ROMs at {ran}")
+    tap.ok(lines[len(banner):] == tftp_lines,
+           "pcvm: the tftp guest prints the same after iPXE's initialisation as without a ROM, "
+           "with tftp=../tftp found beside the bundle", detail + serial)
+
+
 def differential(tap, name, pcvm_lines, qemu_lines):
     tap.ok(pcvm_lines == qemu_lines, f"qemu: the {name} guest prints the same as under pcvm",
            "qemu:\n" + "\n".join(qemu_lines) + "\npcvm:\n" + "\n".join(pcvm_lines))
@@ -409,17 +523,20 @@ def main():
         server = Server()
         disks = {name: assemble(src, tmp, name, defines) for name, defines in [
             ("dhcp", ()), ("ping", ()), ("tcpecho", ()),
-            ("tcpout", (f"SERVER_PORT={server.port}",))]}
+            ("tcpout", (f"SERVER_PORT={server.port}",)), ("tftp", ())]}
+        rom_disk = assemble(src, tmp, "tftp", ("ROM_BANNER",), "tftp-rom")
+        root, boot_data = tftp_root(tmp)
+        netboot = (root, BOOT_FILE)
         results = {}
         for who in ["pcvm", "qemu"]:
             if who == "qemu" and not with_qemu:
                 tap.skip("qemu: the same guests under QEMU", "qemu-system-x86_64 is not installed")
                 break
 
-            def vm(name, forwards=()):
+            def vm(name, forwards=(), netboot=None):
                 if who == "pcvm":
-                    return PcvmVm(binary, tmp, name, disks[name], forwards)
-                return QemuVm(tmp, name, disks[name], forwards)
+                    return PcvmVm(binary, tmp, name, disks[name], forwards, netboot)
+                return QemuVm(tmp, name, disks[name], forwards, netboot)
             first, second = free_port(), free_port()
             results[who] = {
                 "dhcp": run_to_end(tap, vm("dhcp"), "DHCP offer of 10.0.2.15 (router 10.0.2.2, "
@@ -428,7 +545,10 @@ def main():
                                    PING_WANT),
                 "tcpecho": tcpecho(tap, vm("tcpecho", [first]), first, second),
                 "tcpout": tcpout(tap, vm("tcpout"), server),
+                "tftp": tftp(tap, vm("tftp", netboot=netboot), boot_data),
             }
+            if who == "pcvm":
+                option_rom(tap, binary, tmp, rom_disk, results["pcvm"]["tftp"])
         if "qemu" in results:
             for name in results["pcvm"]:
                 differential(tap, name, results["pcvm"][name], results["qemu"][name])
