@@ -299,11 +299,20 @@ static void pc_add_isa_devices(struct pc *pc, bool test_exit)
 
 /* ---- power ---- */
 
+static const struct {
+	uint16_t port, len;
+} pc_coalesced_pio[] = { { 0x1F1, 6 }, { 0x171, 6 } };
+
 /* A new KVM VM with its memory and (not yet running) vCPUs: power-on, reset and revert. */
 int pc_cpus_build(struct pc *pc, char **error)
 {
 	if (kvm_vm_create(&pc->kvm, error) < 0)
 		return -1;
+	/* The ATA task-file registers 1-6 of both channels: their writes only latch what the
+	 * command register (7) or a read then acts on, and those exit and replay them first. A
+	 * guest issuing a command writes six of them: five exits saved per command. */
+	for (size_t i = 0; i < G_N_ELEMENTS(pc_coalesced_pio); i++)
+		kvm_vm_coalesce_pio(&pc->kvm, pc_coalesced_pio[i].port, pc_coalesced_pio[i].len);
 	pc->cpus_on = true; /* from here on pc_cpus_off() undoes what was done */
 	pc_replay_irqs(pc);
 	if (pc_map_memory(pc) < 0) {

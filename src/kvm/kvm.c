@@ -6,8 +6,10 @@
 #include <inttypes.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include "devices/bus.h"
 #include "log.h"
 
 /* Capabilities pcvm cannot run without, with what each is for. */
@@ -170,14 +172,68 @@ int kvm_vm_open(struct kvm_vm *vm, const char *path, char **error)
 	if (kvm_load_cpuid(vm, error) < 0)
 		goto fail;
 	kvm_load_msr_list(vm);
+	/* optional: without them every port write exits, as before */
+	vm->ring_page = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO);
+	vm->coalesced_pio = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_PIO) > 0;
+	pthread_mutex_init(&vm->ring_lock, NULL);
 	return 0;
 fail:
 	kvm_vm_close(vm);
 	return -1;
 }
 
+int kvm_vm_coalesce_pio(struct kvm_vm *vm, uint16_t port, uint16_t len)
+{
+	struct kvm_coalesced_mmio_zone zone = { .addr = port, .size = len, .pio = 1 };
+	if (!vm->coalesced_pio || vm->ring_page <= 0 ||
+	    ioctl(vm->vm_fd, KVM_REGISTER_COALESCED_MMIO, &zone) < 0)
+		return -1;
+	return 0;
+}
+
+void kvm_vm_map_ring(struct kvm_vm *vm, int vcpu_fd)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	if (vm->ring || vm->ring_page <= 0 || !vm->coalesced_pio)
+		return;
+	/* a mapping of its own, so that it outlives whichever vCPU is destroyed first */
+	void *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd,
+		       (off_t)vm->ring_page * page);
+	if (p == MAP_FAILED)
+		return;
+	vm->ring = p;
+	vm->ring_entries = (page - sizeof(struct kvm_coalesced_mmio_ring)) /
+			   sizeof(struct kvm_coalesced_mmio);
+}
+
+void kvm_vm_drain_coalesced(struct kvm_vm *vm, struct bus *pio)
+{
+	struct kvm_coalesced_mmio_ring *r = vm->ring;
+	if (!r || __atomic_load_n(&r->first, __ATOMIC_ACQUIRE) ==
+			  __atomic_load_n(&r->last, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&vm->ring_lock);
+	uint32_t first = r->first % vm->ring_entries;
+	for (unsigned n = 0; n < vm->ring_entries &&
+			     first != __atomic_load_n(&r->last, __ATOMIC_ACQUIRE);
+	     n++) {
+		/* KVM owns the ring's contents: bound what it says before using it */
+		struct kvm_coalesced_mmio e = r->coalesced_mmio[first % vm->ring_entries];
+		uint64_t val = 0;
+		memcpy(&val, e.data, MIN(e.len, sizeof(val)));
+		if (e.pio && e.len && e.len <= 4)
+			bus_write(pio, e.phys_addr, e.len, val);
+		first = (first + 1) % vm->ring_entries;
+		__atomic_store_n(&r->first, first, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&vm->ring_lock);
+}
+
 void kvm_vm_destroy(struct kvm_vm *vm)
 {
+	if (vm->ring)
+		munmap(vm->ring, sysconf(_SC_PAGESIZE));
+	vm->ring = NULL;
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	vm->vm_fd = -1;

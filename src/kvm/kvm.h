@@ -4,8 +4,11 @@
  */
 #pragma once
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+struct bus;
 
 /* Where KVM's real-mode TSS and identity map live (pc-platform.md; reserved in e820). */
 #define KVM_IDENTITY_MAP_ADDR 0xFEFFC000u
@@ -18,6 +21,13 @@ struct kvm_vm {
 	int run_size;		       /* mmap size of a vCPU's struct kvm_run */
 	struct kvm_cpuid2 *cpuid;      /* KVM_GET_SUPPORTED_CPUID */
 	struct kvm_msr_list *msr_list; /* KVM_GET_MSR_INDEX_LIST */
+	/* Coalesced port writes (kvm_vm_coalesce_pio): the ring KVM appends them to instead of
+	 * exiting, mapped from the first vCPU; NULL without zones or without the capability. */
+	struct kvm_coalesced_mmio_ring *ring;
+	unsigned ring_entries;
+	pthread_mutex_t ring_lock; /* one drainer at a time: writes are replayed in order */
+	int ring_page;		   /* KVM_CAP_COALESCED_MMIO: the ring's page in the vCPU mmap */
+	bool coalesced_pio;	   /* KVM_CAP_COALESCED_PIO */
 };
 
 /*
@@ -43,6 +53,19 @@ int kvm_vm_set_memory_logged(struct kvm_vm *vm, unsigned slot, uint64_t gpa, uin
 /* Fetches and clears SLOT's dirty bitmap (one bit per 4 KiB page, BITMAP sized by the caller
  * for the slot's pages, rounded up to 64 bits). */
 int kvm_vm_get_dirty_log(struct kvm_vm *vm, unsigned slot, uint64_t *bitmap);
+/*
+ * Port writes to [PORT, PORT + LEN) stop causing exits: KVM queues them in a ring and the vCPU
+ * replays them on PIO (kvm_vm_drain_coalesced) before it handles its next exit of any kind.
+ * Only for registers whose writes merely latch a value that a later access acts on (the ATA
+ * task file): anything that reads or triggers exits and sees the writes in order. Call after
+ * kvm_vm_create, before the vCPUs; returns -1 where KVM cannot (then nothing changes).
+ */
+int kvm_vm_coalesce_pio(struct kvm_vm *vm, uint16_t port, uint16_t len);
+/* Maps the ring from vCPU FD (vcpu_create does this for the first vCPU). */
+void kvm_vm_map_ring(struct kvm_vm *vm, int vcpu_fd);
+/* Replays the queued writes on PIO, oldest first. Any vCPU thread; cheap when empty. */
+void kvm_vm_drain_coalesced(struct kvm_vm *vm, struct bus *pio);
+
 /* Drives GSI to LEVEL (edge-triggered lines: 1 then 0). Safe from any thread. */
 void kvm_vm_irq_line(struct kvm_vm *vm, unsigned gsi, int level);
 bool kvm_vm_has_msr(const struct kvm_vm *vm, uint32_t index);

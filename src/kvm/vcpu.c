@@ -64,6 +64,7 @@ int vcpu_create(struct vcpu *v, struct kvm_vm *vm, unsigned id, unsigned ncpus,
 	memset(v, 0, sizeof(*v));
 	v->id = id;
 	v->env = env;
+	v->vm = vm;
 	v->want = v->state = VCPU_PAUSED;
 	pthread_mutex_init(&v->lock, NULL);
 	pthread_cond_init(&v->cond, NULL);
@@ -79,6 +80,7 @@ int vcpu_create(struct vcpu *v, struct kvm_vm *vm, unsigned id, unsigned ncpus,
 		*error = g_strdup_printf("vCPU %u: mmap of kvm_run: %s", id, strerror(errno));
 		return -1;
 	}
+	kvm_vm_map_ring(vm, v->fd);
 	struct kvm_cpuid2 *cpuid = cpuid_for_vcpu(vm->cpuid, id, ncpus);
 	int ret = ioctl(v->fd, KVM_SET_CPUID2, cpuid);
 	g_free(cpuid);
@@ -137,7 +139,11 @@ static void *vcpu_thread(void *arg)
 		pthread_mutex_unlock(&v->lock);
 		if (!run)
 			break;
-		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+		int ret = ioctl(v->fd, KVM_RUN, 0);
+		/* port writes KVM queued instead of exiting happened before whatever stopped the
+		 * vCPU now: replay them first (and before it parks, so a paused machine has them) */
+		kvm_vm_drain_coalesced(v->vm, v->env->pio);
+		if (ret < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				continue;

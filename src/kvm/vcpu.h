@@ -35,6 +35,7 @@ struct vcpu {
 	struct kvm_run *run;
 	int run_size;
 	const struct vcpu_env *env;
+	struct kvm_vm *vm; /* its coalesced-write ring */
 	pthread_t thread;
 	bool thread_started;
 	pthread_mutex_t lock;

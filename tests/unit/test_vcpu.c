@@ -150,6 +150,45 @@ static const struct kvm_cpuid_entry2 *find_leaf(const struct kvm_cpuid2 *c, uint
 	return NULL;
 }
 
+/* Coalesced port writes come out of the ring in order, on the right ports, and a ring whose
+ * contents make no sense (KVM's memory, but still: bounds) is consumed without harm. */
+static void test_coalesced_drain(void)
+{
+	struct fixture fx;
+	fixture_init(&fx);
+	struct kvm_vm vm = { 0 };
+	pthread_mutex_init(&vm.ring_lock, NULL);
+	union {
+		struct kvm_coalesced_mmio_ring ring;
+		uint8_t page[4096];
+	} *mem = g_malloc0(sizeof(*mem));
+	vm.ring = &mem->ring;
+	vm.ring_entries = (4096 - sizeof(struct kvm_coalesced_mmio_ring)) /
+			  sizeof(struct kvm_coalesced_mmio);
+	kvm_vm_drain_coalesced(&vm, fx.pio); /* empty: nothing */
+	g_assert_cmpuint(fx.log.outs, ==, 0);
+
+	/* three writes that wrap around the end of the ring, then a bogus one */
+	uint32_t first = vm.ring_entries - 2;
+	const uint8_t vals[] = { 0x11, 0x22, 0x33 };
+	for (unsigned i = 0; i < 3; i++) {
+		struct kvm_coalesced_mmio *e = &mem->ring.coalesced_mmio[(first + i) % vm.ring_entries];
+		*e = (struct kvm_coalesced_mmio){ .phys_addr = 0x3F9 + i, .len = 1, .pio = 1 };
+		e->data[0] = vals[i];
+	}
+	struct kvm_coalesced_mmio *bad = &mem->ring.coalesced_mmio[(first + 3) % vm.ring_entries];
+	*bad = (struct kvm_coalesced_mmio){ .phys_addr = 0x3F8, .len = 200, .pio = 1 };
+	mem->ring.first = first;
+	mem->ring.last = (first + 4) % vm.ring_entries;
+	kvm_vm_drain_coalesced(&vm, fx.pio);
+	g_assert_cmpuint(fx.log.outs, ==, 3);
+	g_assert_cmpmem(fx.log.last_out, 3, vals, 3);
+	g_assert_cmpuint(mem->ring.first, ==, mem->ring.last);
+	g_free(mem);
+	pthread_mutex_destroy(&vm.ring_lock);
+	fixture_free(&fx);
+}
+
 static void test_cpuid_topology(void)
 {
 	struct kvm_cpuid2 *base = g_malloc0(sizeof(*base) + 4 * sizeof(struct kvm_cpuid_entry2));
@@ -183,5 +222,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/vcpu/mmio", test_mmio);
 	g_test_add_func("/vcpu/machine-exits", test_machine_exits);
 	g_test_add_func("/vcpu/cpuid-topology", test_cpuid_topology);
+	g_test_add_func("/vcpu/coalesced-drain", test_coalesced_drain);
 	return g_test_run();
 }
