@@ -343,6 +343,27 @@ class Gui:
         trash = os.path.join(os.environ["XDG_DATA_HOME"], "Trash", "files", "Broken.pcvm")
         self.ok(trashed and os.path.isdir(trash), "the bundle went to the trash")
 
+    def host_check_slow(self):
+        """A CPU without VT-x/AMD-V: a dialog says so once, then the library's warning bar."""
+        cpuinfo = os.path.join(self.tmp, "cpuinfo-novirt")
+        with open(cpuinfo, "w") as f:
+            f.write("processor\t: 0\nflags\t\t: fpu vme de pse tsc msr pae\n")
+        for start in (1, 2):
+            self.start({"PCVM_CPUINFO": cpuinfo}, label=f"host-slow-{start}")
+            dialog = self.frame("Virtual machines will run slowly", 10 if start == 1 else 5)
+            if start == 1:
+                text = dialog and find(dialog, lambda n: n.roleName == "label" and
+                                       "VT-x" in n.name)
+                if dialog:
+                    self.shot("host-check-slow", dialog)
+                self.ok(dialog and text, "a CPU without VT-x/AMD-V is reported once, with how "
+                        "to fix it", text.name if text else "no dialog")
+                if dialog:
+                    click(find(dialog, by("Close", "push button")))
+            else:
+                self.ok(not dialog, "the next start does not show that dialog again")
+            self.quit()
+
     def host_check(self):
         missing = os.path.join(self.tmp, "no-such-kvm")
         self.start({"PCVM_KVM_DEVICE": missing}, label="host-check")
@@ -377,6 +398,7 @@ class Gui:
         self.detached()
         self.broken_vm()
         self.quit()
+        self.host_check_slow()
         self.host_check()
 
 

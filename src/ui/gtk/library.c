@@ -621,13 +621,30 @@ GtkWindow *library_window_new(GtkApplication *app)
 	return GTK_WINDOW(lib->window);
 }
 
+/* A host that can run VMs, only slowly (no VT-x/AMD-V), gets the dialog once per user, then
+ * the warning bar: it says which and how to fix it without stopping every start. */
+static bool host_warning_seen(const struct host_report *r)
+{
+	g_autofree char *dir = g_build_filename(g_get_user_config_dir(), "pcvm", NULL);
+	g_autofree char *path = g_build_filename(dir, "pcvm-gtk.conf", NULL);
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_key_file_load_from_file(kf, path, G_KEY_FILE_KEEP_COMMENTS, NULL);
+	g_autofree char *seen = g_key_file_get_string(kf, "host", "warned", NULL);
+	if (seen && !strcmp(seen, r->title))
+		return true;
+	g_key_file_set_string(kf, "host", "warned", r->title);
+	g_mkdir_with_parents(dir, 0755);
+	g_key_file_save_to_file(kf, path, NULL);
+	return false;
+}
+
 void library_show_host_report(GtkWindow *window, const struct host_report *r)
 {
 	struct library *lib = g_object_get_data(G_OBJECT(window), "library");
 	if (!lib || !r->title) /* a window closed before the check ended */
 		return;
-	if (r->fatal)
+	if (r->fatal || !host_warning_seen(r))
 		dialog_host_check(window, r);
-	else
+	if (!r->fatal)
 		error_bar_show(lib->error_bar, GTK_MESSAGE_WARNING, r->title, r->detail);
 }
