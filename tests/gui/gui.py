@@ -23,7 +23,6 @@ Screenshots of every window go to OUTDIR (they are the test's artefacts: look at
 usage: gui.py PCVM_GTK PCVM GUEST_SRC_DIR OUTDIR
 """
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
-from tap import Tap, in_ci, require_kvm, run, tempdir  # noqa: E402
+from tap import run  # noqa: E402
 import guilib  # noqa: E402
 from guilib import by, click, find, screenshot, wait  # noqa: E402
 
@@ -411,36 +410,7 @@ def guilib_read(path):
 
 
 def main():
-    if len(sys.argv) != 5:
-        sys.exit(__doc__)
-    tap = Tap()
-    missing = guilib.missing_tools()
-    if missing:
-        if in_ci():
-            tap.ok(False, "the desktop test's tools are installed", missing)
-        else:
-            tap.skip("pcvm-gtk under Xvfb with dogtail", missing)
-        return tap.done()
-    if not require_kvm(tap):
-        return tap.done()
-    out = sys.argv[4]
-    shutil.rmtree(out, ignore_errors=True)
-    os.makedirs(out)
-    with tempdir() as tmp:
-        session = guilib.Session(tmp)
-        gui = None
-        try:
-            gui = Gui(tap, guilib.dogtail(), sys.argv[1:5], tmp)
-            gui.run()
-        finally:
-            if gui:
-                if gui.app:
-                    gui.app.stop()
-                for b in ("GUI Test VM.pcvm", "Broken.pcvm"):
-                    guilib.kill_vm(os.path.join(tmp, "library", b))
-            session.close()
-    print(f"# screenshots in {out}", flush=True)
-    return tap.done()
+    return guilib.main(__doc__, "pcvm-gtk under Xvfb with dogtail", Gui, ("GUI Test VM.pcvm", "Broken.pcvm"))
 
 
 if __name__ == "__main__":

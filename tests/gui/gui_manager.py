@@ -26,7 +26,6 @@ usage: gui_manager.py PCVM_GTK PCVM GUEST_SRC_DIR OUTDIR
 """
 import configparser
 import os
-import shutil
 import socket
 import sys
 import time
@@ -34,7 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
-from tap import Tap, in_ci, require_kvm, run, tempdir  # noqa: E402
+from tap import run  # noqa: E402
 import guilib  # noqa: E402
 from guilib import by, click, find, screenshot, wait  # noqa: E402
 
@@ -407,34 +406,8 @@ class Manager:
 
 
 def main():
-    if len(sys.argv) != 5:
-        sys.exit(__doc__)
-    tap = Tap()
-    missing = guilib.missing_tools()
-    if missing:
-        if in_ci():
-            tap.ok(False, "the desktop test's tools are installed", missing)
-        else:
-            tap.skip("pcvm-gtk's snapshot manager and settings under Xvfb", missing)
-        return tap.done()
-    if not require_kvm(tap):
-        return tap.done()
-    out = sys.argv[4]
-    shutil.rmtree(out, ignore_errors=True)
-    os.makedirs(out)
-    with tempdir() as tmp:
-        session = guilib.Session(tmp)
-        m = None
-        try:
-            m = Manager(tap, guilib.dogtail(), sys.argv[1:5], tmp)
-            m.run()
-        finally:
-            if m and m.app:
-                m.app.stop()
-            guilib.kill_vm(os.path.join(tmp, "library", VM_NAME + ".pcvm"))
-            session.close()
-    print(f"# screenshots in {out}", flush=True)
-    return tap.done()
+    return guilib.main(__doc__, "pcvm-gtk's snapshot manager and settings under Xvfb", Manager,
+                       (VM_NAME + ".pcvm",))
 
 
 if __name__ == "__main__":

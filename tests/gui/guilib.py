@@ -246,3 +246,40 @@ def kill_vm(bundle):
             os.kill(int(f.read().strip()), signal.SIGKILL)
     except (OSError, ValueError):
         pass
+
+
+def main(doc, what, make, bundles):
+    """What every desktop test's main does: the tools and KVM checked (a missing tool fails in CI
+    and skips elsewhere), a private X/D-Bus session, MAKE(tap, dogtail, argv, tmp).run(), and
+    the VMs of BUNDLES (names in the temp library) killed whatever happened.
+    argv: PCVM-GTK PCVM GUEST_DIR OUT_DIR (screenshots)."""
+    from tap import Tap, in_ci, require_kvm, tempdir
+    if len(sys.argv) != 5:
+        sys.exit(doc)
+    tap = Tap()
+    missing = missing_tools()
+    if missing:
+        if in_ci():
+            tap.ok(False, "the desktop test's tools are installed", missing)
+        else:
+            tap.skip(what, missing)
+        return tap.done()
+    if not require_kvm(tap):
+        return tap.done()
+    out = sys.argv[4]
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    with tempdir() as tmp:
+        session = Session(tmp)
+        test = None
+        try:
+            test = make(tap, dogtail(), sys.argv[1:5], tmp)
+            test.run()
+        finally:
+            if test and test.app:
+                test.app.stop()
+            for b in bundles:
+                kill_vm(os.path.join(tmp, "library", b))
+            session.close()
+    print(f"# screenshots in {out}", flush=True)
+    return tap.done()
