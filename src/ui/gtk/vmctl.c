@@ -64,7 +64,8 @@ static void timer_start(GTask *task)
 	struct vmctl_call *c = g_task_get_task_data(task);
 	if (c->timer)
 		g_source_remove(c->timer);
-	c->timer = g_timeout_add_seconds(c->timeout_s, call_timed_out, task);
+	/* not g_timeout_add_seconds: that one may fire up to a second early */
+	c->timer = g_timeout_add(c->timeout_s * 1000u, call_timed_out, task);
 }
 
 static void caller_cancelled(GCancellable *caller, gpointer data)
