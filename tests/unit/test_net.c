@@ -449,9 +449,14 @@ static bool match_arp_reply(const uint8_t *f, size_t len, const void *arg)
 static const uint8_t *arp(struct rig *r, uint32_t sip, uint32_t ip, const uint8_t *want_sha)
 {
 	uint8_t f[60];
-	g_assert_cmpint(rig_send(r, f, arp_request(f, mac1, sip, ip)), ==, 0);
 	struct arp_want w = { ip, want_sha };
-	GBytes *reply = wait_frame(r->ctx, &r->nic, match_arp_reply, &w, 10);
+	GBytes *reply = NULL;
+	/* asked again each second, as a host's stack does: a port that has just come up (a new
+	 * tap on a bridge, on a loaded machine) may drop the first request */
+	for (int tries = 0; tries < 10 && !reply; tries++) {
+		g_assert_cmpint(rig_send(r, f, arp_request(f, mac1, sip, ip)), ==, 0);
+		reply = wait_frame(r->ctx, &r->nic, match_arp_reply, &w, 1);
+	}
 	g_assert_nonnull(reply);
 	const uint8_t *a = (const uint8_t *)g_bytes_get_data(reply, NULL) + 14;
 	g_assert_cmpmem(a + 18, 6, mac1, 6); /* tha: us */
