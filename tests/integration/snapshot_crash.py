@@ -235,13 +235,18 @@ def run_tests(tap, vm, tmp, rng):
         if not tree.nodes[sid]["has_memory"]:
             continue
         why, r = snapshot_whole(vm, sid, tmp)
+        # paused first, so that every count read after OFF comes from the reverted guest (a
+        # revert keeps a paused VM paused)
+        vm.control("pause")
         off = vm.serial_size()
         rc, out, err, _ = vm.snap("revert", sid)
+        vm.control("resume")
         got = vm.wait(lambda: (lambda g: g if len(g) >= 3 else None)(
             [x for x in vm.counts(off) if x[0] in range(r, r + 4)] if r is not None else []),
             10) or []
         cs = [c for c, d in got]
-        if rc != 0 or why or not cs or cs[0] not in (r, r + 1) or vm.mismatches(off):
+        if rc != 0 or why or not cs or cs[0] not in (r, r + 1) or not sl.consecutive(cs) or \
+                vm.mismatches(off):
             bad.append(f"snapshot {sid}: revert exit {rc} {err.strip()} {why or ''}; RAM count "
                        f"{r}, then {cs}; {vm.mismatches(off)}")
         if not vm.running():
