@@ -37,6 +37,7 @@ p_targets:	times 4 dd 0
 %define MAX_TARGETS	4
 %define PING_DATA	56
 %define PING_ID		0x6E6C		; any value: the replies must carry it
+%include "ping.inc"
 
 main:
 	call e1000_init
@@ -223,98 +224,12 @@ ping_target:
 	print crlf
 	ret
 
-; send_echo: an echo request to [ping_ip], identifier PING_ID, sequence [seq], data bytes
-; i * 7 + seq. (ip_dst is set each time: answering an echo request on the way sets it too.)
-send_echo:
-	mov eax, [ping_ip]
-	mov [ip_dst], eax
-	mov word [TXBUF + L4], 8	; type 8, code 0
-	mov word [TXBUF + L4 + 4], (PING_ID >> 8) | ((PING_ID & 0xFF) << 8)
-	mov ax, [seq]
-	xchg al, ah
-	mov [TXBUF + L4 + 6], ax
-	mov di, TXBUF + L4 + 8
-	call echo_data
-	mov cx, 8 + PING_DATA
-	mov di, arp_mac
-	mov al, PROTO_ICMP
-	jmp ip_send
-
-; echo_data: PING_DATA bytes at DI, byte i = i * 7 + [seq]
-echo_data:
-	mov cx, PING_DATA
-	mov al, [seq]
-.byte:	stosb
-	add al, 7
-	loop .byte
-	ret
-
-; wait_reply: up to 2 s for the echo reply to [seq] from [ping_ip]; prints it. CF if none came
-; (or it came with other data).
-wait_reply:
-	mov eax, 2
-	call net_deadline_set
-.poll:	call net_poll
-	jc .later
-	cmp al, PROTO_ICMP
-	jne .later
-	cmp cx, 8 + PING_DATA
-	jne .later
-	cmp word [bx], 0		; echo reply, code 0
-	jne .later
-	cmp word [bx + 4], (PING_ID >> 8) | ((PING_ID & 0xFF) << 8)
-	jne .later
-	mov ax, [bx + 6]
-	xchg al, ah
-	cmp ax, [seq]
-	jne .later
-	mov eax, [RXFRAME + IP_SRC]
-	cmp eax, [ping_ip]
-	jne .later
-	mov [reply], bx
-	mov di, expected
-	call echo_data
-	mov si, [reply]
-	add si, 8
-	mov di, expected
-	mov cx, PING_DATA
-	repe cmpsb
-	jne .bad_data
-	print msg_reply
-	movzx eax, word [RXFRAME + IP_LEN]
-	xchg al, ah
-	sub ax, 20
-	call put_dec
-	print msg_from
-	mov si, RXFRAME + IP_SRC
-	call put_ip
-	print msg_seq
-	movzx eax, word [seq]
-	call put_dec
-	print msg_ttl
-	movzx eax, byte [RXFRAME + IP_TTL]
-	call put_dec
-	print msg_data_ok
-	clc
-	ret
-.later:	call net_deadline_passed
-	jnc .poll
-	ret
-.bad_data:
-	print msg_bad_data
-	stc
-	ret
-
 resolving:	db 0
 target:		db 0
 target_valid:	times MAX_TARGETS db 0
 target_macs:	times MAX_TARGETS * 6 db 0
-ping_ip:	dd 0
-seq:		dw 0
 sent:		db 0
 replies:	db 0
-reply:		dw 0
-expected:	times PING_DATA db 0
 
 msg_no_params:	db "lan: no parameter block in sector 1", 13, 10, 0
 msg_static:	db "lan: static address ", 0
@@ -327,12 +242,6 @@ msg_seconds:	db " s", 13, 10, 0
 msg_arp:	db "arp: ", 0
 msg_is_at:	db " is at ", 0
 msg_no_arp:	db "arp: no reply from ", 0
-msg_reply:	db "ping: ", 0
-msg_from:	db " bytes from ", 0
-msg_seq:	db ": icmp_seq=", 0
-msg_ttl:	db " ttl=", 0
-msg_data_ok:	db ", data ok", 13, 10, 0
-msg_bad_data:	db "ping: the reply's data differs from the request's", 13, 10, 0
 msg_lost:	db "ping: no reply from ", 0
 msg_lost_seq:	db " to icmp_seq=", 0
 msg_ping:	db "ping: ", 0
