@@ -54,20 +54,11 @@ HELLO_EXIT=33
 HELLO_TEXT="hello from the boot sector, drive 80"
 IDLE_TEXT="pcvm-bench idle"
 
-die() {
-	echo "bench/boot.sh: $*" >&2
-	exit 1
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 # --- prerequisites ----------------------------------------------------------------------
-command -v "$QEMU" >/dev/null 2>&1 ||
-	die "$QEMU not found: install Debian's qemu-system-x86 (apt-get install qemu-system-x86)"
-[ -e /dev/kvm ] || die "/dev/kvm is missing: this benchmark needs KVM"
-if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
-	die "/dev/kvm is not readable and writable by $(id -un)"
-fi
-command -v nasm >/dev/null 2>&1 || die "nasm not found (apt-get install nasm)"
-command -v python3 >/dev/null 2>&1 || die "python3 not found"
+check_vmm_prereqs
 [ -x /usr/bin/time ] || die "/usr/bin/time not found (apt-get install time)"
 [ -r "$BIOS" ] || die "SeaBIOS image $BIOS not found (apt-get install seabios)"
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "REPS must be a positive integer"
@@ -167,7 +158,6 @@ run_hello() {
 }
 
 kib2mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 fmt() { if [ -n "$1" ]; then echo "$(kib2mib "$1") MiB"; else echo FAILED; fi; }
 fratio() { if [ -n "$1" ] && [ -n "$2" ]; then ratio "$1" "$2"; else echo n/a; fi; }
 stats() { # VALUES... -> "median min"
@@ -176,14 +166,12 @@ stats() { # VALUES... -> "median min"
 		printf "%.3f %.3f\n", m, v[1] }'
 }
 
-cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-if grep -qE 'vmx|svm' /proc/cpuinfo; then hwvirt=yes; else hwvirt="no (KVM emulates the guest)"; fi
 echo "pcvm vs QEMU: boot to boot sector, and memory overhead"
 echo "  pcvm    $("$PCVM" version 2>/dev/null | head -n 1) ($PCVM)"
 echo "  QEMU    $("$QEMU" --version | head -n 1)"
 echo "  BIOS    $BIOS (both)"
 echo "  guest   tests/guests/hello.asm on a 1 MiB raw IDE disk, -m $MEM, 1 vCPU"
-echo "  host    $cpu, $(nproc) CPUs, hardware virtualization: $hwvirt"
+host_line
 echo
 
 # --- 1. time to boot sector -------------------------------------------------------------

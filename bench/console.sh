@@ -52,20 +52,11 @@ QEMU=${QEMU:-qemu-system-x86_64}
 PCVM=$ROOT/build/pcvm
 MEM=256
 
-die() {
-	echo "bench/console.sh: $*" >&2
-	exit 1
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 # --- prerequisites ----------------------------------------------------------------------
-command -v "$QEMU" >/dev/null 2>&1 ||
-	die "$QEMU not found: install Debian's qemu-system-x86 (apt-get install qemu-system-x86)"
-[ -e /dev/kvm ] || die "/dev/kvm is missing: this benchmark needs KVM"
-if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
-	die "/dev/kvm is not readable and writable by $(id -un)"
-fi
-command -v nasm >/dev/null 2>&1 || die "nasm not found (apt-get install nasm)"
-command -v python3 >/dev/null 2>&1 || die "python3 not found"
+check_vmm_prereqs
 [ -r "$BIOS" ] || die "SeaBIOS image $BIOS not found (apt-get install seabios)"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer"
 for size in $SIZES; do
@@ -407,8 +398,6 @@ for size in sizes:
 sys.exit(1 if broken else 0)
 PY
 
-cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-if grep -qE 'vmx|svm' /proc/cpuinfo; then hwvirt=yes; else hwvirt="no (KVM emulates the guest)"; fi
 echo "pcvm vs QEMU: full-screen updates over VNC (RFB over TCP on 127.0.0.1)"
 echo "  pcvm    $("$PCVM" version 2>/dev/null | head -n 1) ($PCVM)"
 echo "  QEMU    $("$QEMU" --version | head -n 1)"
@@ -417,7 +406,7 @@ echo "  guest   bench/guests/console.asm: VBE modes $SIZES at 32 bpp, the whole 
 echo "          redrawn and changed every frame; -m $MEM, 1 vCPU"
 echo "  client  32 bpp, one incremental request outstanding; ${DURATION} s per encoding after"
 echo "          a warm-up (2 s at least); encodings: $ENCODINGS"
-echo "  host    $cpu, $(nproc) CPUs, hardware virtualization: $hwvirt"
+host_line
 echo
 # in the background, so that an interrupt reaches it as SIGTERM and it stops the VMs it started
 python3 "$TMP/console.py" "$TMP" "$PCVM" "$QEMU" "$BIOS" "$DURATION" "$MEM" "$SIZES" "$ENCODINGS" &

@@ -58,20 +58,11 @@ OK_EXIT=33
 TAP_DEV=pcvmbench0
 NS=pcvmbench$$
 
-die() {
-	echo "bench/net.sh: $*" >&2
-	exit 1
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 # --- prerequisites ----------------------------------------------------------------------
-command -v "$QEMU" >/dev/null 2>&1 ||
-	die "$QEMU not found: install Debian's qemu-system-x86 (apt-get install qemu-system-x86)"
-[ -e /dev/kvm ] || die "/dev/kvm is missing: this benchmark needs KVM"
-if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
-	die "/dev/kvm is not readable and writable by $(id -un)"
-fi
-command -v nasm >/dev/null 2>&1 || die "nasm not found (apt-get install nasm)"
-command -v python3 >/dev/null 2>&1 || die "python3 not found"
+check_vmm_prereqs
 command -v timeout >/dev/null 2>&1 || die "timeout (coreutils) not found"
 [ -r "$BIOS" ] || die "SeaBIOS image $BIOS not found (apt-get install seabios)"
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "REPS must be a positive integer"
@@ -303,24 +294,14 @@ run_net() {
 	return 1
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-median() {
-	[ $# -gt 0 ] || return 0
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-		if (NR == 0) exit
-		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		printf "%.1f\n", m }'
-}
 
-cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-if grep -qE 'vmx|svm' /proc/cpuinfo; then hwvirt=yes; else hwvirt="no (KVM emulates the guest)"; fi
 echo "pcvm vs QEMU: guest -> host UDP through the e1000, counted on the host"
 echo "  pcvm    $("$PCVM" version 2>/dev/null | head -n 1) ($PCVM)"
 echo "  QEMU    $("$QEMU" --version | head -n 1)"
 echo "  BIOS    $BIOS (both)"
 echo "  guest   bench/guests/netstream.asm: $SECS s of $PAYLOAD-byte UDP payloads ($((PAYLOAD + 42))-byte"
 echo "          frames), a 128-descriptor ring kept full, polled; -m $MEM, 1 vCPU, no option ROM"
-echo "  host    $cpu, $(nproc) CPUs, hardware virtualization: $hwvirt"
+host_line
 echo "  pps     datagrams received / (last - first arrival); Mbit/s: UDP payload, 10^6 bit/s;"
 echo "          lost: sent by the guest's NIC, not received; runs each: $REPS, interleaved"
 echo

@@ -56,23 +56,14 @@ REPS=${REPS:-3}
 QEMU=${QEMU:-qemu-system-x86_64}
 PCVM=${PCVM:-$ROOT/build/pcvm}
 
-die() {
-	echo "bench/snapshot.sh: $*" >&2
-	exit 1
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 # --- prerequisites ----------------------------------------------------------------------
-command -v "$QEMU" >/dev/null 2>&1 ||
-	die "$QEMU not found: install Debian's qemu-system-x86 (apt-get install qemu-system-x86)"
+check_vmm_prereqs
 for t in qemu-img qemu-io; do
 	command -v $t >/dev/null 2>&1 || die "$t not found (apt-get install qemu-utils)"
 done
-[ -e /dev/kvm ] || die "/dev/kvm is missing: this benchmark needs KVM"
-if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
-	die "/dev/kvm is not readable and writable by $(id -un)"
-fi
-command -v nasm >/dev/null 2>&1 || die "nasm not found (apt-get install nasm)"
-command -v python3 >/dev/null 2>&1 || die "python3 not found"
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "REPS must be a positive integer"
 [[ $FILL_MAX =~ ^[1-9][0-9]*$ ]] || die "FILL_MAX must be a positive integer (MiB)"
 for s in $SIZES; do
@@ -382,14 +373,12 @@ print("Goal (issue 5): guest pause <= 20 ms and revert <= 50 ms at every size (e
 sys.exit(1 if broken else 0)
 PY
 
-cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-if grep -qE 'vmx|svm' /proc/cpuinfo; then hwvirt=yes; else hwvirt="no (KVM emulates the guest)"; fi
 echo "pcvm vs QEMU: live snapshot (guest pause, total) and revert, against guest RAM size"
 echo "  pcvm    $("$PCVM" version 2>/dev/null | head -n 1) ($PCVM)"
 echo "  QEMU    $("$QEMU" --version | head -n 1) (savevm/loadvm over HMP)"
 echo "  guest   bench/guests/snapfill.asm on a 64 MiB qcow2 IDE disk, 1 vCPU; RAM written:" \
 	"min(RAM - 16 MiB, $FILL_MAX MiB)"
-echo "  host    $cpu, $(nproc) CPUs, hardware virtualization: $hwvirt"
+host_line
 echo "  disk    $(df -Ph "$TMP" | awk 'NR == 2 { print $1 " (" $4 " free)" }') for $TMP"
 echo
 python3 "$TMP/bench.py" "$PCVM" "$QEMU" "$TMP" "$REPS" "${FILLS[@]}" &

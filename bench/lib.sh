@@ -1,0 +1,39 @@
+# bench/lib.sh — what every bench/*.sh shares; sourced after the script sets QEMU.
+#   die MESSAGE        the script's name, the message, exit 1
+#   check_vmm_prereqs  QEMU, a usable /dev/kvm, nasm and python3, or die saying what to install
+#   ratio A B          A / B with two decimals ("n/a" when B is 0)
+#   median N...        the median, one decimal
+#   host_line          "  host    CPU, N CPUs, hardware virtualization: yes|no (...)"
+
+die() {
+	echo "bench/${0##*/}: $*" >&2
+	exit 1
+}
+
+check_vmm_prereqs() {
+	command -v "$QEMU" >/dev/null 2>&1 ||
+		die "$QEMU not found: install Debian's qemu-system-x86 (apt-get install qemu-system-x86)"
+	[ -e /dev/kvm ] || die "/dev/kvm is missing: this benchmark needs KVM"
+	if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+		die "/dev/kvm is not readable and writable by $(id -un)"
+	fi
+	command -v nasm >/dev/null 2>&1 || die "nasm not found (apt-get install nasm)"
+	command -v python3 >/dev/null 2>&1 || die "python3 not found"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+median() {
+	[ $# -gt 0 ] || return 0
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+		if (NR == 0) exit
+		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%.1f\n", m }'
+}
+
+host_line() {
+	local cpu hwvirt
+	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+	if grep -qE 'vmx|svm' /proc/cpuinfo; then hwvirt=yes; else hwvirt="no (KVM emulates the guest)"; fi
+	echo "  host    $cpu, $(nproc) CPUs, hardware virtualization: $hwvirt"
+}
