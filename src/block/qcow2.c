@@ -502,6 +502,7 @@ out:
 
 static void qcow2_free(struct qcow2 *s)
 {
+	qcow2_ahead_wait(s);
 	block_close(s->backing);
 	qcow2_cache_free(&s->l2_cache);
 	qcow2_cache_free(&s->rb_cache);
@@ -583,8 +584,11 @@ static void qcow2_close(struct block_dev *bd)
 	qcow2_free(s);
 }
 
+/* Also waits for the sync of a batch reserved ahead: a guest's flush then leaves no sync
+ * running (and that batch's clusters ready to hand out). */
 static int qcow2_flush(struct block_dev *bd)
 {
+	qcow2_ahead_wait(bd->priv);
 	return qcow2_sync(bd->priv);
 }
 

@@ -10,6 +10,7 @@
  *   qcow2_commit.c    the shadow update that snapshots commit through one header write
  */
 #pragma once
+#include <glib.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -106,6 +107,10 @@ struct qcow2 {
 	struct qcow2_cache l2_cache, rb_cache;
 	uint64_t resv_next, resv_end; /* reserved clusters (refcount 1, not used yet) */
 	uint64_t resv_bytes;	      /* size of the next reservation: grows while writes stream */
+	uint64_t ahead_first, ahead_end; /* the next batch, reserved ahead (0, 0: none) */
+	GThread *ahead_thread;		 /* syncing it */
+	gint ahead_done;		 /* that sync has returned ... */
+	int ahead_ret;			 /* ... with this (0 or -errno) */
 	uint64_t free_hint;	      /* no free cluster below this index */
 	uint64_t *release;	      /* entries to free after the next barrier */
 	size_t n_release, cap_release;
@@ -153,6 +158,8 @@ void qcow2_rb_set(const struct qcow2 *s, uint8_t *rb, uint64_t i, uint64_t v);
 void qcow2_release_later(struct qcow2 *s, uint64_t entry);
 int qcow2_release_now(struct qcow2 *s);
 int qcow2_unreserve(struct qcow2 *s);
+void qcow2_ahead_wait(struct qcow2 *s);
+uint64_t qcow2_reserved_ready(struct qcow2 *s);
 
 /* qcow2_snapshot.c */
 int qcow2_snapshots_load(struct qcow2 *s, char **msg);

@@ -466,7 +466,7 @@ static bool qcow2_write_quick(struct qcow2 *s, size_t len, uint64_t off)
 		off += n;
 		len -= n;
 	}
-	return fresh <= s->resv_end - s->resv_next;
+	return fresh <= qcow2_reserved_ready(s);
 }
 
 int qcow2_write_nowait(struct block_dev *bd, const void *buf, size_t len, uint64_t off)

@@ -6,7 +6,7 @@
  * may hold leaked clusters, which `qemu-img check -r leaks` reclaims). The rules:
  *
  *   1. A cluster's refcount is raised before anything points at it. Clusters are reserved
- *      in batches (qcow2_reserve): the refcounts go to 1, the file is extended over them,
+ *      in batches (reserve_run): the refcounts go to 1, the file is extended over them,
  *      and one fdatasync makes both durable; only then are the clusters handed out for data
  *      and tables. A crash leaves the unused part of a batch as leaks, nothing worse.
  *   2. A new L2 table, refcount block or refcount table is written and synced before the
@@ -323,8 +323,11 @@ static int find_free(struct qcow2 *s, uint64_t from, uint64_t *found)
 	return -ENOSPC;
 }
 
-/* Reserves a run of free clusters (rule 1 above). */
-static int qcow2_reserve(struct qcow2 *s)
+/*
+ * Raises the refcounts of a run of free clusters to 1 and extends the file over it: the next
+ * batch, [*FIRST, *END). Not durable yet: the caller syncs before handing any of it out.
+ */
+static int reserve_run(struct qcow2 *s, uint64_t *first, uint64_t *end)
 {
 	s->resv_bytes = s->resv_bytes ? MIN(s->resv_bytes * 2, QCOW2_RESERVE_MAX) : QCOW2_RESERVE_MIN;
 	uint64_t c, want = MAX(4, s->resv_bytes >> s->cluster_bits), n = 0;
@@ -342,28 +345,102 @@ static int qcow2_reserve(struct qcow2 *s)
 		n++;
 	if (ret == 0)
 		ret = rc_set_run(s, c, n, 1);
-	uint64_t end = (c + n) << s->cluster_bits;
-	if (ret == 0 && end > s->file_end)
-		ret = ftruncate(s->fd, end) < 0 ? -errno : (s->file_end = end, 0);
+	uint64_t bytes = (c + n) << s->cluster_bits;
+	if (ret == 0 && bytes > s->file_end)
+		ret = ftruncate(s->fd, bytes) < 0 ? -errno : (s->file_end = bytes, 0);
+	*first = c;
+	*end = s->free_hint = c + n; /* [free_hint, c) was in use already */
+	return ret;
+}
+
+/* Reserves the next batch and waits for its sync (rule 1 above). */
+static int reserve_now(struct qcow2 *s)
+{
+	uint64_t first, end;
+	int ret = reserve_run(s, &first, &end);
 	if (ret == 0)
 		ret = qcow2_sync(s);
 	if (ret < 0)
 		return ret;
-	s->resv_next = c;
-	s->resv_end = s->free_hint = c + n;
+	s->resv_next = first;
+	s->resv_end = end;
+	return 0;
+}
+
+/*
+ * Reserving ahead. A guest streaming into new clusters would wait for each batch's
+ * fdatasync, which also writes back all its data so far. So when half of the current batch
+ * is used, the next one's refcounts are written and a helper thread syncs them while the
+ * guest goes on writing into the current one. Its clusters are handed out only once that
+ * sync has returned (rule 1 holds as before); a guest faster than the disk waits for it
+ * then, in qcow2_alloc_cluster.
+ */
+static gpointer ahead_sync(gpointer opaque)
+{
+	struct qcow2 *s = opaque;
+	s->ahead_ret = fdatasync(s->fd) < 0 ? -errno : 0;
+	g_atomic_int_set(&s->ahead_done, 1); /* a full barrier: ahead_ret is visible first */
+	return NULL;
+}
+
+static void reserve_ahead(struct qcow2 *s)
+{
+	uint64_t first, end;
+	if (reserve_run(s, &first, &end) < 0)
+		return; /* the next allocation tries again, synchronously, and reports */
+	s->ahead_first = first;
+	s->ahead_end = end;
+	g_atomic_int_set(&s->ahead_done, 0);
+	s->ahead_thread = g_thread_new("qcow2-sync", ahead_sync, s);
+}
+
+/* Waits for the sync of the batch reserved ahead, if one runs. */
+void qcow2_ahead_wait(struct qcow2 *s)
+{
+	if (s->ahead_thread)
+		g_thread_join(s->ahead_thread);
+	s->ahead_thread = NULL;
+}
+
+/* Fresh clusters that can be handed out without waiting for the disk. */
+uint64_t qcow2_reserved_ready(struct qcow2 *s)
+{
+	uint64_t n = s->resv_end - s->resv_next;
+	if (s->ahead_end && g_atomic_int_get(&s->ahead_done) && s->ahead_ret == 0)
+		n += s->ahead_end - s->ahead_first;
+	return n;
+}
+
+/* The next batch: the one reserved ahead once durable (its sync failed: synced again here),
+ * else a new one. */
+static int reserve_next(struct qcow2 *s)
+{
+	if (!s->ahead_end)
+		return reserve_now(s);
+	qcow2_ahead_wait(s);
+	if (s->ahead_ret < 0)
+		s->ahead_ret = qcow2_sync(s);
+	if (s->ahead_ret < 0)
+		return s->ahead_ret; /* kept, never handed out unsynced: tried again next time */
+	s->resv_next = s->ahead_first;
+	s->resv_end = s->ahead_end;
+	s->ahead_first = s->ahead_end = 0;
 	return 0;
 }
 
 int qcow2_alloc_cluster(struct qcow2 *s, uint64_t *offset)
 {
 	if (s->resv_next == s->resv_end) {
-		int ret = qcow2_reserve(s);
+		int ret = reserve_next(s);
 		if (ret < 0) {
 			log_error("%s: cannot allocate a cluster: %s", s->bd->path, strerror(-ret));
 			return ret;
 		}
 	}
 	*offset = s->resv_next++ << s->cluster_bits;
+	uint64_t half = MAX(2, (s->resv_bytes >> s->cluster_bits) / 2);
+	if (!s->ahead_end && s->resv_end - s->resv_next < half)
+		reserve_ahead(s);
 	return 0;
 }
 
@@ -483,24 +560,37 @@ int qcow2_alloc_run(struct qcow2 *s, uint64_t n, uint64_t *offset)
 	return ret;
 }
 
-/* Gives back the reserved clusters not used yet; at a clean close. */
-int qcow2_unreserve(struct qcow2 *s)
+/* Gives back the clusters of [FIRST, END); shortens the file when they end it. */
+static int unreserve_run(struct qcow2 *s, uint64_t first, uint64_t end)
 {
-	uint64_t first = s->resv_next, n = s->resv_end - first;
 	int ret = 0;
-	for (uint64_t c = first; ret == 0 && c < s->resv_end;) {
-		uint64_t run = MIN(s->resv_end - c, (((c >> s->rb_bits) + 1) << s->rb_bits) - c);
+	for (uint64_t c = first; ret == 0 && c < end;) {
+		uint64_t run = MIN(end - c, (((c >> s->rb_bits) + 1) << s->rb_bits) - c);
 		ret = rc_set_run(s, c, run, 0);
 		c += run;
 	}
-	if (ret < 0 || !n)
+	if (ret < 0 || first == end)
 		return ret;
-	s->resv_next = s->resv_end = 0;
 	s->free_hint = MIN(s->free_hint, first);
-	uint64_t end = first << s->cluster_bits;
-	if ((first + n) << s->cluster_bits == s->file_end && ftruncate(s->fd, end) == 0)
-		s->file_end = end;
+	uint64_t bytes = first << s->cluster_bits;
+	if (end << s->cluster_bits == s->file_end && ftruncate(s->fd, bytes) == 0)
+		s->file_end = bytes;
 	return 0;
+}
+
+/* Gives back the reserved clusters not used yet, the batch reserved ahead last to first
+ * (each may end the file); at a clean close. */
+int qcow2_unreserve(struct qcow2 *s)
+{
+	qcow2_ahead_wait(s);
+	int ret = unreserve_run(s, s->ahead_first, s->ahead_end);
+	if (ret == 0)
+		s->ahead_first = s->ahead_end = 0;
+	if (ret == 0)
+		ret = unreserve_run(s, s->resv_next, s->resv_end);
+	if (ret == 0)
+		s->resv_next = s->resv_end = 0;
+	return ret;
 }
 
 /* ---- freeing (rule 3) ---- */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "block/block.h"
@@ -1012,6 +1013,110 @@ static void test_crash_safety(void)
 	crash_test(small, 4);
 }
 
+/* ---- a failing sync of the batch reserved ahead ---- */
+
+/*
+ * Fault injection (this test is linked with -Wl,--wrap=fdatasync): the fdatasync of the
+ * helper thread that makes a batch reserved ahead durable ("qcow2-sync") fails with EIO,
+ * once, or that one and every fdatasync after it (a disk gone bad), while ahead_fail says so.
+ */
+enum { AHEAD_OK, AHEAD_FAIL_ONCE, AHEAD_FAIL_ALWAYS };
+static gint ahead_fail;
+static gint ahead_failed;
+
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+int __wrap_fdatasync(int fd)
+{
+	char name[17] = "";
+	prctl(PR_GET_NAME, name);
+	int mode = g_atomic_int_get(&ahead_fail);
+	bool helper = !strcmp(name, "qcow2-sync");
+	if ((mode == AHEAD_FAIL_ONCE && helper) ||
+	    (mode == AHEAD_FAIL_ALWAYS && (helper || g_atomic_int_get(&ahead_failed)))) {
+		if (mode == AHEAD_FAIL_ONCE)
+			g_atomic_int_set(&ahead_fail, AHEAD_OK);
+		g_atomic_int_inc(&ahead_failed);
+		errno = EIO;
+		return -1;
+	}
+	return __real_fdatasync(fd);
+}
+
+#define STREAM_CHUNKS (40 * 16) /* 40 MiB: four batches of clusters (8, 16, 32 MiB...) */
+
+static void stream_fill(uint8_t *buf, uint32_t chunk)
+{
+	memset(buf, (chunk * 7) | 1, 65536);
+	memcpy(buf, &chunk, sizeof(chunk));
+	memcpy(buf + 65536 - 4, &chunk, sizeof(chunk));
+}
+
+/* Writes STREAM_CHUNKS 64 KiB chunks into fresh clusters with fdatasync failing as MODE
+ * says; how many succeeded before the first failure. The image is closed. */
+static unsigned stream_writes(const char *path, int mode)
+{
+	struct block_dev *bd = open_ok(path, false);
+	static uint8_t buf[65536];
+	g_atomic_int_set(&ahead_failed, 0);
+	g_atomic_int_set(&ahead_fail, mode);
+	unsigned n = 0;
+	for (; n < STREAM_CHUNKS; n++) {
+		stream_fill(buf, n);
+		if (block_pwrite(bd, buf, sizeof(buf), (uint64_t)n << 16) < 0)
+			break;
+	}
+	block_close(bd);
+	g_atomic_int_set(&ahead_fail, AHEAD_OK);
+	g_assert_cmpint(g_atomic_int_get(&ahead_failed), >, 0); /* the fault did happen */
+	return n;
+}
+
+/* The first N chunks read back as written, the rest as zeros (never another's data). */
+static void stream_verify(const char *path, unsigned n)
+{
+	struct block_dev *bd = open_ok(path, true);
+	static uint8_t got[65536], want[65536];
+	for (uint32_t c = 0; c < STREAM_CHUNKS; c++) {
+		g_assert_cmpint(block_pread(bd, got, sizeof(got), (uint64_t)c << 16), ==, 0);
+		stream_fill(want, c);
+		if (c >= n)
+			memset(want, 0, sizeof(want));
+		if (memcmp(got, want, sizeof(got)))
+			g_error("chunk %u (of %u written) reads wrong", c, n);
+	}
+	block_close(bd);
+}
+
+/*
+ * The next batch of clusters is reserved ahead and synced on a helper thread. That sync
+ * failing once: it is done again before the batch is used, and every write succeeds. Every
+ * sync failing from then on: the writes that need the batch fail (the guest sees the error),
+ * and the image stays sound with every write that succeeded in it.
+ */
+static void test_ahead_sync_failure(void)
+{
+	if (!have_qemu())
+		return;
+	g_autofree char *path = tmp_path("ahead.qcow2");
+	char *error = NULL;
+	g_assert_cmpint(block_create_qcow2(path, 64 << 20, NULL, &error), ==, 0);
+	unsigned n = stream_writes(path, AHEAD_FAIL_ONCE);
+	g_assert_cmpuint(n, ==, STREAM_CHUNKS);
+	check_image(path, false);
+	stream_verify(path, n);
+
+	g_unlink(path);
+	g_assert_cmpint(block_create_qcow2(path, 64 << 20, NULL, &error), ==, 0);
+	n = stream_writes(path, AHEAD_FAIL_ALWAYS);
+	g_test_message("the helper's fdatasync failing: %u of %u writes succeeded", n,
+		       STREAM_CHUNKS);
+	g_assert_cmpuint(n, >, 0);		 /* the first batch was synced on this thread */
+	g_assert_cmpuint(n, <, STREAM_CHUNKS); /* the failure reached the writer */
+	check_image(path, true);
+	stream_verify(path, n);
+}
+
 int main(int argc, char **argv)
 {
 	self_exe = g_file_read_link("/proc/self/exe", NULL);
@@ -1035,5 +1140,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/qcow2/hostile/truncated", test_truncated);
 	g_test_add_func("/qcow2/hostile/bit-flips", test_bit_flips);
 	g_test_add_func("/qcow2/crash-safety", test_crash_safety);
+	g_test_add_func("/qcow2/ahead-sync-failure", test_ahead_sync_failure);
 	return g_test_run();
 }
