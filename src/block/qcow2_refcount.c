@@ -31,10 +31,11 @@
 #include "log.h"
 
 /* Clusters reserved per fdatasync: the first batch is small, and each following one twice as
- * large up to the cap, so a guest streaming writes into new clusters waits for a sync every
- * 128 MiB rather than every 8. The sync also writes back the guest data written so far, so it
- * is the host disk's bandwidth either way. What a crash can leak is at most one batch, as
- * clusters past the data that were never written (holes: no host disk space), which
+ * large up to the cap, so a guest streaming writes into new clusters costs a sync every
+ * 128 MiB rather than every 8 (made on a helper thread, see "Reserving ahead"). The sync also
+ * writes back the guest data written so far, so it is the host disk's bandwidth either way.
+ * What a crash can leak is at most two batches (the current one and the one reserved ahead),
+ * as clusters past the data that were never written (holes: no host disk space), which
  * `qemu-img check -r leaks` reclaims. */
 #define QCOW2_RESERVE_MIN (8ull << 20)
 #define QCOW2_RESERVE_MAX (128ull << 20)
