@@ -18,129 +18,9 @@
 #include <unistd.h>
 
 #include "block/block.h"
+#include "qcow2_fixtures.h"
 
 static char *self_exe;
-
-/* ---- helpers ---- */
-
-static const char *tmp_dir(void)
-{
-	static char *dir;
-	if (!dir)
-		dir = g_dir_make_tmp("pcvm-qcow2-XXXXXX", NULL);
-	return dir;
-}
-
-static char *tmp_path(const char *name)
-{
-	char *p = g_build_filename(tmp_dir(), name, NULL);
-	g_unlink(p);
-	return p;
-}
-
-static bool have_qemu(void)
-{
-	static int have = -1;
-	if (have < 0) {
-		g_autofree char *img = g_find_program_in_path("qemu-img");
-		g_autofree char *io = g_find_program_in_path("qemu-io");
-		have = img && io;
-	}
-	if (!have)
-		g_test_skip("qemu-img/qemu-io not installed (Debian: qemu-utils)");
-	return have;
-}
-
-/* Runs a shell command; returns its exit status, its output in *OUT (if OUT). */
-static int G_GNUC_PRINTF(2, 3) sh(char **out, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	g_autofree char *cmd = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-	g_autofree char *o = NULL, *e = NULL;
-	int status;
-	g_assert_true(g_spawn_sync(NULL, argv, NULL, 0, NULL, NULL, &o, &e, &status, NULL));
-	if (out)
-		*out = g_strconcat(o, e, NULL);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
-/* qemu-img check: 0 clean, 3 leaks only (allowed where LEAKS_OK), 2 corruption. */
-static void check_image(const char *path, bool leaks_ok)
-{
-	g_autofree char *out = NULL;
-	int rc = sh(&out, "qemu-img check %s 2>&1", path);
-	if (rc == 0 || (leaks_ok && rc == 3))
-		return;
-	g_printerr("qemu-img check %s: exit %d\n%s\n", path, rc, out);
-	g_assert_not_reached();
-}
-
-/* qemu-io COMMANDS (-c each) on PATH must succeed, every pattern verified. */
-static void qemu_io(const char *path, const char *const *cmds)
-{
-	GString *c = g_string_new("qemu-io -f qcow2");
-	for (; *cmds; cmds++)
-		g_string_append_printf(c, " -c '%s'", *cmds);
-	g_string_append_printf(c, " %s 2>&1", path);
-	g_autofree char *out = NULL;
-	int rc = sh(&out, "%s", c->str);
-	if (rc || strstr(out, "failed") || strstr(out, "error")) {
-		g_printerr("%s\n%s\n", c->str, out);
-		g_assert_not_reached();
-	}
-	g_string_free(c, TRUE);
-}
-
-static struct block_dev *open_ok(const char *path, bool read_only)
-{
-	char *error = NULL;
-	struct block_dev *bd = block_open(path, read_only, &error);
-	if (!bd)
-		g_error("%s", error);
-	return bd;
-}
-
-static void write_pattern(struct block_dev *bd, uint64_t off, size_t len, uint8_t pat)
-{
-	g_autofree uint8_t *buf = g_malloc(len);
-	memset(buf, pat, len);
-	g_assert_cmpint(block_pwrite(bd, buf, len, off), ==, 0);
-}
-
-static void expect_pattern(struct block_dev *bd, uint64_t off, size_t len, uint8_t pat)
-{
-	g_autofree uint8_t *buf = g_malloc(len);
-	g_assert_cmpint(block_pread(bd, buf, len, off), ==, 0);
-	for (size_t i = 0; i < len; i++)
-		if (buf[i] != pat)
-			g_error("offset %#" G_GINT64_MODIFIER "x: %#x, want %#x", off + i, buf[i],
-				pat);
-}
-
-static uint64_t be_field(const char *path, unsigned off, unsigned width)
-{
-	uint8_t b[8];
-	int fd = open(path, O_RDONLY);
-	g_assert_cmpint(pread(fd, b, width, off), ==, width);
-	close(fd);
-	uint64_t v = 0;
-	for (unsigned i = 0; i < width; i++)
-		v = v << 8 | b[i];
-	return v;
-}
-
-static void set_be_field(const char *path, unsigned off, unsigned width, uint64_t v)
-{
-	uint8_t b[8];
-	for (unsigned i = width; i-- > 0; v >>= 8)
-		b[i] = v;
-	int fd = open(path, O_WRONLY);
-	g_assert_cmpint(pwrite(fd, b, width, off), ==, width);
-	close(fd);
-}
 
 /* ---- image kinds: who creates them, with which options ---- */
 
@@ -214,7 +94,7 @@ static void verify_with_qemu_io(const char *path, const struct region *r, unsign
 							      after));
 	}
 	g_ptr_array_add(cmds, NULL);
-	qemu_io(path, (const char *const *)cmds->pdata);
+	qemu_io_v(path, (const char *const *)cmds->pdata);
 }
 
 static void test_pcvm_writes_qemu_reads(void)
@@ -250,7 +130,7 @@ static void test_qemu_writes_pcvm_reads(void)
 					g_strdup_printf("write -P 0x%x %" G_GUINT64_FORMAT " %u",
 							r[i].pat, r[i].off, r[i].len));
 		g_ptr_array_add(cmds, NULL);
-		qemu_io(path, (const char *const *)cmds->pdata);
+		qemu_io_v(path, (const char *const *)cmds->pdata);
 		struct block_dev *bd = open_ok(path, true);
 		g_assert_cmpuint(block_size(bd), ==, IMG_SIZE);
 		for (unsigned i = 0; i < n; i++)
@@ -264,7 +144,7 @@ static void test_qemu_writes_pcvm_reads(void)
 		check_image(path, false);
 		const char *cmd[] = { "read -P 0x11 0 512", "read -P 0xee 512 512",
 				      "read -P 0x11 1024 3072", NULL };
-		qemu_io(path, cmd);
+		qemu_io_v(path, cmd);
 	}
 }
 
@@ -289,7 +169,7 @@ static void test_refcount_growth(void)
 		g_ptr_array_add(cmds, g_strdup_printf("read -P 0x%x %u %u", (i * 37 + 1) & 0xff,
 						      i * chunk, chunk));
 	g_ptr_array_add(cmds, NULL);
-	qemu_io(path, (const char *const *)cmds->pdata);
+	qemu_io_v(path, (const char *const *)cmds->pdata);
 	bd = open_ok(path, true);
 	for (unsigned i = 0; i < chunks; i++)
 		expect_pattern(bd, (uint64_t)i * chunk, chunk, (i * 37 + 1) & 0xff);
@@ -381,7 +261,7 @@ static void test_zero_clusters(void)
 	g_assert_cmpint(sh(NULL, "qemu-img create -q -f qcow2 %s 16M", path), ==, 0);
 	const char *prep[] = { "write -P 0xaa 0 512k", "write -z 64k 64k", "write -z -u 256k 128k",
 			       NULL };
-	qemu_io(path, prep);
+	qemu_io_v(path, prep);
 	struct block_dev *bd = open_ok(path, false);
 	expect_pattern(bd, 0, 65536, 0xaa);
 	expect_pattern(bd, 65536, 65536, 0);
@@ -397,7 +277,7 @@ static void test_zero_clusters(void)
 			      "read -P 0 70144 60928",	    "read -P 0 256k 512",
 			      "read -P 0xcc 262656 512",    "read -P 0 263168 130048",
 			      "read -P 0xaa 384k 128k",	    NULL };
-	qemu_io(path, cmd);
+	qemu_io_v(path, cmd);
 }
 
 static void test_discard(void)
@@ -427,7 +307,7 @@ static void test_discard(void)
 	check_image(path, false);
 	const char *cmd[] = { "read -P 0x42 0 128k", "read -P 0 128k 256k", "read -P 0x42 384k 128k",
 			      "read -P 0x43 32M 256k", NULL };
-	qemu_io(path, cmd);
+	qemu_io_v(path, cmd);
 	/* discard through the request interface, past the end refused */
 	bd = open_ok(path, false);
 	struct block_req r = { .op = BLOCK_DISCARD, .offset = 0, .len = 65 << 20 };
@@ -448,7 +328,7 @@ static void test_backing(void)
 	g_autofree char *top = tmp_path("top.qcow2");
 	g_assert_cmpint(sh(NULL, "qemu-img create -q -f qcow2 %s 4M", base), ==, 0);
 	const char *prep[] = { "write -P 0xa1 0 1M", "write -P 0xa2 2M 64k", NULL };
-	qemu_io(base, prep);
+	qemu_io_v(base, prep);
 	char *error = NULL;
 	/* relative to the image's directory; size taken from the backing file */
 	g_assert_cmpint(block_create_qcow2(top, 0, "base.qcow2", &error), ==, 0);
@@ -478,9 +358,9 @@ static void test_backing(void)
 			      "read -P 0xb2 2157152 10000", "read -P 0 2167152 64k",
 			      "read -P 0 256k 64k",	  "read -P 0xa1 320k 64k",
 			      NULL };
-	qemu_io(top, cmd);
+	qemu_io_v(top, cmd);
 	const char *base_cmd[] = { "read -P 0xa1 0 1M", NULL }; /* the base is untouched */
-	qemu_io(base, base_cmd);
+	qemu_io_v(base, base_cmd);
 }
 
 static void test_backing_chain(void)
@@ -497,7 +377,7 @@ static void test_backing_chain(void)
 	g_assert_cmpint(sh(NULL, "qemu-img create -q -f qcow2 -b chain0.img -F raw %s", mid), ==,
 			0);
 	const char *prep[] = { "write -P 0xc2 64k 64k", NULL };
-	qemu_io(mid, prep);
+	qemu_io_v(mid, prep);
 	g_autofree char *top = tmp_path("chain2.qcow2");
 	char *error = NULL;
 	g_assert_cmpint(block_create_qcow2(top, 0, "chain1.qcow2", &error), ==, 0);
@@ -509,7 +389,7 @@ static void test_backing_chain(void)
 	check_image(top, false);
 	const char *cmd[] = { "read -P 0xc1 0 64k", "read -P 0xc2 64k 64k", "read -P 0xc3 128k 512",
 			      "read -P 0xc1 131584 130560", NULL };
-	qemu_io(top, cmd);
+	qemu_io_v(top, cmd);
 
 	/* too deep, and a loop (which is infinitely deep) */
 	g_autofree char *prev = g_strdup("chain2.qcow2");
@@ -576,7 +456,7 @@ static void test_compressed(void)
 			      "read -P 0xd1 8492 7892",	  "read -P 0 16k 8k",
 			      "read -P 0xd1 24k 232k",	  "read -P 0xd2 300k 200k",
 			      NULL };
-	qemu_io(comp, cmd);
+	qemu_io_v(comp, cmd);
 }
 
 static void test_encrypted_refused(void)
@@ -626,7 +506,7 @@ static void test_snapshot_preserved(void)
 	g_autofree char *path = tmp_path("snap.qcow2");
 	g_assert_cmpint(sh(NULL, "qemu-img create -q -f qcow2 %s 8M", path), ==, 0);
 	const char *prep[] = { "write -P 0xe1 0 1M", NULL };
-	qemu_io(path, prep);
+	qemu_io_v(path, prep);
 	g_assert_cmpint(sh(NULL, "qemu-img snapshot -c before %s", path), ==, 0);
 	struct block_dev *bd = open_ok(path, false);
 	expect_pattern(bd, 0, 1 << 20, 0xe1);
@@ -643,7 +523,7 @@ static void test_snapshot_preserved(void)
 			      "read -P 0xe1 4608 60928", "read -P 0xe3 64k 64k",
 			      "read -P 0 192k 64k",	"read -P 0xe4 4M 4k",
 			      NULL };
-	qemu_io(path, now);
+	qemu_io_v(path, now);
 	g_autofree char *old = tmp_path("snap-before.img");
 	g_assert_cmpint(sh(NULL, "qemu-img convert -l before -O raw %s %s", path, old), ==, 0);
 	g_autofree char *cmp = NULL;
@@ -766,7 +646,7 @@ static char *hostile_base(gsize *len, char **contents)
 			==, 0);
 	const char *prep[] = { "write -P 0x31 0 64k", "write -P 0x32 2M 8k", "write -z 3M 8k",
 			       NULL };
-	qemu_io(path, prep);
+	qemu_io_v(path, prep);
 	g_assert_true(g_file_get_contents(path, contents, len, NULL));
 	return g_steal_pointer(&path);
 }
@@ -1141,5 +1021,5 @@ int main(int argc, char **argv)
 	g_test_add_func("/qcow2/hostile/bit-flips", test_bit_flips);
 	g_test_add_func("/qcow2/crash-safety", test_crash_safety);
 	g_test_add_func("/qcow2/ahead-sync-failure", test_ahead_sync_failure);
-	return g_test_run();
+	return run_tests();
 }

@@ -20,80 +20,11 @@
 
 #include "block/block.h"
 #include "block/qcow2.h"
+#include "qcow2_fixtures.h"
 
 static char *self_exe;
 
 /* ---- helpers ---- */
-
-static const char *tmp_dir(void)
-{
-	static char *dir;
-	if (!dir)
-		dir = g_dir_make_tmp("pcvm-qsnap-XXXXXX", NULL);
-	return dir;
-}
-
-static char *tmp_path(const char *name)
-{
-	char *p = g_build_filename(tmp_dir(), name, NULL);
-	g_unlink(p);
-	return p;
-}
-
-static bool have_qemu(void)
-{
-	static int have = -1;
-	if (have < 0) {
-		g_autofree char *img = g_find_program_in_path("qemu-img");
-		g_autofree char *io = g_find_program_in_path("qemu-io");
-		have = img && io;
-	}
-	if (!have)
-		g_test_skip("qemu-img/qemu-io not installed (Debian: qemu-utils)");
-	return have;
-}
-
-/* Runs a shell command; returns its exit status, its output in *OUT (if OUT). */
-static int G_GNUC_PRINTF(2, 3) sh(char **out, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	g_autofree char *cmd = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-	g_autofree char *o = NULL, *e = NULL;
-	int status;
-	g_assert_true(g_spawn_sync(NULL, argv, NULL, 0, NULL, NULL, &o, &e, &status, NULL));
-	if (out)
-		*out = g_strconcat(o, e, NULL);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
-/* qemu-img check: 0 clean, 3 leaks only (allowed where LEAKS_OK), 2 corruption. */
-static void check_image(const char *path, bool leaks_ok)
-{
-	g_autofree char *out = NULL;
-	int rc = sh(&out, "qemu-img check %s 2>&1", path);
-	if (rc == 0 || (leaks_ok && rc == 3))
-		return;
-	g_error("qemu-img check %s: exit %d\n%s", path, rc, out);
-}
-
-/* qemu-io COMMANDS (NULL-terminated, -c each) on PATH must succeed, patterns verified. */
-static void qemu_io_v(const char *path, const char *const *cmds)
-{
-	GString *c = g_string_new("qemu-io -f qcow2");
-	for (; *cmds; cmds++)
-		g_string_append_printf(c, " -c '%s'", *cmds);
-	g_string_append_printf(c, " %s 2>&1", path);
-	g_autofree char *out = NULL;
-	int rc = sh(&out, "%s", c->str);
-	if (rc || strstr(out, "failed") || strstr(out, "error"))
-		g_error("%s\n%s", c->str, out);
-	g_string_free(c, TRUE);
-}
-
-#define qemu_io(path, ...) qemu_io_v(path, (const char *const[]){ __VA_ARGS__, NULL })
 
 /* Applies snapshot ID to a copy of PATH with qemu-img, then runs qemu-io COMMANDS on it. */
 #define qemu_io_snapshot(path, id, ...)                                                         \
@@ -105,38 +36,6 @@ static void qemu_io_v(const char *path, const char *const *cmds)
 		check_image(copy_, false);                                                      \
 		qemu_io(copy_, __VA_ARGS__);                                                    \
 	} while (0)
-
-static struct block_dev *open_ok(const char *path, bool read_only)
-{
-	char *error = NULL;
-	struct block_dev *bd = block_open(path, read_only, &error);
-	if (!bd)
-		g_error("%s", error);
-	return bd;
-}
-
-static void write_pattern(struct block_dev *bd, uint64_t off, size_t len, uint8_t pat)
-{
-	g_autofree uint8_t *buf = g_malloc(len);
-	memset(buf, pat, len);
-	g_assert_cmpint(block_pwrite(bd, buf, len, off), ==, 0);
-}
-
-static bool has_pattern(struct block_dev *bd, uint64_t off, size_t len, uint8_t pat)
-{
-	g_autofree uint8_t *buf = g_malloc(len);
-	g_assert_cmpint(block_pread(bd, buf, len, off), ==, 0);
-	for (size_t i = 0; i < len; i++)
-		if (buf[i] != pat)
-			return false;
-	return true;
-}
-
-static void expect_pattern(struct block_dev *bd, uint64_t off, size_t len, uint8_t pat)
-{
-	if (!has_pattern(bd, off, len, pat))
-		g_error("%s at %#" G_GINT64_MODIFIER "x+%zu: not all %#x", bd->path, off, len, pat);
-}
 
 static void snap_ok(int ret, char **error)
 {
@@ -168,28 +67,6 @@ static void expect_refusal(int got, char **error, int ret, const char *what)
 	if (got != ret || !*error || !strstr(*error, what))
 		g_error("got %d '%s', want %d '%s'", got, *error ? *error : "(none)", ret, what);
 	g_clear_pointer(error, g_free);
-}
-
-static uint64_t be_field(const char *path, uint64_t off, unsigned width)
-{
-	uint8_t b[8];
-	int fd = open(path, O_RDONLY);
-	g_assert_cmpint(pread(fd, b, width, off), ==, width);
-	close(fd);
-	uint64_t v = 0;
-	for (unsigned i = 0; i < width; i++)
-		v = v << 8 | b[i];
-	return v;
-}
-
-static void set_be_field(const char *path, uint64_t off, unsigned width, uint64_t v)
-{
-	uint8_t b[8];
-	for (unsigned i = width; i-- > 0; v >>= 8)
-		b[i] = v;
-	int fd = open(path, O_WRONLY);
-	g_assert_cmpint(pwrite(fd, b, width, off), ==, width);
-	close(fd);
 }
 
 static uint64_t file_size(const char *path)
@@ -1463,7 +1340,5 @@ int main(int argc, char **argv)
 	g_test_add_func("/qcow2-snapshot/hostile/snapshot-tables", test_hostile_snapshot_tables);
 	g_test_add_func("/qcow2-snapshot/crash/random", test_crash_random);
 	g_test_add_func("/qcow2-snapshot/crash/points", test_crash_points);
-	int ret = g_test_run();
-	sh(NULL, "rm -rf %s", tmp_dir());
-	return ret;
+	return run_tests();
 }
