@@ -1,7 +1,7 @@
 /*
- * The standard VGA's instance struct and what vga.c (registers, planes, PCI), vga_vbe.c (Bochs
- * DISPI, linear framebuffer) and vga_render.c (the surface) share. Not for the machine or the
- * display backends: they use vga.h.
+ * The standard VGA's instance struct and what vga.c (registers, PCI), vga_window.c (planes,
+ * legacy window), vga_vbe.c (Bochs DISPI, linear framebuffer) and vga_render.c (the surface)
+ * share. Not for the machine or the display backends: they use vga.h.
  */
 #pragma once
 #include <pthread.h>
@@ -51,6 +51,9 @@ enum {
 #define VBE_MAX_YRES 1600
 #define VBE_MAX_BPP 32
 #define VBE_BANK_SIZE 0x10000u
+
+/* Miscellaneous output register bit 1: the planes answer in the legacy window */
+#define MISC_RAM_ENABLE 0x02
 
 /* VRAM dirt: one bit per 16 bytes (four plane offsets), for the legacy window, the LFB and KVM's dirty log alike */
 #define VGA_DIRTY_SHIFT 4
