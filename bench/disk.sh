@@ -49,6 +49,15 @@
 # FAILED, not as a number, and the script exits 1.
 # One untimed warm-up run per VMM and format, then REPS runs each, the order alternating.
 #
+# Where the time goes (ANATOMY=1, the default where perf can record KVM's tracepoints;
+# ANATOMY=0 skips it): one more run of each VMM on the raw image under `perf record` with
+# kvm:kvm_userspace_exit (KVM_RUN returning to the VMM) and kvm:kvm_pio (a port access, seen
+# by the VMM or coalesced by KVM). Between the first and the last ATA DMA command the guest
+# issues, the script counts per command: exits to the VMM, port accesses, and bus-master
+# status polls (the guest's reads other than the ATA status register). The guest does the
+# same work in both, so the differences are the device models'. On a host without VT-x/AMD-V
+# the host kernel also emulates every guest instruction, the same cost in both VMMs.
+#
 # Needs: qemu-system-x86_64, /dev/kvm (read/write), nasm, python3, SeaBIOS at
 # /usr/share/seabios/bios-256k.bin (BIOS=FILE to change), qemu-img for qcow2.
 # Builds build/pcvm if it is missing. Exit status: 0 when every run completed and checked out
@@ -204,6 +213,7 @@ for fmt in $FORMATS; do
 done
 
 FAILURES=0
+WRAP=() # a command run_disk puts before the VMM's (the anatomy's perf record)
 # run_disk VMM FMT: sets R_READ R_WRITE R_WFLUSH (MB/s), or R_ERR and returns 1
 run_disk() {
 	local vmm=$1 fmt=$2 img=$TMP/$1.$2 serial=$TMP/serial.txt rc secs
@@ -223,7 +233,7 @@ run_disk() {
 			-bios "$BIOS" -serial "file:$serial" -device isa-debug-exit,iobase=0xf4,iosize=4
 			-drive "file=$img,format=$fmt,if=ide")
 	fi
-	timeout -k 5 "$RUN_TIMEOUT" "${cmd[@]}" </dev/null >"$TMP/log.txt" 2>&1
+	timeout -k 5 "$RUN_TIMEOUT" "${WRAP[@]}" "${cmd[@]}" </dev/null >"$TMP/log.txt" 2>&1
 	rc=$?
 	if [ "$rc" != "$OK_EXIT" ]; then
 		if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then rc="$rc (timed out after ${RUN_TIMEOUT} s)"; fi
@@ -303,6 +313,51 @@ for fmt in $FORMATS; do
 	done
 	echo
 done
+
+# --- where the time goes (per command, from KVM's tracepoints) ---------------------------
+ANATOMY_EVENTS=(-e kvm:kvm_userspace_exit -e kvm:kvm_pio)
+# anatomy VMM: "exits port-accesses polls" per command of one run (raw image), or fails
+anatomy() {
+	local vmm=$1 rec=$TMP/anatomy.data img=$TMP/$1.raw
+	# shellcheck disable=SC2317 # run_disk calls it through WRAP
+	WRAP=(perf record -q -c 1 "${ANATOMY_EVENTS[@]}" -o "$rec" --)
+	run_disk "$vmm" raw || { WRAP=(); return 1; }
+	WRAP=()
+	perf script -i "$rec" -F event,trace 2>/dev/null | awk '
+		/pio_write at 0x1f7 / && ($NF == "0xc8" || $NF == "0xca") {
+			if (!first) first = NR
+			last = NR; cmds++
+		}
+		{ line[NR] = $0 }
+		END {
+			for (i = first; i <= last; i++) {
+				if (line[i] ~ /kvm_userspace_exit/) exits++
+				else if (line[i] ~ /kvm_pio/) {
+					pio++
+					if (line[i] ~ /pio_read/ && line[i] !~ /at 0x1f7 /) polls++
+				}
+			}
+			n = cmds - 1
+			if (n < 1) exit 1
+			printf "%.2f %.2f %.2f\n", exits / n, pio / n, polls / n
+		}'
+	rm -f "$rec" "$img"
+}
+
+if [ "${ANATOMY:-1}" != 0 ] && [[ " $FORMATS " == *" raw "* ]] && command -v perf >/dev/null 2>&1 &&
+	perf record -q -c 1 "${ANATOMY_EVENTS[@]}" -o "$TMP/probe.data" -- true >/dev/null 2>&1; then
+	echo "where the time goes: per 64 KiB command, raw image, read and write phases (perf)"
+	printf '   %-6s %14s %15s %24s\n' "" "exits to VMM" "port accesses" "bus-master status polls"
+	for vmm in pcvm qemu; do
+		if a=$(anatomy "$vmm"); then
+			# shellcheck disable=SC2086 # three numbers
+			printf '   %-6s %14s %15s %24s\n' "$([ $vmm = qemu ] && echo QEMU || echo pcvm)" $a
+		else
+			echo "   $vmm: the run failed: $R_ERR"
+		fi
+	done
+	echo
+fi
 
 # --- goal ---------------------------------------------------------------------------------
 echo "Goal (from the issue; information only): disk DMA throughput at least ${GOAL}x QEMU's"
