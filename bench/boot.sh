@@ -21,6 +21,10 @@
 # 2. Memory. Guest RAM is mapped lazily, so RSS holds only the guest pages touched (by
 #    SeaBIOS and the sector) plus the VMM's own memory: heap, stacks, BIOS copies,
 #    device state, and the pages of its binary and shared libraries that it touched.
+#    "Overhead" is resident memory that is not guest RAM, counted as RSS: every page the
+#    process has mapped counts in full, including library pages it shares with other
+#    processes. That is reproducible on one host (it depends on what the VMM touches, not
+#    on what else runs); PSS is not, so the shared part is shown beside it, not counted.
 #    a) Peak RSS over the whole hello run, from /usr/bin/time (-v's "Maximum resident
 #       set size", %M), at -m 256 and -m 1024: if the two agree, RSS does not grow with
 #       the guest's RAM size. (/usr/bin/time rather than python's wait4: Linux carries
@@ -29,17 +33,24 @@
 #    b) Overhead beyond guest RAM: bench/guests/idle.asm prints on COM1 and halts with
 #       interrupts off. While it halts, /proc/PID/smaps gives the RSS of the guest RAM
 #       mapping (the anonymous mapping of the guest's size) apart from everything else.
-#       "overhead now" = VmRSS - guest RAM RSS; "peak overhead" = VmHWM (peak RSS) -
-#       guest RAM RSS, the figure the 8 MiB goal is judged on. Guest pages are not
-#       given back during a boot, so the guest RAM RSS at the halt is at least what it
-#       was at the peak. QEMU backs guest RAM with transparent huge pages where the host
-#       allows it, so its guest RAM RSS is larger for the same touched memory; that is
-#       guest RAM and so is left out of the overhead.
+#       "overhead now" = RSS (the sum of smaps' Rss) - guest RAM RSS, split into
+#       anonymous memory (heap, stacks, device buffers, libraries' written data) and the
+#       pages of mapped files (the binary and its shared libraries: code, read-only data),
+#       the latter also as PSS, their share when other processes map the same files;
+#       "peak overhead" = VmHWM (peak RSS) - guest RAM RSS, the figure the 8 MiB goal is
+#       judged on. Guest pages are not given back during a boot, so the guest RAM RSS at
+#       the halt is at least what it was at the peak (unless memory pressure makes the
+#       kernel split and shrink an underused huge page first). Both VMMs back guest RAM
+#       with transparent huge pages where the host allows it (pcvm: MADV_HUGEPAGE), so a
+#       touched 4 KiB page can make 2 MiB resident: smaps counts those in the mapping's
+#       Rss (and AnonHugePages), so they are guest RAM and left out of the overhead; they
+#       do show in 2a's peak RSS.
 #
 # Needs: qemu-system-x86_64, /dev/kvm (read/write), nasm, python3, GNU time
 # (/usr/bin/time), SeaBIOS at /usr/share/seabios/bios-256k.bin (BIOS=FILE to change).
-# Builds build/pcvm if it is missing. Exit status: 0 when every run reached the boot
-# sector; 1 on a missing prerequisite or a run that did not reach the boot sector.
+# Builds build/pcvm if it is missing; PCVM=FILE measures another build (not built here).
+# Exit status: 0 when every run reached the boot sector; 1 on a missing prerequisite or a
+# run that did not reach the boot sector.
 
 set -uo pipefail
 
@@ -49,7 +60,7 @@ MEM=256
 MEM_BIG=1024
 BIOS=${BIOS:-/usr/share/seabios/bios-256k.bin}
 QEMU=${QEMU:-qemu-system-x86_64}
-PCVM=$ROOT/build/pcvm
+PCVM=${PCVM:-$ROOT/build/pcvm}
 HELLO_EXIT=33
 HELLO_TEXT="hello from the boot sector, drive 80"
 IDLE_TEXT="pcvm-bench idle"
@@ -64,6 +75,7 @@ check_vmm_prereqs
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "REPS must be a positive integer"
 
 if [ ! -x "$PCVM" ]; then
+	[ "$PCVM" = "$ROOT/build/pcvm" ] || die "PCVM=$PCVM: no such executable"
 	echo "bench/boot.sh: build/pcvm missing, building it" >&2
 	if [ -f "$ROOT/build/build.ninja" ]; then
 		ninja -C "$ROOT/build" >&2 || die "ninja -C build failed"
@@ -239,11 +251,11 @@ printf '   %-36s %10s %10s %10s\n' "-m $MEM_BIG (one run)" "$(fmt "$P_RSSBIG")" 
 echo
 
 # --- 2b. overhead beyond guest RAM, from smaps while the guest halts ---------------------
-# probe VMM: sets O_RSS O_GUEST O_HWM (KiB), or O_ERR and returns 1
+# probe VMM: sets O_RSS O_GUEST O_FILES O_FPSS O_HWM (KiB), or O_ERR and returns 1
 probe() {
 	local vmm=$1 serial=$TMP/idle-serial.txt t nmap=''
 	rm -f "$serial"
-	O_RSS='' O_HWM='' O_GUEST='' O_ERR=''
+	O_RSS='' O_HWM='' O_GUEST='' O_FILES='' O_FPSS='' O_ERR=''
 	set_cmd "$vmm" $MEM idle "$serial"
 	"${CMD[@]}" </dev/null >"$TMP/idle-log.txt" 2>&1 &
 	BG_PID=$!
@@ -256,13 +268,19 @@ probe() {
 		O_ERR="the guest did not reach the boot sector; log: $(tail -n 3 "$TMP/idle-log.txt" | tr '\n' ' ')"
 	else
 		sleep 0.5 # the sector halts right after printing
-		read -r O_RSS O_GUEST nmap < <(awk -v want=$((MEM * 1024)) '
-			/^[0-9a-f]+-[0-9a-f]+ / { anon = (NF == 5); next }
+		# Rss counts a mapping's pages, huge pages (AnonHugePages) included. Files: mappings
+		# of a path; their written (copied-on-write) pages are anonymous, so left to anon.
+		read -r O_RSS O_GUEST O_FILES O_FPSS nmap < <(awk -v want=$((MEM * 1024)) '
+			/^[0-9a-f]+-[0-9a-f]+ / { anon = (NF == 5); file = ($6 ~ /^\//); next }
 			/^Size:/ { size = $2; next }
-			/^Rss:/ { total += $2
+			/^Rss:/ { rss = $2; total += $2
 				# guest RAM: anonymous, of the guest size (allowing some alignment slack)
-				if (anon && size >= want && size <= want + 16384) { guest += $2; n++ } }
-			END { printf "%d %d %d\n", total, guest, n }' "/proc/$BG_PID/smaps" 2>/dev/null)
+				if (anon && size >= want && size <= want + 16384) { guest += $2; n++ }
+				next }
+			/^Pss:/ { pss = $2; next }
+			/^Anonymous:/ { if (file) { files += rss - $2; fpss += pss - $2 } }
+			END { printf "%d %d %d %d %d\n", total, guest, files, fpss, n }' \
+			"/proc/$BG_PID/smaps" 2>/dev/null)
 		O_HWM=$(awk '/^VmHWM:/ { print $2 }' "/proc/$BG_PID/status" 2>/dev/null)
 		if [ -z "$O_RSS" ] || [ -z "$O_HWM" ]; then
 			O_ERR="could not read /proc/$BG_PID/smaps"
@@ -284,14 +302,19 @@ probe() {
 	fi
 }
 echo "b) Beyond guest RAM: bench/guests/idle.asm, -m $MEM, /proc/PID/smaps while the guest halts"
-PC=("" "" "" "" "") QC=("" "" "" "" "") # RSS, guest RAM, overhead now, peak, peak overhead
+# RSS, guest RAM, overhead now, peak, peak overhead; overhead now as anonymous, files, files' PSS
+PC=("" "" "" "" "" "" "" "") QC=("" "" "" "" "" "" "" "")
+columns() {
+	echo "$O_RSS" "$O_GUEST" $((O_RSS - O_GUEST)) "$O_HWM" $((O_HWM - O_GUEST)) \
+		$((O_RSS - O_GUEST - O_FILES)) "$O_FILES" "$O_FPSS"
+}
 if probe pcvm; then
-	PC=("$O_RSS" "$O_GUEST" $((O_RSS - O_GUEST)) "$O_HWM" $((O_HWM - O_GUEST)))
+	read -r -a PC < <(columns)
 else
 	echo "   pcvm FAILED: $O_ERR"
 fi
 if probe qemu; then
-	QC=("$O_RSS" "$O_GUEST" $((O_RSS - O_GUEST)) "$O_HWM" $((O_HWM - O_GUEST)))
+	read -r -a QC < <(columns)
 else
 	echo "   QEMU FAILED: $O_ERR"
 fi
@@ -303,6 +326,9 @@ printf '   %-36s %10s %10s %10s\n' "" pcvm QEMU pcvm/QEMU
 row "RSS now (VmRSS)" 0
 row "  of which guest RAM" 1
 row "  overhead now (VmRSS - guest RAM)" 2
+row "    anonymous: heap, stacks, buffers" 5
+row "    files: binary, libraries" 6
+row "      files as PSS (their share)" 7
 row "peak RSS (VmHWM)" 3
 row "peak overhead (VmHWM - guest RAM)" 4
 P_OVER=${PC[4]}

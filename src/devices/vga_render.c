@@ -500,7 +500,10 @@ static void vga_render_blank(struct vga *vga, const struct vga_disp *d,
 {
 	if (!full)
 		return;
-	memset(vga->surface.pixels, 0, (size_t)d->width * d->height * 4);
+	/* a surface just allocated is black already (g_new0): clearing it again would make its
+	 * pages resident, 1.2 MB at 640x480, for a screen that may never be looked at */
+	if (!out->resized)
+		memset(vga->surface.pixels, 0, (size_t)d->width * d->height * 4);
 	vga_dirty_add(out, 0, 0, d->width, d->height);
 }
 
