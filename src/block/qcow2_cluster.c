@@ -365,13 +365,45 @@ static int qcow2_set_entry(struct qcow2 *s, uint64_t voff, uint64_t entry)
 
 /* ---- writing ---- */
 
+/* Whether guest cluster M may read as something other than zeros before it is written:
+ * then a fresh cluster mapped before its data is on disk would show neither old nor new. */
+static bool qcow2_old_contents(const struct qcow2 *s, const struct qcow2_map *m)
+{
+	return m->host || m->type == QCOW2_COMPRESSED ||
+	       (m->type == QCOW2_UNALLOCATED && s->backing);
+}
+
+/* The clusters of one request copied on write: their L2 entries wait until one sync has
+ * made all their data durable (rule 5 of qcow2_refcount.c). */
+struct cow_batch {
+	size_t n, cap; /* CAP: the request's clusters */
+	struct cow_entry {
+		uint64_t voff, host, old;
+		bool release; /* OLD holds a reference to drop */
+	} *e;
+};
+
+/* Syncs the batch's data, then points each guest cluster at its copy. */
+static int qcow2_cow_commit(struct qcow2 *s, struct cow_batch *b)
+{
+	int ret = b->n ? qcow2_sync(s) : 0;
+	for (size_t i = 0; ret == 0 && i < b->n; i++) {
+		ret = qcow2_set_entry(s, b->e[i].voff, b->e[i].host | QCOW2_OFLAG_COPIED);
+		if (ret == 0 && b->e[i].release)
+			qcow2_release_later(s, b->e[i].old);
+	}
+	g_free(b->e);
+	return ret;
+}
+
 /*
  * Writes into a fresh cluster: the part of the guest cluster that the write does not cover
  * is copied from what the cluster held (backing file, zeros, compressed or shared data).
- * Data first, then the L2 entry; the old cluster is freed after the next barrier.
+ * Data first, then the L2 entry; where the old contents were not zeros, the entry waits in
+ * COW for the sync after the request's data. The old cluster is freed after the next barrier.
  */
 static int qcow2_write_new(struct qcow2 *s, uint64_t entry, const uint8_t *buf, size_t len,
-			   uint64_t voff)
+			   uint64_t voff, struct cow_batch *cow)
 {
 	struct qcow2_map m;
 	uint64_t base = voff & ~(s->cluster_size - 1), host;
@@ -389,14 +421,22 @@ static int qcow2_write_new(struct qcow2 *s, uint64_t entry, const uint8_t *buf, 
 		if (ret == 0)
 			ret = qcow2_file_write(s, c, s->cluster_size, host);
 	}
+	bool release = m.host || m.type == QCOW2_COMPRESSED;
+	if (ret == 0 && qcow2_old_contents(s, &m)) {
+		if (!cow->e)
+			cow->e = g_new(struct cow_entry, cow->cap);
+		cow->e[cow->n++] = (struct cow_entry){ voff, host, entry, release };
+		return 0;
+	}
 	if (ret == 0)
 		ret = qcow2_set_entry(s, voff, host | QCOW2_OFLAG_COPIED);
-	if (ret == 0 && (m.host || m.type == QCOW2_COMPRESSED))
+	if (ret == 0 && release)
 		qcow2_release_later(s, entry);
 	return ret;
 }
 
-static int qcow2_write_cluster(struct qcow2 *s, const uint8_t *buf, size_t len, uint64_t voff)
+static int qcow2_write_cluster(struct qcow2 *s, const uint8_t *buf, size_t len, uint64_t voff,
+			       struct cow_batch *cow)
 {
 	uint64_t entry;
 	struct qcow2_map m;
@@ -409,29 +449,32 @@ static int qcow2_write_cluster(struct qcow2 *s, const uint8_t *buf, size_t len, 
 		return ret;
 	if (m.type == QCOW2_NORMAL && m.copied) /* ours alone: in place */
 		return qcow2_file_write(s, buf, len, m.host + (voff & (s->cluster_size - 1)));
-	return qcow2_write_new(s, entry, buf, len, voff);
+	return qcow2_write_new(s, entry, buf, len, voff, cow);
 }
 
 int qcow2_write(struct block_dev *bd, const void *buf, size_t len, uint64_t off)
 {
 	struct qcow2 *s = bd->priv;
 	const uint8_t *p = buf;
+	struct cow_batch cow = { .cap = (len + (off & (s->cluster_size - 1)) +
+					 s->cluster_size - 1) >> s->cluster_bits };
 	int ret = qcow2_mark_dirty(s);
 	while (ret == 0 && len) {
 		size_t n = MIN(len, s->cluster_size - (off & (s->cluster_size - 1)));
-		ret = qcow2_write_cluster(s, p, n, off);
+		ret = qcow2_write_cluster(s, p, n, off, &cow);
 		p += n;
 		off += n;
 		len -= n;
 	}
+	int commit = qcow2_cow_commit(s, &cow); /* a failed request maps what it did write */
 	int rel = qcow2_release_now(s);
-	return ret < 0 ? ret : rel;
+	return ret < 0 ? ret : commit < 0 ? commit : rel;
 }
 
 /*
  * Whether guest cluster VOFF (N bytes of it written) can be written with the tables as they
  * are: its L2 table ours alone and cached, and the cluster either ours alone (in place) or
- * unmapped with nothing to free or to read for a partial write (a fresh cluster: *FRESH).
+ * reading as zeros so far, with nothing to free, read or sync (a fresh cluster: *FRESH).
  */
 static bool qcow2_cluster_quick(struct qcow2 *s, size_t n, uint64_t voff, uint64_t *fresh)
 {
@@ -442,8 +485,8 @@ static bool qcow2_cluster_quick(struct qcow2 *s, size_t n, uint64_t voff, uint64
 		return false;
 	if (m.type == QCOW2_NORMAL && m.copied)
 		return true;
-	if (m.type == QCOW2_COMPRESSED || m.host || (n < s->cluster_size && s->backing))
-		return false;
+	if (qcow2_old_contents(s, &m))
+		return false; /* a sync between data and L2 entry, maybe a read */
 	++*fresh;
 	return true;
 }

@@ -15,14 +15,23 @@
  *      refcount drops (qcow2_release_now), so a freed cluster is never still referenced.
  *   4. Guest data is written before the L2 entry that maps it. Metadata is write-through
  *      (no dirty caches), so after kill -9 the file holds every update in program order.
+ *   5. For a power cut, which keeps only what a sync covered and any part of what came
+ *      after: a guest cluster reads its old data or its new, never anything else. A fresh
+ *      cluster reads zeros until its data is on disk: clusters past the end of the file are
+ *      holes, and clusters reused inside it are made holes when they are reserved
+ *      (forget_contents). So an allocating write needs no sync of its own where the guest
+ *      cluster's old contents are zeros; where they are not (copy on write from a backing
+ *      file, a snapshot's cluster, a compressed one), the data is synced before the L2
+ *      entry is written (qcow2_cluster.c).
  *
  * Why this and not lazy refcounts: refcounts that are never too low make a crashed image
  * safe to open and write again without a repair pass, cost one fdatasync per reservation
  * batch (not per write), and keep `qemu-img check` clean apart from leaks. What a power
- * failure can still lose is guest data not yet flushed, as with a disk's write cache: an
- * unflushed allocating write may leave its new cluster mapped with stale contents.
+ * failure can still lose is guest data not yet flushed, as with a disk's write cache; what
+ * it shows is old data or new (rule 5). tests/unit/test_qcow2_powerloss.c checks all five.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <string.h>
 #include <unistd.h>
@@ -325,6 +334,28 @@ static int find_free(struct qcow2 *s, uint64_t from, uint64_t *found)
 }
 
 /*
+ * Clusters [FIRST, END) of a new batch that lie inside the file held something once (data
+ * the guest discarded, a table that was replaced). They become holes, before the batch's
+ * sync: a write into one that a power cut leaves mapped without its data then reads zeros,
+ * not what the cluster held before (rule 5). Where the file cannot have holes punched, they
+ * are overwritten with zeros.
+ */
+static int forget_contents(struct qcow2 *s, uint64_t first, uint64_t end)
+{
+	uint64_t lo = first << s->cluster_bits, hi = MIN(end << s->cluster_bits, s->file_end);
+	if (lo >= hi || fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, lo,
+				  hi - lo) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != ENOSYS && errno != ENODEV)
+		return -errno;
+	g_autofree uint8_t *zeros = g_malloc0(s->cluster_size);
+	int ret = 0;
+	for (uint64_t at = lo; ret == 0 && at < hi; at += s->cluster_size)
+		ret = qcow2_file_write(s, zeros, MIN(s->cluster_size, hi - at), at);
+	return ret;
+}
+
+/*
  * Raises the refcounts of a run of free clusters to 1 and extends the file over it: the next
  * batch, [*FIRST, *END). Not durable yet: the caller syncs before handing any of it out.
  */
@@ -344,6 +375,8 @@ static int reserve_run(struct qcow2 *s, uint64_t *first, uint64_t *end)
 	while (n < want && (c + n) >> s->rb_bits == i &&
 	       (ret = qcow2_refcount_get(s, c + n, &v)) == 0 && !v)
 		n++;
+	if (ret == 0)
+		ret = forget_contents(s, c, c + n);
 	if (ret == 0)
 		ret = rc_set_run(s, c, n, 1);
 	uint64_t bytes = (c + n) << s->cluster_bits;

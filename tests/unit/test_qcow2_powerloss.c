@@ -16,10 +16,11 @@
  * a write issued after it; never another cluster's data, never garbage. Guest clusters hold
  * stamps (cluster number, generation) so that a read tells which write it came from.
  *
- * Two more workloads discard clusters, which the driver then reserves again, and replace a
- * backing file's clusters; what a power cut can show there is counted apart (known_issue,
- * test_reuse). Two negative controls replay the first log with one barrier taken away (a
- * batch's refcounts, a flushed guest write) and require the checks to fail.
+ * Two more workloads discard clusters, which the driver then reserves again (it punches
+ * holes in them first: logged as writes of zeros), and replace a backing file's clusters
+ * (copy on write, which syncs the data before the L2 entry). Two negative controls replay
+ * the first log with one barrier taken away (a batch's refcounts, a flushed guest write) and
+ * require the checks to fail.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +44,7 @@
 enum op_kind { OP_WRITE, OP_TRUNCATE, OP_SYNC_BEGIN, OP_SYNC_END };
 
 struct op {
-	enum op_kind kind;
+	enum op_kind kind; /* a WRITE without BUF writes zeros (a hole punched) */
 	bool helper;   /* a sync run by another thread than the workload's (qcow2-sync) */
 	bool data;     /* a WRITE of one whole guest cluster (a stamp), not metadata */
 	bool late;     /* negative controls: no sync covers this change */
@@ -61,7 +62,7 @@ static struct {
 	GThread *workload;   /* the thread running the workload */
 	GArray *ops;	     /* struct op */
 	unsigned syncs;	     /* sync ids handed out */
-	unsigned unmodelled; /* changes the replay cannot model (fallocate) */
+	unsigned unmodelled; /* changes the replay cannot model (fallocate but punching holes) */
 } rec = { .fd = -1 };
 
 static void rec_write(int fd, const void *buf, size_t len, uint64_t off)
@@ -69,7 +70,7 @@ static void rec_write(int fd, const void *buf, size_t len, uint64_t off)
 	g_mutex_lock(&rec.lock);
 	if (fd >= 0 && fd == rec.fd) {
 		struct op op = { .kind = OP_WRITE, .off = off, .len = len };
-		op.buf = g_memdup2(buf, len);
+		op.buf = buf ? g_memdup2(buf, len) : NULL;
 		g_array_append_val(rec.ops, op);
 	}
 	g_mutex_unlock(&rec.lock);
@@ -165,9 +166,13 @@ int __wrap_fallocate64(int fd, int mode, off_t off, off_t len)
 {
 	int r = __real_fallocate64(fd, mode, off, len);
 	int e = errno;
-	g_mutex_lock(&rec.lock);
-	rec.unmodelled += r == 0 && fd >= 0 && fd == rec.fd;
-	g_mutex_unlock(&rec.lock);
+	if (r == 0 && mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
+		rec_write(fd, NULL, len, off); /* reads as zeros from now on */
+	} else {
+		g_mutex_lock(&rec.lock);
+		rec.unmodelled += r == 0 && fd >= 0 && fd == rec.fd;
+		g_mutex_unlock(&rec.lock);
+	}
 	errno = e;
 	return r;
 }
@@ -405,7 +410,7 @@ static bool op_is_data(const struct op *op)
 {
 	uint32_t chunk;
 	unsigned gen;
-	return op->kind == OP_WRITE && op->len == CLUSTER && !(op->off % CLUSTER) &&
+	return op->kind == OP_WRITE && op->buf && op->len == CLUSTER && !(op->off % CLUSTER) &&
 	       stamp_parse(op->buf, &chunk, &gen) && gen;
 }
 
@@ -542,8 +547,12 @@ static void pread_full(int fd, void *buf, size_t len, uint64_t off)
 
 static void op_apply(int fd, const struct op *op)
 {
-	if (op->kind == OP_WRITE)
+	if (op->kind == OP_WRITE && op->buf)
 		g_assert_cmpint(pwrite(fd, op->buf, op->len, op->off), ==, op->len);
+	else if (op->kind == OP_WRITE)
+		g_assert_cmpint(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, op->off,
+					  op->len),
+				==, 0);
 	else if (op->kind == OP_TRUNCATE)
 		g_assert_cmpint(ftruncate(fd, op->off), ==, 0);
 }
@@ -627,15 +636,12 @@ struct verdict {
 	char *check_out;
 	unsigned bad; /* guest clusters holding what they may not */
 	char *first_bad;
-	unsigned known; /* ... as an unflushed allocating write may leave them (test_reuse) */
-	char *first_known;
 };
 
 static void verdict_clear(struct verdict *v)
 {
 	g_free(v->check_out);
 	g_free(v->first_bad);
-	g_free(v->first_known);
 }
 
 /* What a checked guest cluster may hold at a cut. */
@@ -667,16 +673,6 @@ static struct expect *expectations(const struct recording *r, size_t k, size_t d
 	for (int s = 0; s < n_checked(); s++)
 		e[s].allowed |= 1ull << e[s].req;
 	return e;
-}
-
-/* What an unflushed allocating write may show today (test_reuse, test_backing): the old
- * data of a discarded guest cluster, whose host cluster was reserved again, or zeros where
- * the backing file's data was due. */
-static bool known_issue(const struct expect *e, const struct expect *x, uint32_t sc, unsigned sg)
-{
-	if (sg)
-		return checked_slot(sc) >= 0 && e[checked_slot(sc)].freed;
-	return x->pending && x->from_backing;
 }
 
 static char *describe_bad(uint32_t chunk, const uint8_t *buf, uint64_t allowed)
@@ -724,11 +720,6 @@ static void check_data(const struct recording *r, const char *path, size_t k, si
 			bool whole = ret == 0 && stamp_parse(buf, &sc, &sg);
 			if (whole && (sc == c || !sg) && (ok & (1ull << sg)))
 				continue;
-			if (whole && known_issue(e, x, sc, sg)) {
-				if (!v->known++)
-					v->first_known = describe_bad(c, buf, ok);
-				continue;
-			}
 			if (!v->bad++)
 				v->first_bad = ret ? g_strdup_printf("guest cluster %u: read: %s",
 								     c, g_strerror(-ret))
@@ -772,10 +763,9 @@ struct replay {
 	size_t n_subsets;
 	bool control; /* a negative control: failures expected, no image kept */
 	/* results */
-	unsigned states, cuts, leaks, corrupt, bad_data, known, failures;
-	GString *report;     /* the first failing states */
-	char *known_example; /* the first state with a known issue (known_issue) */
-	GHashTable *seen;    /* crash states checked already (durable point, changes applied) */
+	unsigned states, cuts, leaks, corrupt, bad_data, failures;
+	GString *report;  /* the first failing states */
+	GHashTable *seen; /* crash states checked already (durable point, changes applied) */
 };
 
 /* The gist of qemu-img check's output: its first errors and its totals. */
@@ -849,14 +839,8 @@ static void replay_state(struct replay *rp, struct recording *r, struct crash_im
 	rp->leaks += v.check_rc == 3;
 	rp->corrupt += v.check_rc != 0 && v.check_rc != 3;
 	rp->bad_data += v.bad != 0;
-	rp->known += v.known != 0;
 	if ((v.check_rc != 0 && v.check_rc != 3) || v.bad) {
 		report_state(rp, r, ci, k, d, sub, taken, &v);
-	} else if (v.known && !rp->known_example) {
-		g_autofree char *state = describe_state(r, k, d, sub, taken, &v);
-		rp->known_example = g_strdup_printf("%s; %u guest clusters hold neither their "
-						    "old nor their new data, e.g. %s",
-						    state, v.known, v.first_known);
 	}
 	verdict_clear(&v);
 	crash_undo(ci);
@@ -976,8 +960,6 @@ static void test_stream(void)
 	struct replay rp;
 	replay_all(&rp, r);
 	g_assert_cmpuint(rp.cuts, >=, 50);
-	g_free(rp.known_example);
-	g_assert_cmpuint(rp.known, ==, 0);
 }
 
 /* Data writes into host clusters that held another guest cluster's data before. */
@@ -997,23 +979,11 @@ static unsigned count_reused(const struct recording *r)
 	return n;
 }
 
-/* Known issues are reported as incomplete (TODO) with the first crash state showing one. */
-static void report_known(const struct replay *rp, const char *what)
-{
-	if (!rp->known)
-		return;
-	g_printerr("%u of %u crash states: %s; the first: %s\n", rp->known, rp->states, what,
-		   rp->known_example);
-	g_test_incomplete(what);
-}
-
 /*
- * Discarded clusters reserved again. A power cut before the sync after an allocating write
- * into such a cluster may keep its L2 entry but not its data (rule 4 orders them only in
- * the page cache), and the guest cluster then shows the discarded cluster's old data:
- * qcow2_refcount.c's "stale contents". A real disk shows old or new data there, never
- * another sector's. Counted apart and reported as incomplete (TODO) until the driver keeps
- * it from happening; anything else fails.
+ * Discarded clusters reserved again: a power cut that keeps the L2 entry of an unflushed
+ * allocating write into one, but not its data, must not show the data the cluster held
+ * before (another guest cluster's). The driver punches holes in reused clusters when it
+ * reserves them, before the batch's sync; the log holds those as writes of zeros.
  */
 static void test_reuse(void)
 {
@@ -1023,15 +993,13 @@ static void test_reuse(void)
 	g_assert_cmpuint(count_reused(r), >, 0);
 	struct replay rp;
 	replay_all(&rp, r);
-	report_known(&rp, "a power cut can leave a guest cluster mapped to a reused host cluster "
-			  "before its data is on disk: it reads another cluster's old data");
-	g_free(rp.known_example);
 }
 
 /*
- * Clusters of a backing file replaced by whole-cluster writes: the same window, where the
- * new host cluster reads as zeros, neither the backing file's data (old) nor the write's
- * (new). Reported as incomplete (TODO) like test_reuse; anything else fails.
+ * Clusters of a backing file replaced by whole-cluster writes (copy on write): the new host
+ * cluster must not be mapped before its data is on disk, or a power cut shows zeros where
+ * the backing file's data (old) or the write's (new) is due. The driver syncs between the
+ * two.
  */
 static void test_backing(void)
 {
@@ -1040,9 +1008,6 @@ static void test_backing(void)
 	struct recording *r = recording(2);
 	struct replay rp;
 	replay_all(&rp, r);
-	report_known(&rp, "a power cut can leave a guest cluster copied on write mapped before "
-			  "its data is on disk: it reads zeros, not the backing file's data");
-	g_free(rp.known_example);
 }
 
 /* The refcount blocks of the image before the workload: [*LO, *HI) covers them all. */
