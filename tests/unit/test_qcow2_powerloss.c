@@ -177,24 +177,25 @@ int __wrap_fallocate64(int fd, int mode, off_t off, off_t len)
 	return r;
 }
 
-int __wrap_fdatasync(int fd)
+/* A sync through REAL, logged around it. */
+static int rec_sync(int fd, int (*real)(int))
 {
 	int id = rec_sync_begin(fd);
-	int r = __real_fdatasync(fd);
+	int r = real(fd);
 	int e = errno;
 	rec_sync_end(id, r < 0 ? -e : 0);
 	errno = e;
 	return r;
 }
 
+int __wrap_fdatasync(int fd)
+{
+	return rec_sync(fd, __real_fdatasync);
+}
+
 int __wrap_fsync(int fd)
 {
-	int id = rec_sync_begin(fd);
-	int r = __real_fsync(fd);
-	int e = errno;
-	rec_sync_end(id, r < 0 ? -e : 0);
-	errno = e;
-	return r;
+	return rec_sync(fd, __real_fsync);
 }
 
 static size_t rec_len(void)
