@@ -18,74 +18,18 @@
 %ifndef HEIGHT
 %define HEIGHT 600
 %endif
+%define VBE_NO_MODE_MSG "no such VBE mode with a linear framebuffer, or a VBE call failed"
 %include "stage1.inc"
+%include "vbe.inc"
+%include "unreal.inc"
 
-%define INFO 0x2000
-%define MODE 0x1000
 %define PATTERN 0x200000
 
 main:
-	mov dword [INFO], 'VBE2'
-	mov ax, 0x4F00
-	mov di, INFO
-	int 0x10
-	cmp ax, 0x004F
-	jne fail
-	lfs si, [INFO + 0x0E]
-.next:	mov cx, [fs:si]
-	cmp cx, 0xFFFF
-	je fail
-	add si, 2
-	mov ax, 0x4F01
-	mov di, MODE
-	int 0x10
-	cmp ax, 0x004F
-	jne .next
-	cmp word [MODE + 0x12], WIDTH
-	jne .next
-	cmp word [MODE + 0x14], HEIGHT
-	jne .next
-	cmp byte [MODE + 0x19], 32
-	jne .next
-	cmp byte [MODE + 0x1B], 6
-	jne .next
-	test word [MODE], 0x80
-	jz .next
-	mov [mode], cx
-	print s_mode
-	mov ax, cx
-	call put_hex16
-	print s_pitch
-	mov ax, [MODE + 0x10]
-	call put_hex16
-	print s_lfb
-	mov ax, [MODE + 0x2A]
-	call put_hex16
-	mov ax, [MODE + 0x28]
-	call put_hex16
-	print crlf
-	mov bx, [mode]
-	or bx, 0x4000
-	mov ax, 0x4F02
-	int 0x10
-	cmp ax, 0x004F
-	jne fail
-
-	cli
-	lgdt [gdtr]		; unreal mode: DS, ES with 4 GiB limits
-	mov eax, cr0
-	or al, 1
-	mov cr0, eax
-	jmp $+2
-	mov bx, 0x08
-	mov ds, bx
-	mov es, bx
-	and al, 0xFE
-	mov cr0, eax
-	jmp 0:.real
-.real:	xor ax, ax
-	mov ds, ax
-	mov es, ax
+	mov ax, WIDTH
+	mov bx, HEIGHT
+	mov si, s_lfb
+	call vbe_start		; interrupts off; DS, ES in unreal mode
 
 	; the pattern
 	mov edi, PATTERN
@@ -111,12 +55,12 @@ main:
 	and esi, 0xFF
 	shl esi, 4		; 4 pixels a frame
 	add esi, PATTERN
-	mov edx, [MODE + 0x28]	; line start
+	mov edx, [VBE_LFB]	; line start
 	mov bx, HEIGHT
 .line:	mov edi, edx
 	mov ecx, WIDTH
 	a32 rep movsd
-	movzx eax, word [MODE + 0x10]
+	movzx eax, word [VBE_PITCH]
 	add edx, eax
 	dec bx
 	jnz .line
@@ -125,16 +69,5 @@ main:
 	inc ebp
 	jmp .frame
 
-fail:	print s_fail
-	exit_with 0x02
-
-mode:	dw 0
-gdt:	dq 0
-	dq 0x00CF92000000FFFF
-gdtr:	dw 15
-	dd gdt
-s_mode:	db "mode ", 0
-s_pitch: db " pitch ", 0
 s_lfb:	db " lfb ", 0
 s_drawing: db "drawing", 13, 10, 0
-s_fail:	db "no such VBE mode with a linear framebuffer, or a VBE call failed", 13, 10, 0

@@ -185,14 +185,6 @@ report:
 	print crlf
 	ret
 
-put_hex32:
-	push eax
-	shr eax, 16
-	call put_hex16
-	pop eax
-	call put_hex16
-	ret
-
 ; pci_read: EAX = configuration address -> EAX = dword
 pci_read:
 	mov dx, 0xCF8

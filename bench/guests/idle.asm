@@ -2,21 +2,12 @@
 ; halts with interrupts off, so the VMM sits still while the benchmark reads its
 ; /proc/PID/smaps. It never exits by itself; the benchmark kills the VMM.
 ; Build: nasm -f bin -i tests/guests/ bench/guests/idle.asm -o idle.img
-bits 16
-org 0x7C00
-	jmp 0:main
-%include "lib.inc"
+%include "sector.inc"
 main:
-	xor ax, ax
-	mov ds, ax
-	mov ss, ax
-	mov sp, 0x7C00
-	cld
 	print msg
 .hang:	cli
 	hlt
 	jmp .hang
 
 msg: db "pcvm-bench idle", 13, 10, 0
-times 510 - ($ - $$) db 0
-dw 0xAA55
+sector_end

@@ -6,6 +6,7 @@
 ; a 4 GiB limit, `a32 rep stosd`), 1 MiB at a time with interrupts off, a dot on COM1 every
 ; 64 MiB.
 %include "stage1.inc"
+%include "unreal.inc"
 
 %ifndef FILL_MIB
 %define FILL_MIB 64
@@ -46,19 +47,6 @@ main:
 	hlt
 	jmp .idle
 
-unreal:				; ES: base 0, limit 4 GiB (interrupts off)
-	lgdt [gdtr]
-	mov eax, cr0
-	or al, 1
-	mov cr0, eax
-	jmp $+2
-	mov dx, 0x08
-	mov es, dx
-	and al, 0xFE
-	mov cr0, eax
-	jmp 0:.real
-.real:	ret
-
 put_dec:			; AX in decimal
 	xor cx, cx
 	mov si, 10
@@ -73,11 +61,6 @@ put_dec:			; AX in decimal
 	call putc
 	loop .out
 	ret
-
-gdt:	dq 0
-	dq 0x00CF92000000FFFF	; data, base 0, limit 4 GiB
-gdtr:	dw 15
-	dd gdt
 
 s_start:  db "snapfill: writing RAM", 13, 10, 0
 s_filled: db 13, 10, "filled ", 0

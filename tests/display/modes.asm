@@ -15,10 +15,10 @@
 ;      to (64, 100) (4F07h)
 ;   14 mode 3 again: 80x25 text with the 8x16 font, as the BIOS restores it
 %include "stage1.inc"
+%include "vbe.inc"
+%include "unreal.inc"
 
 %define GC 0x3CE
-%define INFO 0x2000
-%define MINFO 0x1000
 
 main:
 	; 01: 80x50 text
@@ -27,11 +27,7 @@ main:
 	mov ax, 0x1112
 	xor bl, bl
 	int 0x10
-	call cursor_off
-	mov ax, 0xB800
-	mov es, ax
-	xor di, di
-	xor cx, cx
+	call text_start
 .t50:	mov al, cl		; character = cell
 	mov ah, cl
 	rol ah, 3
@@ -100,8 +96,8 @@ main:
 	; 08: VBE 640x480x8, banked
 	mov ax, 640
 	mov bx, 480
-	mov cl, 8
-	call find_mode
+	mov cx, (VBE_ANY_MODEL << 8) | 8
+	call vbe_find_mode
 	mov bx, cx		; without bit 14: the window
 	mov ax, 0x4F02
 	int 0x10
@@ -178,109 +174,30 @@ main:
 	call step
 
 	; 10: VBE 640x480x16: pixel = ((x >> 4) << 11) | ((y >> 3) << 5) | ((x ^ y) & 31)
-	mov ax, 640
-	mov bx, 480
 	mov cl, 16
-	call find_mode
-	call set_lfb
-	xor edx, edx
-.r16:	xor ecx, ecx
-	mov edi, [lfb]
-	movzx eax, word [MINFO + 0x10]
-	imul eax, edx
-	add edi, eax
-.c16:	mov eax, ecx
-	shr eax, 4
-	shl eax, 11
-	mov ebx, edx
-	shr ebx, 3
-	shl ebx, 5
-	or eax, ebx
-	mov ebx, ecx
-	xor ebx, edx
-	and ebx, 31
-	or eax, ebx
-	mov [fs:edi], ax
-	add edi, 2
-	inc ecx
-	cmp ecx, 640
-	jb .c16
-	inc edx
-	cmp edx, 480
-	jb .r16
+	mov si, pixel565
+	call fill_640x480
 	mov si, s10
 	call step
 
 	; 11: VBE 640x480x15: pixel = ((x >> 4) & 31) << 10 | ((y >> 3) & 31) << 5 | (x ^ y) & 31
-	mov ax, 640
-	mov bx, 480
 	mov cl, 15
-	call find_mode
-	call set_lfb
-	xor edx, edx
-.r15:	xor ecx, ecx
-	mov edi, [lfb]
-	movzx eax, word [MINFO + 0x10]
-	imul eax, edx
-	add edi, eax
-.c15:	mov eax, ecx
-	shr eax, 4
-	and eax, 31
-	shl eax, 10
-	mov ebx, edx
-	shr ebx, 3
-	and ebx, 31
-	shl ebx, 5
-	or eax, ebx
-	mov ebx, ecx
-	xor ebx, edx
-	and ebx, 31
-	or eax, ebx
-	mov [fs:edi], ax
-	add edi, 2
-	inc ecx
-	cmp ecx, 640
-	jb .c15
-	inc edx
-	cmp edx, 480
-	jb .r15
+	mov si, pixel555
+	call fill_640x480
 	mov si, s11
 	call step
 
 	; 12: VBE 640x480x24: bytes B, G, R = x & 255, y & 255, (x + y) & 255
-	mov ax, 640
-	mov bx, 480
 	mov cl, 24
-	call find_mode
-	call set_lfb
-	xor edx, edx
-.r24:	xor ecx, ecx
-	mov edi, [lfb]
-	movzx eax, word [MINFO + 0x10]
-	imul eax, edx
-	add edi, eax
-.c24:	mov [fs:edi], cl
-	mov [fs:edi + 1], dl
-	mov al, cl
-	add al, dl
-	mov [fs:edi + 2], al
-	add edi, 3
-	inc ecx
-	cmp ecx, 640
-	jb .c24
-	inc edx
-	cmp edx, 480
-	jb .r24
+	mov si, pixel888
+	call fill_640x480
 	mov si, s12
 	call step
 
 	; 13: VBE 640x480x32, 1024-pixel lines, display start (64, 100); drawn where it shows,
 	; x 64..703, y 100..579: pixel = XRGB(x >> 2, y >> 2, (x ^ y) & 255)
-	mov ax, 640
-	mov bx, 480
 	mov cl, 32
-	call find_mode
-	call set_lfb
+	call set_640x480
 	mov ax, 0x4F06
 	xor bl, bl		; set the logical line length in pixels
 	mov cx, 1024
@@ -320,11 +237,7 @@ main:
 	; 14: text again
 	mov ax, 0x0003
 	int 0x10
-	call cursor_off
-	mov ax, 0xB800
-	mov es, ax
-	xor di, di
-	xor cx, cx
+	call text_start
 .t25:	mov al, cl
 	mov ah, cl
 	not ah
@@ -349,10 +262,15 @@ step:	push si
 	int 0x16
 	ret
 
-cursor_off:
+; text_start: the cursor off; ES:DI = B800:0000 and CX = 0, the first cell of the text screen
+text_start:
 	mov ah, 0x01
 	mov cx, 0x2000
 	int 0x10
+	mov ax, 0xB800
+	mov es, ax
+	xor di, di
+	xor cx, cx
 	ret
 
 ; planar: BP = bytes a line, DX = lines. 16 bands of colours 0-15 (write mode 0, set/reset;
@@ -442,78 +360,80 @@ cga_fill:
 	jb .b
 	ret
 
-; find_mode: AX = width, BX = height, CL = bits per pixel -> CX = a VBE mode with a linear
-; framebuffer, its ModeInfoBlock at MINFO; exits with 2 when there is none
-find_mode:
-	mov [want_w], ax
-	mov [want_h], bx
-	mov [want_bpp], cl
-	push es
-	xor ax, ax
-	mov es, ax
-	mov dword [INFO], 'VBE2'
-	mov ax, 0x4F00
-	mov di, INFO
-	int 0x10
-	lfs si, [INFO + 0x0E]
-.next:	mov cx, [fs:si]
-	cmp cx, 0xFFFF
-	je .none
-	add si, 2
-	mov ax, 0x4F01
-	mov di, MINFO
-	int 0x10
-	cmp ax, 0x004F
-	jne .next
-	mov ax, [want_w]
-	cmp [MINFO + 0x12], ax
-	jne .next
-	mov ax, [want_h]
-	cmp [MINFO + 0x14], ax
-	jne .next
-	mov al, [want_bpp]
-	cmp [MINFO + 0x19], al
-	jne .next
-	test word [MINFO], 0x80
-	jz .next
-	pop es
-	ret
-.none:	print s_nomode
-	exit_with 0x02
-
-; set_lfb: CX = mode: set it with the linear framebuffer; unreal FS; [lfb] = its address
-set_lfb:
-	mov bx, cx
-	or bx, 0x4000
-	mov ax, 0x4F02
-	int 0x10
-	mov eax, [MINFO + 0x28]
+; set_640x480: CL = bits per pixel: a VBE 640x480 mode of that depth (vbe_find_mode) set with
+; its linear framebuffer, [lfb] = its address; FS in unreal mode
+set_640x480:
+	mov ax, 640
+	mov bx, 480
+	mov ch, VBE_ANY_MODEL
+	call vbe_find_mode
+	call vbe_set_lfb
+	mov eax, [VBE_LFB]
 	mov [lfb], eax
-	cli
-	lgdt [gdtr]
-	mov eax, cr0
-	or al, 1
-	mov cr0, eax
-	jmp $+2
-	mov bx, 0x08
-	mov fs, bx
-	and al, 0xFE
-	mov cr0, eax
-	jmp 0:.real
-.real:	xor ax, ax
-	mov fs, ax
+	call unreal
 	sti
 	ret
 
+; fill_640x480: CL = bits per pixel, SI = a pixel routine. Sets the mode (set_640x480), then
+; calls SI for each pixel with ECX = x, EDX = y and FS:EDI = the pixel's address; the routine
+; stores the pixel and moves EDI past it.
+fill_640x480:
+	push si
+	call set_640x480
+	pop si
+	xor edx, edx		; y
+.row:	xor ecx, ecx		; x
+	mov edi, [lfb]
+	movzx eax, word [VBE_PITCH]
+	imul eax, edx
+	add edi, eax
+.col:	call si
+	inc ecx
+	cmp ecx, 640
+	jb .col
+	inc edx
+	cmp edx, 480
+	jb .row
+	ret
+
+; the pixel routines of steps 10-12
+pixel565:
+	mov eax, ecx
+	shr eax, 4
+	shl eax, 11		; (the 16-bit store drops what passes bit 15)
+	mov ebx, edx
+	shr ebx, 3
+	shl ebx, 5
+	jmp pixel16
+pixel555:
+	mov eax, ecx
+	shr eax, 4
+	and eax, 31
+	shl eax, 10
+	mov ebx, edx
+	shr ebx, 3
+	and ebx, 31
+	shl ebx, 5
+pixel16:			; EAX = red, EBX = green, in place; blue = (x ^ y) & 31
+	or eax, ebx
+	mov ebx, ecx
+	xor ebx, edx
+	and ebx, 31
+	or eax, ebx
+	mov [fs:edi], ax
+	add edi, 2
+	ret
+pixel888:
+	mov [fs:edi], cl
+	mov [fs:edi + 1], dl
+	mov al, cl
+	add al, dl
+	mov [fs:edi + 2], al
+	add edi, 3
+	ret
+
 band:	dw 0
-want_w:	dw 0
-want_h:	dw 0
-want_bpp: db 0
 lfb:	dd 0
-gdt:	dq 0
-	dq 0x00CF92000000FFFF
-gdtr:	dw 15
-	dd gdt
 
 s_step:	db "step ", 0
 s01:	db "01 80x50 text", 0
@@ -530,5 +450,4 @@ s11:	db "11 VBE 640x480x15", 0
 s12:	db "12 VBE 640x480x24", 0
 s13:	db "13 VBE 640x480x32 display start", 0
 s14:	db "14 text again", 0
-s_nomode: db "no such VBE mode", 13, 10, 0
 s_done:	db "done", 13, 10, 0

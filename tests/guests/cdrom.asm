@@ -5,14 +5,10 @@
 ; sense data), READ TOC format 0 and MODE SENSE (10) of the capabilities page.
 %include "stage1.inc"
 %include "ata.inc"
+%include "check.inc"
 
 %define BUF 0x9000		; responses
 %define DATA_SEG 0x1000		; READ (10) data
-
-%macro check 1			; stop with "FAILED at step N" when CF is set
-	mov byte [step], %1
-	jc fail
-%endmacro
 
 %macro packet 1			; PIO command %1, response to BUF
 	mov si, %1
@@ -163,38 +159,12 @@ print_sense:
 	jc .out
 	mov al, [BUF + 2]
 	and al, 0x0F
-	call put_hex8
-	mov al, '/'
-	call putc
-	mov al, [BUF + 12]
-	call put_hex8
-	mov al, '/'
-	call putc
-	mov al, [BUF + 13]
-	call put_hex8
+	mov ah, [BUF + 12]
+	mov dl, [BUF + 13]
+	call atapi_put_sense
 	print crlf
 	clc
 .out:	ret
-
-fail:
-	xor ax, ax
-	mov es, ax
-	print failed
-	mov al, [step]
-	call put_hex8
-	print crlf
-	exit_with 0x01
-
-; put_hex32: EAX as eight hex digits
-put_hex32:
-	push eax
-	shr eax, 16
-	call put_hex16
-	pop eax
-	push eax
-	call put_hex16
-	pop eax
-	ret
 
 cdb_inquiry:	db 0x12, 0, 0, 0, 36, 0, 0, 0, 0, 0, 0, 0
 cdb_capacity:	db 0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
@@ -203,7 +173,6 @@ cdb_read12:	db 0xA8, 0, 0, 0, 0, 60, 0, 0, 0, 8, 0, 0
 cdb_unknown:	db 0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
 cdb_toc:	db 0x43, 0, 0, 0, 0, 0, 1, 0, 20, 0, 0, 0	; format 0 from track 1, LBA
 cdb_mode_sense:	db 0x5A, 0, 0x2A, 0, 0, 0, 0, 0, 64, 0, 0, 0
-step:		db 0
 inquiry:	db "INQUIRY: peripheral type ", 0
 rmb:		db ", removable ", 0
 capacity:	db "READ CAPACITY: last LBA ", 0

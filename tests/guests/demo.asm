@@ -2,32 +2,22 @@
 ; runs — the RTC's time through the BIOS, and a clock driven by the PIT's IRQ 0 — for five
 ; seconds, halting between timer ticks, then powers the VM off through ACPI.
 %include "stage1.inc"
-
-%define TICKS 0x046C		; BIOS data area: IRQ 0 ticks since midnight (18.2 Hz)
+%include "clock.inc"
 
 main:
 	print banner
 	mov ah, 0x02		; INT 1Ah AH=02h: RTC time in BCD (CH:CL:DH)
 	int 0x1A
 	print rtc_time
-	mov al, ch
-	call put_hex8
-	mov al, ':'
-	call putc
-	mov al, cl
-	call put_hex8
-	mov al, ':'
-	call putc
-	mov al, dh
-	call put_hex8
+	call put_bcd_time
 	print crlf
 	sti
 	mov si, 1
 .second:
-	mov ebx, [TICKS]
+	mov ebx, [BIOS_TICKS]
 	add ebx, 18		; about one second of IRQ 0 ticks
 .wait:	hlt			; sleep until the next interrupt
-	cmp [TICKS], ebx
+	cmp [BIOS_TICKS], ebx
 	jb .wait
 	push si
 	print running

@@ -12,14 +12,11 @@
 ;     the medium = W * 3C6Fh + 0F0Fh) by DMA (PACKET with Features bit 0) through three entries.
 %include "stage1.inc"
 %include "ata.inc"
+%define FAIL_DETAIL ata_put_status
+%include "check.inc"
 
 %define IDENTIFY_BUF 0x9200
 %define SECTORS 160
-
-%macro check 1			; stop with "FAILED at step N" when CF is set
-	mov byte [step], %1
-	jc fail
-%endmacro
 
 main:
 	cli
@@ -118,21 +115,17 @@ identify:
 	clc
 .out:	ret
 .bad:	print identify_words
-	mov ax, [IDENTIFY_BUF + 49 * 2]
+	mov si, identify_checked
+.show:	lodsw
+	mov bx, ax
+	mov ax, [IDENTIFY_BUF + bx]
 	call put_hex16
+	cmp si, identify_checked_end
+	je .shown
 	mov al, ' '
 	call putc
-	mov ax, [IDENTIFY_BUF + 53 * 2]
-	call put_hex16
-	mov al, ' '
-	call putc
-	mov ax, [IDENTIFY_BUF + 63 * 2]
-	call put_hex16
-	mov al, ' '
-	call putc
-	mov ax, [IDENTIFY_BUF + 88 * 2]
-	call put_hex16
-	print crlf
+	jmp .show
+.shown:	print crlf
 	stc
 	ret
 
@@ -199,21 +192,6 @@ pat_cd:
 	add ax, 0x0F0F
 	ret
 
-fail:
-	xor ax, ax
-	mov es, ax
-	print failed
-	mov al, [step]
-	call put_hex8
-	print bm_said
-	mov al, [bm_status]
-	call put_hex8
-	print drive_said
-	mov al, [drive_status]
-	call put_hex8
-	print crlf
-	exit_with 0x01
-
 ; PRD tables: region base, byte count (0 = 64 KiB) with end of table in bit 31. Dword-aligned,
 ; inside the loaded image (below 64 KiB, so no table crosses a 64 KiB boundary).
 	align 8
@@ -232,13 +210,12 @@ prd_cd:	dd 0x60000, 3000
 cdb_read10:	db 0x28, 0, 0, 0, 0, 5, 0, 0, 4, 0, 0, 0
 pattern:	dw 0
 op:		db 0
-step:		db 0
+identify_checked: dw 49 * 2, 53 * 2, 63 * 2, 88 * 2	; the words .bad shows
+identify_checked_end:
 ok_identify:	db "IDENTIFY: DMA, multiword DMA 0-2 and Ultra DMA supported", 13, 10, 0
 ok_read:	db "READ DMA of 160 sectors through 5 PRD entries (odd sizes, a page crossing, 64 KiB) ok", 13, 10, 0
 ok_write:	db "WRITE DMA of 160 sectors ok, read back by DMA through 2 entries", 13, 10, 0
 ok_atapi:	db "ATAPI READ (10) of 4 blocks by DMA through 3 PRD entries ok", 13, 10, 0
 identify_words:	db "IDENTIFY words 49 53 63 88: ", 0
 failed:		db "dma FAILED at step ", 0
-bm_said:	db ", bus-master status ", 0
-drive_said:	db ", drive status ", 0
 	times 4608 - ($ - $$) db 0

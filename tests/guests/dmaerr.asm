@@ -9,11 +9,8 @@
 ;  4. then a good READ DMA through the same channel.
 %include "stage1.inc"
 %include "ata.inc"
-
-%macro check 1			; stop with "FAILED at step N" when CF is set
-	mov byte [step], %1
-	jc fail
-%endmacro
+%define FAIL_DETAIL ata_put_status
+%include "check.inc"
 
 main:
 	cli
@@ -139,30 +136,14 @@ srst:
 	mov dx, PRI_CMD + 7
 	jmp wait_not_busy
 
-fail:
-	print failed
-	mov al, [step]
-	call put_hex8
-	print bm_said
-	mov al, [bm_status]
-	call put_hex8
-	print drive_said
-	mov al, [drive_status]
-	call put_hex8
-	print crlf
-	exit_with 0x01
-
 	align 8
 prd_outside:	dd 0x40000000, 4096 | 0x80000000
 prd_short:	dd 0x10000, 1024 | 0x80000000
 prd_good:	dd 0x10000, 4096 | 0x80000000
 table_far:	db 0
-step:		db 0
 ok_region:	db "PRD region outside RAM: bus-master Error and Interrupt, drive ERR", 13, 10, 0
 ok_table:	db "PRD table outside RAM: bus-master Error and Interrupt, drive ERR", 13, 10, 0
 ok_short:	db "PRD table shorter than the transfer: Interrupt and Active clear; channel reset", 13, 10, 0
 ok_good:	db "READ DMA through the same channel afterwards ok", 13, 10, 0
 failed:		db "dmaerr FAILED at step ", 0
-bm_said:	db ", bus-master status ", 0
-drive_said:	db ", drive status ", 0
 	times 4608 - ($ - $$) db 0

@@ -5,14 +5,10 @@
 ; once, then its third sector alone. The host writes PATTERN.BIN's word W as
 ; (W * 0x9E37 + 0x1234) & 0xFFFF and checks the LBA printed here against xorriso's.
 %include "cdboot.inc"
+%include "check.inc"
 
 %define BUF_SEG 0x1000		; the four sectors
 %define ONE_SEG 0x2000		; the third sector, read alone
-
-%macro check 1			; stop with "FAILED at step N" when CF is set
-	mov byte [step], %1
-	jc fail
-%endmacro
 
 main:
 	print booted
@@ -105,15 +101,6 @@ check_pattern:
 .bad:	stc
 	ret
 
-fail:
-	xor ax, ax
-	mov es, ax
-	print failed
-	mov al, [step]
-	call put_hex8
-	print crlf
-	exit_with 0x01
-
 %include "iso9660.inc"
 
 name:	db "PATTERN.BIN;1"
@@ -126,7 +113,6 @@ dap1:	db 0x10, 0
 	dq 0
 lba:	dd 0
 size:	dd 0
-step:	db 0
 params:	dw 0x1A
 	times 0x18 db 0
 booted:	db "El Torito boot from drive ", 0

@@ -1,13 +1,8 @@
 ; An instruction the build machines' instruction-emulating KVM cannot execute (DAA in real
 ; mode). There, pcvm must stop the VM with a report that holds the guest's registers, not hang
 ; (QEMU hangs); with VT-x/AMD-V the instruction simply runs.
-bits 16
-org 0x7C00
-	jmp 0:main
-%include "lib.inc"
+%include "sector.inc"
 main:
-	xor ax, ax
-	mov ds, ax
 	print before
 	mov al, 0x15
 	add al, 0x27
@@ -16,5 +11,4 @@ main:
 	exit_with 0x10
 before:	db "executing DAA", 13, 10, 0
 after:	db "DAA executed", 13, 10, 0
-times 510 - ($ - $$) db 0
-dw 0xAA55
+sector_end

@@ -6,16 +6,12 @@
 ; counter in battery-backed CMOS (byte 0x4B) catches the installer running twice — what
 ; happens when the disk does not boot after the copy.
 %include "cdboot.inc"
+%include "check.inc"
 
 %define COUNTER 0x4B
 %define PAYLOAD_SEG 0x1000
 %define VERIFY_SEG 0x2000
 %define DISK 0x80
-
-%macro check 1			; stop with "FAILED at step N" when CF is set
-	mov byte [step], %1
-	jc fail
-%endmacro
 
 main:
 	print booted
@@ -85,15 +81,6 @@ main:
 	print not_reset
 	exit_with 0x01
 
-fail:
-	xor ax, ax
-	mov es, ax
-	print failed
-	mov al, [step]
-	call put_hex8
-	print crlf
-	exit_with 0x01
-
 %include "iso9660.inc"
 
 name:	db "PAYLOAD.BIN;1"
@@ -107,7 +94,6 @@ disk_write: db 0x10, 0
 disk_read:  db 0x10, 0
 	    dw 9, 0, VERIFY_SEG
 	    dq 0
-step:	db 0
 booted:	db "installer booted from drive ", 0
 twice:	db "installer booted a second time: the installed disk did not boot", 13, 10, 0
 copied:	db "installer wrote PAYLOAD.BIN to drive 80 and read it back", 13, 10, 0

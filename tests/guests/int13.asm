@@ -3,11 +3,7 @@
 ; (sector * 13 + offset) & 0xFF; afterwards it checks what this guest wrote: sectors 48-55 and
 ; sector 56 hold (offset * 3) ^ 0xA5, the offset counted from the start of sector 48.
 %include "stage1.inc"
-
-%macro check 1			; stop with "FAILED at step N" when CF is set
-	mov byte [step], %1
-	jc fail
-%endmacro
+%include "check.inc"
 
 main:
 	mov ah, 0x41		; extensions present?
@@ -124,13 +120,6 @@ compare_with_2000:		; AX = segment, CX = bytes; CF set if they differ from 2000:
 	stc
 .same:	ret
 
-fail:
-	print failed
-	mov al, [step]
-	call put_hex8
-	print crlf
-	exit_with 0x01
-
 ; disk address packets; the byte after the size holds the INT 13h function (ext_io)
 dap_read:   db 0x10, 0x42
 	    dw 16, 0, 0x1000
@@ -146,5 +135,4 @@ ok_write: db "int13 ext write of 8 sectors ok", 13, 10, 0
 ok_chs:   db "int13 chs read and write ok", 13, 10, 0
 failed:   db "int13 FAILED at step ", 0
 saved_ah: db 0
-step:	  db 0
 	times 4608 - ($ - $$) db 0

@@ -33,16 +33,9 @@ main:
 	cmp byte [state], 0xFF
 	je .ready
 	print sense
-	mov al, [state]
-	call put_hex8
-	mov al, '/'
-	call putc
-	mov al, [state + 1]
-	call put_hex8
-	mov al, '/'
-	call putc
-	mov al, [state + 2]
-	call put_hex8
+	mov ax, [state]		; key, ASC
+	mov dl, [state + 2]	; ASCQ
+	call atapi_put_sense
 	print crlf
 	jmp .wait
 .ready:	print ready

@@ -11,6 +11,8 @@
 ; RAM and disk back together: after a revert the guest goes on counting from the snapshot's
 ; count without a MISMATCH. A failing disk call prints "DISKFAIL" and halts.
 %include "stage1.inc"
+%include "clock.inc"
+%include "unreal.inc"
 
 %define COUNTER_LBA 2048
 %define BUFSEG 0x1000		; the sector buffer at 1000:0000
@@ -87,15 +89,6 @@ main:
 	jc disk_fail
 	jmp .step
 
-; wait_tick: halts until the BIOS tick count (0040:006C, IRQ 0) changes
-wait_tick:
-	mov eax, [0x46C]
-.wait:	sti
-	hlt
-	cmp eax, [0x46C]
-	je .wait
-	ret
-
 ; read_sector / write_sector: the counter sector to/from 1000:0000; CF on an error
 read_sector:
 	mov byte [dap + 1], 0
@@ -122,29 +115,7 @@ disk_io:
 	int 0x13
 	ret
 
-; unreal: FS with base 0 and a 4 GiB limit (BIOS calls may drop the limit: done every time)
-unreal:
-	pushf
-	cli
-	push eax
-	push bx
-	lgdt [gdtr]
-	mov eax, cr0
-	or al, 1
-	mov cr0, eax
-	jmp $+2
-	mov bx, 0x08
-	mov fs, bx
-	and al, 0xFE
-	mov cr0, eax
-	jmp 0:.real
-.real:	xor bx, bx
-	mov fs, bx
-	pop bx
-	pop eax
-	popf
-	ret
-
+; the high copy, through FS in unreal mode (BIOS calls may drop the limit: unreal every time)
 set_high:			; EAX -> the high copy
 	call unreal
 	mov [fs:dword HIGH], eax
@@ -152,14 +123,6 @@ set_high:			; EAX -> the high copy
 get_high:			; the high copy -> EAX
 	call unreal
 	mov eax, [fs:dword HIGH]
-	ret
-
-put_hex32:			; EAX as eight hex digits
-	push eax
-	shr eax, 16
-	call put_hex16
-	pop eax
-	call put_hex16
 	ret
 
 disk_fail:
@@ -173,10 +136,6 @@ dap:	db 0x10, 0
 	dq COUNTER_LBA
 disk:	dd 0
 high:	dd 0
-gdt:	dq 0
-	dq 0x00CF92000000FFFF	; data, base 0, limit 4 GiB
-gdtr:	dw 15
-	dd gdt
 
 s_boot_d:     db "boot d=", 0
 s_boot_fresh: db "boot fresh", 13, 10, 0

@@ -153,13 +153,7 @@ ping_all:
 	rep movsb
 	movzx bx, byte [target]
 	mov byte [target_valid + bx], 1
-	print msg_arp
-	mov si, arp_ip
-	call put_ip
-	print msg_is_at
-	mov si, arp_mac
-	call put_mac
-	print crlf
+	call arp_report
 	jmp .ping
 .cached:
 	movzx bx, byte [target]
@@ -239,8 +233,6 @@ msg_again:	db "lan: again from ", 0
 msg_quit:	db "lan: quit from ", 0
 msg_no_command:	db "lan: no command within ", 0
 msg_seconds:	db " s", 13, 10, 0
-msg_arp:	db "arp: ", 0
-msg_is_at:	db " is at ", 0
 msg_no_arp:	db "arp: no reply from ", 0
 msg_lost:	db "ping: no reply from ", 0
 msg_lost_seq:	db " to icmp_seq=", 0

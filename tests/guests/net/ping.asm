@@ -12,19 +12,8 @@
 %include "ping.inc"
 
 main:
-	call e1000_init
-	jc fail
-	mov dword [our_ip], 0x0F02000A	; 10.0.2.15
-	mov dword [arp_ip], 0x0202000A	; 10.0.2.2
-	call arp_resolve
-	jc .no_arp
-	print msg_arp
-	mov si, arp_ip
-	call put_ip
-	print msg_is_at
-	mov si, arp_mac
-	call put_mac
-	print crlf
+	call nat_up
+	call arp_report
 	mov eax, [arp_ip]
 	mov [ping_ip], eax
 .ping:	inc word [seq]
@@ -36,9 +25,6 @@ main:
 	jb .ping
 	print msg_done
 	exit_with 0x10
-.no_arp:
-	print msg_no_arp
-	jmp fail
 .no_reply:
 	print msg_no_reply
 	mov ax, [seq]
@@ -46,9 +32,6 @@ main:
 	print crlf
 fail:	exit_with 0x01
 
-msg_arp:	db "arp: ", 0
-msg_is_at:	db " is at ", 0
-msg_no_arp:	db "arp: no reply for 10.0.2.2", 13, 10, 0
 msg_no_reply:	db "ping: no reply within 2 s to sequence ", 0
 msg_done:	db "ping: 3 replies from the gateway", 13, 10, 0
 guest_end:

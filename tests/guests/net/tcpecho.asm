@@ -14,12 +14,8 @@
 %define STEP_LIMIT	10	; seconds a connection may stay silent
 
 main:
-	call e1000_init
-	jc fail
-	mov dword [our_ip], 0x0F02000A	; 10.0.2.15, the NAT's default forwarding target
-	mov dword [arp_ip], 0x0202000A	; the gateway learns our MAC from the request
-	call arp_resolve
-	jc .no_arp
+	call nat_up		; 10.0.2.15, the NAT's default forwarding target; the gateway
+				; learns our MAC from the ARP request
 	mov word [tcp_lport], PORT
 	print msg_listening
 .listen:
@@ -37,11 +33,8 @@ main:
 	je .listen
 	print msg_done
 	exit_with 0x10
-.no_arp:
-	print msg_no_arp
-	jmp fail
 .idle:	print msg_idle
-fail:	exit_with 0x01
+	exit_with 0x01
 
 ; accept: answers the SYN in seg_* with SYN-ACK (SYN-RECEIVED)
 accept:
@@ -218,7 +211,6 @@ bye_len		equ $ - bye
 answer:		times TCP_LINE_MAX + 8 db 0
 
 msg_listening:	db "tcp: listening on port 7 at 10.0.2.15", 13, 10, 0
-msg_no_arp:	db "arp: no reply for 10.0.2.2", 13, 10, 0
 msg_idle:	db "tcp: no connection for 120 s", 13, 10, 0
 msg_conn:	db "tcp: connection ", 0
 msg_from:	db " from ", 0

@@ -17,12 +17,7 @@
 %define STEP_LIMIT	10		; seconds to wait for each answer
 
 main:
-	call e1000_init
-	jc fail
-	mov dword [our_ip], 0x0F02000A	; 10.0.2.15
-	mov dword [arp_ip], 0x0202000A	; 10.0.2.2: the host, through the NAT
-	call arp_resolve
-	jc .no_arp
+	call nat_up		; 10.0.2.2 is the host, through the NAT
 	mov eax, [arp_ip]
 	mov [tcp_rip], eax
 	mov eax, [arp_mac]
@@ -43,8 +38,6 @@ main:
 	jc fail
 	print msg_closed
 	exit_with 0x10
-.no_arp:
-	print msg_no_arp
 fail:	exit_with 0x01
 
 ; connect: SYN, then the server's SYN-ACK acknowledging it, then our ACK (ESTABLISHED)
@@ -73,13 +66,11 @@ connect:
 	clc
 	ret
 .refused:
-	print msg_refused
-	stc
-	ret
+	mov si, msg_refused
+	jmp failed
 .timeout:
-	print msg_no_synack
-	stc
-	ret
+	mov si, msg_no_synack
+	jmp failed
 
 ; read_line: data from the server, acknowledged segment by segment, until a whole line; the
 ; line is printed
@@ -106,13 +97,11 @@ read_line:
 .shown:	print msg_quote_end
 	clc
 	ret
-.reset:	print msg_reset
-	stc
-	ret
+.reset:	mov si, msg_reset
+	jmp failed
 .timeout:
-	print msg_no_line
-	stc
-	ret
+	mov si, msg_no_line
+	jmp failed
 
 ; close: our FIN; then the server's acknowledgement of it and the server's own FIN, in one
 ; segment or two, in either order; the FIN is acknowledged
@@ -142,11 +131,15 @@ close:
 	jz .wait
 	clc
 	ret
-.reset:	print msg_reset
-	stc
-	ret
+.reset:	mov si, msg_reset
+	jmp failed
 .timeout:
-	print msg_no_fin
+	mov si, msg_no_fin
+	jmp failed
+
+; failed: SI = why, printed; CF set (how connect, read_line and close return a failure)
+failed:
+	call puts
 	stc
 	ret
 
@@ -155,7 +148,6 @@ fin_seen:	db 0
 hello:		db "hello from the guest", 10
 hello_len	equ $ - hello
 
-msg_no_arp:	db "arp: no reply for 10.0.2.2", 13, 10, 0
 msg_connected:	db "tcp: connected to the host's server through 10.0.2.2", 13, 10, 0
 msg_refused:	db "tcp: connection refused (RST)", 13, 10, 0
 msg_no_synack:	db "tcp: no SYN-ACK within 10 s", 13, 10, 0
