@@ -313,7 +313,11 @@ int pc_cpus_build(struct pc *pc, char **error)
 	 * guest issuing a command writes six of them: five exits saved per command. */
 	for (size_t i = 0; i < G_N_ELEMENTS(pc_coalesced_pio); i++)
 		kvm_vm_coalesce_pio(&pc->kvm, pc_coalesced_pio[i].port, pc_coalesced_pio[i].len);
-	pc->cpus_on = true; /* from here on pc_cpus_off() undoes what was done */
+	/* from here on pc_cpus_off() undoes what was done; the lock: pc_lfb_sync, on the VNC
+	 * server's thread, reaches the VM only while this is set */
+	pthread_mutex_lock(&pc->req_lock);
+	pc->cpus_on = true;
+	pthread_mutex_unlock(&pc->req_lock);
 	pc_replay_irqs(pc);
 	if (pc_map_memory(pc) < 0) {
 		*error = g_strdup("cannot map guest memory into KVM");

@@ -40,15 +40,28 @@ static void pc_lfb_unmap(void *opaque, uint64_t gpa)
 		kvm_vm_set_memory_logged(&pc->kvm, PC_SLOT_LFB, gpa, 0, NULL);
 }
 
-/* Before each render: the pages the guest wrote through the KVM slot since the last one. */
+/*
+ * Before each render: the pages the guest wrote through the KVM slot since the last one. It
+ * runs on the VNC server's thread (or a screenshot's), so it reads the slot's fields under the
+ * VGA's lock (the map hooks change them with it held, on vCPU threads) and reaches the VM only
+ * while req_lock says it exists (pc_cpus_off and pc_cpus_build replace it on the main thread).
+ * The slot always has the size of VRAM, so the bitmap fits whatever the guest did in between.
+ */
 static void pc_lfb_sync(void *opaque)
 {
 	struct pc *pc = opaque;
-	if (!pc->lfb_mapped || pc->kvm.vm_fd < 0)
-		return;
+	pthread_mutex_t *lock = vga_lock(pc->vga);
+	pthread_mutex_lock(lock);
+	bool mapped = pc->lfb_mapped;
 	uint64_t pages = pc->lfb_size / 4096;
+	pthread_mutex_unlock(lock);
+	if (!mapped)
+		return;
 	g_autofree uint64_t *bitmap = g_new0(uint64_t, (pages + 63) / 64);
-	if (kvm_vm_get_dirty_log(&pc->kvm, PC_SLOT_LFB, bitmap) < 0)
+	pthread_mutex_lock(&pc->req_lock);
+	int ret = pc->cpus_on ? kvm_vm_get_dirty_log(&pc->kvm, PC_SLOT_LFB, bitmap) : -1;
+	pthread_mutex_unlock(&pc->req_lock);
+	if (ret < 0)
 		return;
 	for (uint64_t p = 0; p < pages;) {
 		if (!(bitmap[p / 64] & (1ull << (p % 64)))) {
@@ -162,8 +175,8 @@ const struct display_ops *pc_display_ops(struct pc *pc)
 int pc_screenshot(struct pc *pc, const char *path, char **error)
 {
 	/* through the VNC server, so that the changes this render finds also reach its viewers */
-	const struct display_surface *s = vnc_server_refresh(pc->vnc);
-	if (!s->pixels || !s->width || !s->height) {
+	g_autofree struct display_surface *s = vnc_server_capture(pc->vnc);
+	if (!s) {
 		*error = g_strdup("the screen is blank (no display mode set yet)");
 		return -1;
 	}

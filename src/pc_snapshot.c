@@ -408,9 +408,9 @@ int pc_snapshot_take(struct pc *pc, const char *name, const char *description, c
 	int ret = snap_take_files(pc, n->id, &paused_us, error);
 	if (ret == 0) {
 		g_autofree char *png = snap_path(pc, n->id, ".png");
-		const struct display_surface *s = vnc_server_refresh(pc->vnc);
+		g_autofree struct display_surface *s = vnc_server_capture(pc->vnc);
 		char *shot_err = NULL;
-		if (s && s->width && screenshot_write_png(s, png, &shot_err) < 0) {
+		if (s && screenshot_write_png(s, png, &shot_err) < 0) {
 			log_warn("snapshot thumbnail: %s", shot_err);
 			g_free(shot_err);
 		}

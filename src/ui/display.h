@@ -3,8 +3,10 @@
  * how it sends input back. The machine adapts its graphics adapter to this interface, so the
  * backends know nothing of VGA, and tests can feed them a fake screen.
  *
- * Threading: everything here runs on the main thread. refresh() renders what changed since
- * the previous call into the surface it returns (valid until the next call).
+ * Threading: refresh() renders what changed since the previous call into the surface it
+ * returns (valid until the next call); it runs on the VNC server's thread or a screenshot's,
+ * one call at a time (the server serializes them), so the machine's side must lock what it
+ * shares with vCPU threads and the main loop. key() and pointer() run on the main thread.
  */
 #pragma once
 #include <stdbool.h>

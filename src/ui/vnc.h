@@ -1,9 +1,10 @@
 /*
- * The VM's console over VNC (libvncserver), served on the GLib main loop of the thread that
- * creates it (the main thread): framebuffer updates from the display's dirty rectangles,
- * keyboard (X keysyms through the layout's keymap, and QEMU's extended key event with raw
- * scan codes) and pointer (as relative PS/2 motion) back to the display. Every socket also
- * accepts WebSocket clients (noVNC), as libvncserver detects them.
+ * The VM's console over VNC (libvncserver), served from a thread of its own ("vnc", its own
+ * GMainContext), so that no viewer can hold the VM's main loop: framebuffer updates from the
+ * display's dirty rectangles, keyboard (X keysyms through the layout's keymap, and QEMU's
+ * extended key event with raw scan codes) and pointer (as relative PS/2 motion) back to the
+ * display. Every socket also accepts WebSocket clients (noVNC), as libvncserver detects them.
+ * Threading in detail: vnc.c's header comment.
  */
 #pragma once
 #include <stdbool.h>
@@ -30,25 +31,31 @@ struct vnc_options {
 struct vnc_server;
 
 /*
- * Starts listening. DISPLAY is copied; its opaque must stay valid until vnc_server_free. The
- * server calls display->refresh() about 30 times a second while a viewer is connected (and
- * once here, for the initial size), display->key() and display->pointer() when viewers type
- * and move. NULL with *error (g_free it) on a bad option, a non-loopback address without a
- * password, or a socket that cannot be bound.
+ * Starts listening, and the server's thread. DISPLAY is copied; its opaque must stay valid until
+ * vnc_server_free. The server calls display->refresh() from its thread about 30 times a second
+ * while a viewer is connected (and once here, for the initial size), never at the same time as
+ * vnc_server_capture() does; display->key() and display->pointer() when viewers type and move,
+ * on the calling thread's thread-default main context (the VM's main loop), in order. NULL with
+ * *error (g_free it) on a bad option, a non-loopback address without a password, or a socket
+ * that cannot be bound.
  */
 struct vnc_server *vnc_server_new(const struct display_ops *display, const struct vnc_options *opts,
 				  char **error);
-/* Disconnects every viewer (releasing the keys and buttons they held), stops listening. */
+/* Disconnects every viewer (releasing the keys and buttons they held), stops listening and
+ * the thread. Call it from the thread that created the server; it does not wait for a viewer
+ * that has stopped reading. */
 void vnc_server_free(struct vnc_server *vnc);
 
 /* The TCP port listened on, or 0. */
 unsigned vnc_server_port(const struct vnc_server *vnc);
-/* Viewers connected (past the WebSocket check). */
-unsigned vnc_server_clients(const struct vnc_server *vnc);
+/* Viewers connected (past the WebSocket check). Any thread. */
+unsigned vnc_server_clients(struct vnc_server *vnc);
 /*
- * Refreshes from the display now and sends viewers what changed. Returns the display's surface
- * as just refreshed (valid until the next refresh), or NULL. Whatever else needs the picture (a
- * screenshot, a snapshot's thumbnail) should take it from here: refresh() reports each change
- * once, and a change reported to another caller would never reach the viewers.
+ * The screen as of now: refreshes from the display and returns a copy of its surface (g_free
+ * it: the pixels are in the same block), or NULL while the display has no picture (no mode set
+ * yet). The change this refresh finds reaches the viewers with the server's next tick: whatever
+ * else needs the picture (a screenshot, a snapshot's thumbnail) should take it from here, as
+ * refresh() reports each change once. Any thread but the server's; it waits at most for a
+ * refresh in progress, never for a viewer.
  */
-const struct display_surface *vnc_server_refresh(struct vnc_server *vnc);
+struct display_surface *vnc_server_capture(struct vnc_server *vnc);

@@ -1,7 +1,7 @@
 /*
- * The VNC server against a fake display, driven by a minimal RFB 3.8 client written here
- * (the test runs the GLib main loop between the client's reads), and PNG screenshots read back
- * with libpng.
+ * The VNC server against a fake display, driven by a minimal RFB 3.8 client written here, and
+ * PNG screenshots read back with libpng. The server runs on its own thread; the test's main
+ * loop only delivers the input it queues (key() and pointer() run there).
  */
 #include <errno.h>
 #include <glib.h>
@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <png.h>
 #include <poll.h>
+#include <pthread.h>
 #include <rfb/rfbproto.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -34,10 +35,16 @@ struct ptr_event {
 	unsigned buttons;
 };
 
+/* The test draws into PIXELS (SURF) on its thread; refresh(), on the server's, copies the
+ * picture into FRONT and hands that out, as the VGA renders VRAM into its surface. LOCK covers
+ * the picture, PENDING and REFRESHES. */
 struct fake_display {
+	pthread_mutex_t lock;
 	uint32_t *pixels;
 	struct display_surface surf;
 	struct display_update pending;
+	uint32_t *front;
+	struct display_surface front_surf;
 	unsigned refreshes;
 	struct key_event keys[64];
 	unsigned nkeys;
@@ -50,37 +57,97 @@ static uint32_t pattern(unsigned x, unsigned y, unsigned salt)
 	return ((x * 7 + salt) & 0xFF) << 16 | ((y * 5) & 0xFF) << 8 | ((x ^ y ^ salt) & 0xFF);
 }
 
-/* Fills the whole surface of W x H (stride W + 3, to catch stride bugs). */
-static void fake_fill(struct fake_display *d, unsigned w, unsigned h, unsigned salt)
+static void fake_init(struct fake_display *d)
+{
+	memset(d, 0, sizeof(*d));
+	pthread_mutex_init(&d->lock, NULL);
+}
+
+static void fake_clear(struct fake_display *d)
+{
+	pthread_mutex_destroy(&d->lock);
+	g_free(d->pixels);
+	g_free(d->front);
+}
+
+/* Fills the whole surface of W x H (stride W + 3, to catch stride bugs); RESIZED: report a
+ * new mode even if the size stays. */
+static void fake_fill_mode(struct fake_display *d, unsigned w, unsigned h, unsigned salt,
+			   bool resized)
 {
 	unsigned stride = w + 3;
+	pthread_mutex_lock(&d->lock);
 	if (w != d->surf.width || h != d->surf.height) {
 		g_free(d->pixels);
 		d->pixels = g_new0(uint32_t, (size_t)stride * h);
-		d->pending.resized = true;
+		resized = true;
 	}
 	for (unsigned y = 0; y < h; y++)
 		for (unsigned x = 0; x < w; x++)
 			d->pixels[y * stride + x] = pattern(x, y, salt);
 	d->surf = (struct display_surface){ d->pixels, w, h, stride };
+	d->pending.resized |= resized;
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void fake_fill(struct fake_display *d, unsigned w, unsigned h, unsigned salt)
+{
+	fake_fill_mode(d, w, h, salt, false);
+}
+
+/* Reports X,Y W x H as changed (without drawing: it may lie outside the surface). */
+static void fake_report(struct fake_display *d, unsigned x, unsigned y, unsigned w, unsigned h)
+{
+	pthread_mutex_lock(&d->lock);
+	g_assert_cmpuint(d->pending.nrects, <, DISPLAY_MAX_RECTS);
+	d->pending.rects[d->pending.nrects++] = (struct display_rect){ x, y, w, h };
+	pthread_mutex_unlock(&d->lock);
 }
 
 static void fake_dirty(struct fake_display *d, unsigned x, unsigned y, unsigned w, unsigned h,
 		       uint32_t color)
 {
+	pthread_mutex_lock(&d->lock);
 	for (unsigned row = y; row < y + h; row++)
 		for (unsigned col = x; col < x + w; col++)
 			d->pixels[row * d->surf.stride + col] = color;
-	d->pending.rects[d->pending.nrects++] = (struct display_rect){ x, y, w, h };
+	pthread_mutex_unlock(&d->lock);
+	fake_report(d, x, y, w, h);
+}
+
+static unsigned fake_refreshes(struct fake_display *d)
+{
+	pthread_mutex_lock(&d->lock);
+	unsigned n = d->refreshes;
+	pthread_mutex_unlock(&d->lock);
+	return n;
+}
+
+/* Whether a refresh has taken every change reported so far. */
+static bool fake_taken(struct fake_display *d)
+{
+	pthread_mutex_lock(&d->lock);
+	bool taken = !d->pending.resized && !d->pending.nrects;
+	pthread_mutex_unlock(&d->lock);
+	return taken;
 }
 
 static const struct display_surface *fake_refresh(void *opaque, struct display_update *up)
 {
 	struct fake_display *d = opaque;
+	pthread_mutex_lock(&d->lock);
+	const struct display_surface *s = &d->surf;
+	if (s->width != d->front_surf.width || s->height != d->front_surf.height) {
+		g_free(d->front);
+		d->front = g_new(uint32_t, (size_t)s->stride * s->height);
+	}
+	memcpy(d->front, s->pixels, (size_t)s->stride * s->height * 4);
+	d->front_surf = (struct display_surface){ d->front, s->width, s->height, s->stride };
 	*up = d->pending;
 	memset(&d->pending, 0, sizeof(d->pending));
 	d->refreshes++;
-	return &d->surf;
+	pthread_mutex_unlock(&d->lock);
+	return &d->front_surf;
 }
 
 static void fake_key(void *opaque, unsigned qnum, bool down)
@@ -105,12 +172,14 @@ struct fixture {
 	struct vnc_server *vnc;
 };
 
-static void fixture_start(struct fixture *f, const char *layout, const char *password)
+static void fixture_start_sized(struct fixture *f, unsigned w, unsigned h, const char *layout,
+				const char *password)
 {
 	f->dir = g_dir_make_tmp("pcvm-vnc-XXXXXX", NULL);
 	g_assert_nonnull(f->dir);
 	f->sock = g_build_filename(f->dir, "vnc.sock", NULL);
-	fake_fill(&f->d, 64, 48, 0);
+	fake_init(&f->d);
+	fake_fill(&f->d, w, h, 0);
 	f->ops = (struct display_ops){ fake_refresh, fake_key, fake_pointer, &f->d };
 	struct vnc_options o = { .unix_path = f->sock, .keyboard_layout = layout,
 				 .password = password };
@@ -120,17 +189,23 @@ static void fixture_start(struct fixture *f, const char *layout, const char *pas
 		g_error("vnc_server_new: %s", err);
 }
 
+static void fixture_start(struct fixture *f, const char *layout, const char *password)
+{
+	fixture_start_sized(f, 64, 48, layout, password);
+}
+
 static void fixture_stop(struct fixture *f)
 {
 	vnc_server_free(f->vnc);
 	g_assert_false(g_file_test(f->sock, G_FILE_TEST_EXISTS));
 	g_rmdir(f->dir);
-	g_free(f->d.pixels);
+	fake_clear(&f->d);
 	g_free(f->sock);
 	g_free(f->dir);
 }
 
-/* One main loop iteration, timed: the server must never hold the loop (the VM's) for long. */
+/* One iteration of the test's main loop, timed: the server's thread delivers input through it
+ * (the VM's loop, in pcvm), and it must never be held for long. */
 static gint64 max_iteration_us;
 
 static void iterate(void)
@@ -368,6 +443,15 @@ static void client_read_update(struct client *c)
 	}
 }
 
+static void expect_same(const struct display_surface *got, const struct display_surface *s)
+{
+	g_assert_cmpuint(got->width, ==, s->width);
+	g_assert_cmpuint(got->height, ==, s->height);
+	for (unsigned y = 0; y < s->height; y++)
+		g_assert_cmpmem(got->pixels + (size_t)y * got->stride, s->width * 4,
+				s->pixels + (size_t)y * s->stride, s->width * 4);
+}
+
 static void client_expect_frame(struct client *c, const struct display_surface *s)
 {
 	g_assert_cmpuint(c->w, ==, s->width);
@@ -428,24 +512,31 @@ static void test_frame(void)
 	client_read_update(c);
 	client_expect_frame(c, &f.d.surf);
 
-	/* a change: only the dirty rectangles travel */
+	/* a change: only the dirty rectangles travel (both, once a refresh has taken them: the
+	 * server's tick runs on its own) */
 	fake_dirty(&f.d, 10, 5, 7, 3, 0x123456);
 	fake_dirty(&f.d, 40, 30, 4, 4, 0xABCDEF);
+	PUMP_UNTIL(fake_taken(&f.d));
 	client_request(c, true);
 	client_read_update(c);
 	client_expect_frame(c, &f.d.surf);
 	g_assert_cmpuint(c->raw_pixels, ==, 7 * 3 + 4 * 4);
 
 	/* a change outside the surface is clipped, not a crash */
-	f.d.pending.rects[f.d.pending.nrects++] = (struct display_rect){ 60, 40, 100, 100 };
-	f.d.pending.rects[f.d.pending.nrects++] = (struct display_rect){ 1000, 0, 5, 5 };
+	fake_report(&f.d, 60, 40, 100, 100);
+	fake_report(&f.d, 1000, 0, 5, 5);
+	PUMP_UNTIL(fake_taken(&f.d));
 	client_request(c, true);
 	client_read_update(c);
 	g_assert_cmpuint(c->raw_pixels, ==, 4 * 8);
 
-	/* a screenshot through the server: the change it refreshes still reaches the viewer */
+	/* a screenshot through the server: a copy of the picture, and the change it refreshes
+	 * still reaches the viewer */
 	fake_dirty(&f.d, 20, 20, 5, 5, 0x0000FF);
-	g_assert_true(vnc_server_refresh(f.vnc) == &f.d.surf);
+	struct display_surface *shot = vnc_server_capture(f.vnc);
+	g_assert_nonnull(shot);
+	expect_same(shot, &f.d.surf);
+	g_free(shot);
 	client_request(c, true);
 	client_read_update(c);
 	client_expect_frame(c, &f.d.surf);
@@ -454,9 +545,9 @@ static void test_frame(void)
 	/* no viewer, no refreshes */
 	client_free(c);
 	PUMP_UNTIL(vnc_server_clients(f.vnc) == 0);
-	unsigned refreshes = f.d.refreshes;
+	unsigned refreshes = fake_refreshes(&f.d);
 	pump_for(150);
-	g_assert_cmpuint(f.d.refreshes, ==, refreshes);
+	g_assert_cmpuint(fake_refreshes(&f.d), ==, refreshes);
 	fixture_stop(&f);
 }
 
@@ -484,8 +575,7 @@ static void test_resize(void)
 	client_expect_frame(c, &f.d.surf);
 
 	/* same size, "resized" (e.g. a mode change): all of it again */
-	fake_fill(&f.d, 100, 30, 77);
-	f.d.pending.resized = true;
+	fake_fill_mode(&f.d, 100, 30, 77, true);
 	client_request(c, true);
 	client_read_update(c);
 	client_expect_frame(c, &f.d.surf);
@@ -721,9 +811,9 @@ static void test_garbage(void)
 }
 
 /*
- * A viewer that keeps asking for updates and never reads them must not hold the loop: it gets
+ * A viewer that keeps asking for updates and never reads them must not hold the server: it gets
  * the next update only when the last has left its socket. (40 frames of 12 KB would fill the
- * socket buffer; one update larger than the buffer would still block, see vnc.c.)
+ * socket buffer; one update larger than the buffer blocks the server's thread: see below.)
  */
 static void test_slow_viewer(void)
 {
@@ -745,6 +835,49 @@ static void test_slow_viewer(void)
 	client_free(c);
 	PUMP_UNTIL(vnc_server_clients(f.vnc) == 0);
 	fixture_stop(&f);
+}
+
+/*
+ * A viewer that stops reading in the middle of an update larger than its socket's buffer: the
+ * server's thread waits in libvncserver's write, and nothing else does. Screenshots come at
+ * once, the client count answers, and vnc_server_free does not wait for the write's timeout
+ * (about 5 s).
+ */
+static void test_stalled_viewer(void)
+{
+	struct fixture f = { 0 };
+	fixture_start_sized(&f, 1600, 1200, NULL, NULL); /* 7.3 MiB a frame */
+	struct client *stalled = client_connect(&f, raw_only, 1);
+	int small = 4096;
+	setsockopt(stalled->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	client_request(stalled, false);
+	uint8_t hdr[4 + 12];
+	must_read(stalled->fd, hdr, sizeof(hdr)); /* the update has begun; the rest stays */
+	g_assert_cmpuint(hdr[0], ==, rfbFramebufferUpdate);
+	g_usleep(200 * 1000); /* the socket fills up; the server waits to write more */
+
+	for (unsigned i = 0; i < 10; i++) {
+		gint64 t0 = g_get_monotonic_time();
+		struct display_surface *shot = vnc_server_capture(f.vnc);
+		g_assert_nonnull(shot);
+		g_assert_cmpuint(vnc_server_clients(f.vnc), ==, 1);
+		gint64 took = g_get_monotonic_time() - t0;
+		if (took > 200 * 1000)
+			g_error("capture %u took %" G_GINT64_FORMAT " ms", i, took / 1000);
+		if (i == 0)
+			expect_same(shot, &f.d.surf);
+		g_free(shot);
+		fake_dirty(&f.d, i * 10, i * 10, 8, 8, 0x00FF00 + i);
+		pump_for(50);
+	}
+	/* still stuck in the first update: it has not timed out yet */
+	char b;
+	g_assert_cmpint(recv(stalled->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT), ==, 1);
+
+	gint64 t0 = g_get_monotonic_time();
+	fixture_stop(&f);
+	g_assert_cmpint(g_get_monotonic_time() - t0, <, G_USEC_PER_SEC);
+	client_free(stalled);
 }
 
 static void test_password(void)
@@ -769,7 +902,8 @@ static void test_password(void)
 static void expect_refused_unix(const char *listen, const char *unix_path, const char *password,
 				const char *layout, const char *what)
 {
-	struct fake_display d = { 0 };
+	struct fake_display d;
+	fake_init(&d);
 	fake_fill(&d, 8, 8, 0);
 	struct display_ops ops = { fake_refresh, fake_key, fake_pointer, &d };
 	struct vnc_options o = { .listen = listen, .unix_path = unix_path, .password = password,
@@ -782,7 +916,7 @@ static void expect_refused_unix(const char *listen, const char *unix_path, const
 	if (!strstr(err, what))
 		g_error("'%s': error '%s' does not mention '%s'", listen, err, what);
 	g_free(err);
-	g_free(d.pixels);
+	fake_clear(&d);
 }
 
 static void expect_refused(const char *listen, const char *password, const char *layout,
@@ -819,7 +953,8 @@ static void test_options(void)
 	g_strlcpy(su.sun_path, file, sizeof(su.sun_path));
 	g_assert_cmpint(bind(stale, (struct sockaddr *)&su, sizeof(su)), ==, 0);
 	close(stale);
-	struct fake_display d0 = { 0 };
+	struct fake_display d0;
+	fake_init(&d0);
 	fake_fill(&d0, 8, 8, 0);
 	struct display_ops ops0 = { fake_refresh, fake_key, fake_pointer, &d0 };
 	struct vnc_options o0 = { .unix_path = file };
@@ -829,13 +964,14 @@ static void test_options(void)
 	vnc_server_free(v0);
 	g_assert_false(g_file_test(file, G_FILE_TEST_EXISTS));
 	g_rmdir(dir);
-	g_free(d0.pixels);
+	fake_clear(&d0);
 	g_free(longp);
 	g_free(file);
 	g_free(dir);
 
 	/* loopback TCP without a password: a free display number, then a viewer */
-	struct fake_display d = { 0 };
+	struct fake_display d;
+	fake_init(&d);
 	fake_fill(&d, 16, 16, 3);
 	struct display_ops ops = { fake_refresh, fake_key, fake_pointer, &d };
 	struct vnc_server *vnc = NULL;
@@ -865,7 +1001,7 @@ static void test_options(void)
 	close(fd);
 	g_free(c.fb);
 	vnc_server_free(vnc);
-	g_free(d.pixels);
+	fake_clear(&d);
 }
 
 /* libvncserver's WebSocket support on the same socket (RFC 6455 §1.3's example key). */
@@ -937,7 +1073,8 @@ static void expect_png(const struct display_surface *s, png_image *img, const vo
 
 static void test_png(void)
 {
-	struct fake_display d = { 0 };
+	struct fake_display d;
+	fake_init(&d);
 	fake_fill(&d, 67, 41, 5);
 	char *dir = g_dir_make_tmp("pcvm-png-XXXXXX", NULL);
 	char *path = g_build_filename(dir, "shot.png", NULL);
@@ -980,7 +1117,7 @@ static void test_png(void)
 	g_free(bad);
 	g_free(path);
 	g_free(dir);
-	g_free(d.pixels);
+	fake_clear(&d);
 }
 
 int main(int argc, char **argv)
@@ -993,6 +1130,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/vnc/pointer", test_pointer);
 	g_test_add_func("/vnc/garbage", test_garbage);
 	g_test_add_func("/vnc/slow-viewer", test_slow_viewer);
+	g_test_add_func("/vnc/stalled-viewer", test_stalled_viewer);
 	g_test_add_func("/vnc/password", test_password);
 	g_test_add_func("/vnc/options", test_options);
 	g_test_add_func("/vnc/websocket", test_websocket);
