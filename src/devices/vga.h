@@ -18,7 +18,8 @@
  *
  * Locking: the vCPU threads reach the device through the bus, which holds vga_lock() around
  * every handler. vga_render() and vga_text_snapshot() take the lock themselves (call them
- * without it, from the main thread). The surface belongs to the render thread.
+ * without it, from one thread at a time: the VNC server's, src/ui/vnc.c). The surface belongs
+ * to the thread that renders.
  */
 #pragma once
 #include <pthread.h>

@@ -306,9 +306,9 @@ def hostile(tap, vm, display, tmp):
     start = time.monotonic()
     rc, out, err = vm.cli("status", vm.bundle, timeout=30)
     took = time.monotonic() - start
-    # A client that stops reading in the middle of an update holds pcvm's main loop until
-    # libvncserver's write timeout drops it (about 5 s; src/ui/vnc.c says so): allowed here.
-    tap.ok(rc == 0 and "state: running" in out and vm.running() and took < 15,
+    # A client that stops reading in the middle of an update holds only the VNC server's
+    # thread, not the VM's main loop (src/ui/vnc.c; integration/vnc_stall.py times it closely).
+    tap.ok(rc == 0 and "state: running" in out and vm.running() and took < 2,
            f"with all that going on, the VM runs and answers `pcvm status` ({took:.1f}s)",
            out + err)
     for s in crowd:

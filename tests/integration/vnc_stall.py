@@ -31,8 +31,10 @@ import displaylib as dl  # noqa: E402
 
 WAIT = 90  # seconds for SeaBIOS to boot the guest (ASan in CI)
 WINDOW_S = 3.0
-MAX_ANSWER_S = 0.2
-MAX_TICK_GAP_S = 1.0
+# Bounds with room for a loaded CI machine (ASan, tests in parallel); the stall they catch
+# lasts libvncserver's write timeout, about 5 s.
+MAX_ANSWER_S = 1.0
+MAX_TICK_GAP_S = 2.0
 
 
 def stalled_viewer(vm):
