@@ -7,7 +7,9 @@
 #
 # Both VMMs get the same SeaBIOS image (passed explicitly: pcvm --bios, QEMU -bios), the
 # same guest sector on a 1 MiB raw IDE disk (each VMM its own copy), the same -m, one
-# vCPU, no display, COM1 to a file, the test-exit port 0xf4 (QEMU: isa-debug-exit).
+# vCPU, no display, no network card (QEMU -nodefaults, pcvm --net none: an e1000 would add
+# its iPXE option ROM to SeaBIOS's work), COM1 to a file, the test-exit port 0xf4 (QEMU:
+# isa-debug-exit).
 #
 # 1. Time to boot sector: wall clock from spawning the VMM to its exit, which the boot
 #    sector (tests/guests/hello.asm) causes through port 0xf4 after printing on COM1.
@@ -111,7 +113,7 @@ for g in hello idle; do
 	cp "$TMP/$g.img" "$TMP/$g-qemu.img"
 done
 mkbundle() { # NAME DISK MIB
-	"$PCVM" create "$TMP/$1.pcvm" --disk "$2" --memory "$3" --test-exit >"$TMP/create.log" 2>&1 ||
+	"$PCVM" create "$TMP/$1.pcvm" --disk "$2" --memory "$3" --net none --test-exit >"$TMP/create.log" 2>&1 ||
 		die "pcvm create failed: $(cat "$TMP/create.log")"
 }
 mkbundle hello$MEM "$TMP/hello-pcvm.img" $MEM

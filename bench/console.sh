@@ -305,7 +305,7 @@ def run_vmm(vmm, size):
     log = open(os.path.join(tmp, vmm + ".log"), "w")
     if vmm == "pcvm":
         bundle = os.path.join(tmp, f"console-{size}.pcvm")
-        p = subprocess.run([pcvm, "create", bundle, "--disk", disk, "--memory", str(mem)],
+        p = subprocess.run([pcvm, "create", bundle, "--disk", disk, "--memory", str(mem), "--net", "none"],
                            capture_output=True, text=True)
         if p.returncode:
             raise Broken("pcvm create: " + p.stderr.strip())

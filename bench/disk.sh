@@ -208,7 +208,7 @@ for fmt in $FORMATS; do
 	fi
 	# the bundle names $TMP/pcvm.FMT, which each pcvm run replaces with a fresh copy
 	cp --sparse=always "$TMP/base.$fmt" "$TMP/pcvm.$fmt" || die "copying the base image failed"
-	"$PCVM" create "$TMP/$fmt.pcvm" --disk "$TMP/pcvm.$fmt" --memory $MEM --test-exit \
+	"$PCVM" create "$TMP/$fmt.pcvm" --disk "$TMP/pcvm.$fmt" --memory $MEM --net none --test-exit \
 		>"$TMP/create.log" 2>&1 || die "pcvm create failed: $(cat "$TMP/create.log")"
 done
 

@@ -184,7 +184,7 @@ def bench_pcvm(size, fill, guest):
     disk = os.path.join(d, "disk.qcow2")
     disk_with_guest(disk, guest)
     bundle = os.path.join(d, "vm.pcvm")
-    rc, out, _ = sh([PCVM, "create", bundle, "--memory", str(size), "--disk", disk])
+    rc, out, _ = sh([PCVM, "create", bundle, "--memory", str(size), "--disk", disk, "--net", "none"])
     if rc != 0:
         raise Broken(f"pcvm create: {out}")
     serial = os.path.join(d, "serial.txt")
