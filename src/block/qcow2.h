@@ -120,6 +120,7 @@ struct qcow2 {
 	char *backing_name;
 	char *backing_format;
 	bool dirty; /* changed since open (v3: the dirty bit is set); cleaned up at close */
+	bool nowait; /* in qcow2_write_nowait: nothing may be read from the file or synced */
 	struct qcow2_snapshot *snaps; /* the snapshot table, as on disk */
 	size_t n_snaps;
 	uint64_t snap_table_bytes; /* its size on disk (0: none) */
@@ -137,6 +138,7 @@ int qcow2_cache_init(struct qcow2_cache *c, unsigned n, uint64_t cluster_size);
 void qcow2_cache_free(struct qcow2_cache *c);
 uint8_t *qcow2_cache_get(struct qcow2 *s, struct qcow2_cache *c, uint64_t off, bool read,
 			 int *err);
+uint8_t *qcow2_cache_peek(struct qcow2_cache *c, uint64_t off);
 void qcow2_cache_drop(struct qcow2_cache *c, uint64_t off);
 void qcow2_cache_clear(struct qcow2_cache *c);
 int qcow2_l1_entry_check(struct qcow2 *s, uint64_t entry, uint64_t *l2off);

@@ -61,7 +61,7 @@ uint8_t *qcow2_cache_get(struct qcow2 *s, struct qcow2_cache *c, uint64_t off, b
 }
 
 /* The table at OFF if the cache holds it, else NULL; reads nothing. */
-static uint8_t *qcow2_cache_peek(struct qcow2_cache *c, uint64_t off)
+uint8_t *qcow2_cache_peek(struct qcow2_cache *c, uint64_t off)
 {
 	for (unsigned i = 0; i < c->n; i++)
 		if (c->offset[i] == off) {
@@ -514,9 +514,13 @@ static bool qcow2_write_quick(struct qcow2 *s, size_t len, uint64_t off)
 
 int qcow2_write_nowait(struct block_dev *bd, const void *buf, size_t len, uint64_t off)
 {
-	if (!qcow2_write_quick(bd->priv, len, off))
+	struct qcow2 *s = bd->priv;
+	if (!qcow2_write_quick(s, len, off))
 		return -EAGAIN;
-	return qcow2_write(bd, buf, len, off) < 0 ? -EAGAIN : 0;
+	s->nowait = true;
+	int ret = qcow2_write(bd, buf, len, off);
+	s->nowait = false;
+	return ret < 0 ? -EAGAIN : 0;
 }
 
 /* ---- discard ---- */

@@ -417,9 +417,28 @@ static gpointer ahead_sync(gpointer opaque)
 	return NULL;
 }
 
+/*
+ * Whether the next batch can be reserved without reading the file or syncing: a free cluster
+ * from free_hint on lies in a refcount block that exists and is cached. In a call that may not
+ * wait (qcow2_write_nowait, on a vCPU thread) a batch that is not cheap is left for later;
+ * when the current one runs out, the next is reserved the ordinary way, off the vCPU thread
+ * (with 64 KiB clusters a new refcount block is due once every 2 GiB).
+ */
+static bool ahead_cheap(struct qcow2 *s)
+{
+	uint64_t i = s->free_hint >> s->rb_bits, mask = (1ull << s->rb_bits) - 1;
+	uint8_t *rb = rt_missing(s, i) ? NULL : qcow2_cache_peek(&s->rb_cache, s->reftable[i]);
+	for (uint64_t c = s->free_hint; rb && c <= (i << s->rb_bits | mask); c++)
+		if (!rb_get(s, rb, c & mask))
+			return true;
+	return false;
+}
+
 static void reserve_ahead(struct qcow2 *s)
 {
 	uint64_t first, end;
+	if (s->nowait && !ahead_cheap(s))
+		return;
 	if (reserve_run(s, &first, &end) < 0)
 		return; /* the next allocation tries again, synchronously, and reports */
 	s->ahead_first = first;

@@ -216,6 +216,8 @@ static void test_crash_safety(void)
 enum { AHEAD_OK, AHEAD_FAIL_ONCE, AHEAD_FAIL_ALWAYS };
 static gint ahead_fail;
 static gint ahead_failed;
+static __thread bool in_try_now; /* this thread is in block_try_now */
+static gint inline_syncs;	  /* fdatasync calls made from inside block_try_now */
 
 int __real_fdatasync(int fd);
 int __wrap_fdatasync(int fd);
@@ -223,6 +225,8 @@ int __wrap_fdatasync(int fd)
 {
 	char name[17] = "";
 	prctl(PR_GET_NAME, name);
+	if (in_try_now)
+		g_atomic_int_inc(&inline_syncs);
 	int mode = g_atomic_int_get(&ahead_fail);
 	bool helper = !strcmp(name, "qcow2-sync");
 	if ((mode == AHEAD_FAIL_ONCE && helper) ||
@@ -310,6 +314,45 @@ static void test_ahead_sync_failure(void)
 	stream_verify(path, n);
 }
 
+/*
+ * A write done at once (block_try_now, as on a vCPU thread) never waits for the disk: no
+ * fdatasync on the caller's thread, also where reserving the next batch of clusters needs a
+ * new refcount block (4 KiB clusters: one block covers 8 MiB), which is then left to the
+ * ordinary path.
+ */
+static void test_inline_never_syncs(void)
+{
+	if (!have_qemu())
+		return;
+	g_autofree char *path = tmp_path("inline.qcow2");
+	g_assert_cmpint(sh(NULL, "qemu-img create -q -f qcow2 -o cluster_size=4096 %s 64M", path),
+			==, 0);
+	struct block_dev *bd = open_ok(path, false);
+	static uint8_t buf[65536];
+	unsigned now = 0, later = 0;
+	g_atomic_int_set(&inline_syncs, 0);
+	for (uint32_t c = 0; c < STREAM_CHUNKS; c++) {
+		stream_fill(buf, c);
+		in_try_now = true;
+		int ret = block_try_now(bd, BLOCK_WRITE, buf, sizeof(buf), (uint64_t)c << 16);
+		in_try_now = false;
+		if (ret == 0) {
+			now++;
+			continue;
+		}
+		struct block_req w = { .op = BLOCK_WRITE, .offset = (uint64_t)c << 16, .buf = buf,
+				       .len = sizeof(buf) };
+		crash_do(bd, &w);
+		later++;
+	}
+	block_close(bd);
+	g_test_message("%u writes done at once, %u the ordinary way", now, later);
+	g_assert_cmpint(g_atomic_int_get(&inline_syncs), ==, 0);
+	g_assert_cmpuint(now, >, later);
+	check_image(path, false);
+	stream_verify(path, STREAM_CHUNKS);
+}
+
 int main(int argc, char **argv)
 {
 	self_exe = g_file_read_link("/proc/self/exe", NULL);
@@ -318,5 +361,6 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/qcow2/crash-safety", test_crash_safety);
 	g_test_add_func("/qcow2/ahead-sync-failure", test_ahead_sync_failure);
+	g_test_add_func("/qcow2/inline-never-syncs", test_inline_never_syncs);
 	return run_tests();
 }
