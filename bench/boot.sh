@@ -76,26 +76,14 @@ check_vmm_prereqs
 [ -r "$BIOS" ] || die "SeaBIOS image $BIOS not found (apt-get install seabios)"
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "REPS must be a positive integer"
 
-if [ ! -x "$PCVM" ]; then
-	[ "$PCVM" = "$ROOT/build/pcvm" ] || die "PCVM=$PCVM: no such executable"
-	echo "bench/boot.sh: build/pcvm missing, building it" >&2
-	if [ -f "$ROOT/build/build.ninja" ]; then
-		ninja -C "$ROOT/build" >&2 || die "ninja -C build failed"
-	else
-		(cd "$ROOT" && meson setup build >&2 && ninja -C build >&2) ||
-			die "meson setup build && ninja -C build failed"
-	fi
-	[ -x "$PCVM" ] || die "the build finished but $PCVM is not there"
-fi
+[ -x "$PCVM" ] || [ "$PCVM" = "$ROOT/build/pcvm" ] || die "PCVM=$PCVM: no such executable"
+ensure_pcvm
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pcvm-bench-boot.XXXXXX") || die "mktemp failed"
 BG_PID=''
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
-	if [ -n "$BG_PID" ] && kill -0 "$BG_PID" 2>/dev/null; then
-		kill -KILL "$BG_PID" 2>/dev/null
-		wait "$BG_PID" 2>/dev/null
-	fi
+	stop_pid "$BG_PID" KILL
 	rm -rf "$TMP"
 }
 trap cleanup EXIT

@@ -103,16 +103,7 @@ for fmt in $FORMATS; do
 done
 
 [ -n "$PCVM_SET" ] && [ ! -x "$PCVM" ] && die "PCVM=$PCVM is not an executable"
-if [ ! -x "$PCVM" ]; then
-	echo "bench/disk.sh: build/pcvm missing, building it" >&2
-	if [ -f "$ROOT/build/build.ninja" ]; then
-		ninja -C "$ROOT/build" >&2 || die "ninja -C build failed"
-	else
-		(cd "$ROOT" && meson setup build >&2 && ninja -C build >&2) ||
-			die "meson setup build && ninja -C build failed"
-	fi
-	[ -x "$PCVM" ] || die "the build finished but $PCVM is not there"
-fi
+ensure_pcvm
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pcvm-bench-disk.XXXXXX") || die "mktemp failed"
 # shellcheck disable=SC2317 # called by the trap

@@ -1,6 +1,8 @@
-# bench/lib.sh — what every bench/*.sh shares; sourced after the script sets QEMU.
+# bench/lib.sh — what every bench/*.sh shares; sourced after the script sets ROOT, QEMU and PCVM.
 #   die MESSAGE        the script's name, the message, exit 1
 #   check_vmm_prereqs  QEMU, a usable /dev/kvm, nasm and python3, or die saying what to install
+#   ensure_pcvm        builds build/pcvm (ninja, or meson setup first) when PCVM is not there
+#   stop_pid PID SIG   sends SIG to PID if it still runs and reaps it (nothing when PID is '')
 #   ratio A B          A / B with two decimals ("n/a" when B is 0)
 #   median N...        the median, one decimal
 #   host_line          "  host    CPU, N CPUs, hardware virtualization: yes|no (...)"
@@ -19,6 +21,25 @@ check_vmm_prereqs() {
 	fi
 	command -v nasm >/dev/null 2>&1 || die "nasm not found (apt-get install nasm)"
 	command -v python3 >/dev/null 2>&1 || die "python3 not found"
+}
+
+ensure_pcvm() {
+	[ -x "$PCVM" ] && return 0
+	echo "bench/${0##*/}: build/pcvm missing, building it" >&2
+	if [ -f "$ROOT/build/build.ninja" ]; then
+		ninja -C "$ROOT/build" >&2 || die "ninja -C build failed"
+	else
+		(cd "$ROOT" && meson setup build >&2 && ninja -C build >&2) ||
+			die "meson setup build && ninja -C build failed"
+	fi
+	[ -x "$PCVM" ] || die "the build finished but $PCVM is not there"
+}
+
+stop_pid() {
+	if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
+		kill "-$2" "$1" 2>/dev/null
+		wait "$1" 2>/dev/null
+	fi
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }

@@ -89,16 +89,7 @@ for mode in $MODES; do
 	esac
 done
 
-if [ ! -x "$PCVM" ]; then
-	echo "bench/net.sh: build/pcvm missing, building it" >&2
-	if [ -f "$ROOT/build/build.ninja" ]; then
-		ninja -C "$ROOT/build" >&2 || die "ninja -C build failed"
-	else
-		(cd "$ROOT" && meson setup build >&2 && ninja -C build >&2) ||
-			die "meson setup build && ninja -C build failed"
-	fi
-	[ -x "$PCVM" ] || die "the build finished but $PCVM is not there"
-fi
+ensure_pcvm
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pcvm-bench-net.XXXXXX") || die "mktemp failed"
 NS_MADE=''

@@ -72,25 +72,13 @@ for s in $SIZES; do
 	fi
 done
 
-if [ ! -x "$PCVM" ]; then
-	echo "bench/snapshot.sh: build/pcvm missing, building it" >&2
-	if [ -f "$ROOT/build/build.ninja" ]; then
-		ninja -C "$ROOT/build" >&2 || die "ninja -C build failed"
-	else
-		(cd "$ROOT" && meson setup build >&2 && ninja -C build >&2) ||
-			die "meson setup build && ninja -C build failed"
-	fi
-	[ -x "$PCVM" ] || die "the build finished but $PCVM is not there"
-fi
+ensure_pcvm
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pcvm-bench-snapshot.XXXXXX") || die "mktemp failed"
 PY_PID=''
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
-	if [ -n "$PY_PID" ] && kill -0 "$PY_PID" 2>/dev/null; then
-		kill -TERM "$PY_PID" 2>/dev/null
-		wait "$PY_PID" 2>/dev/null
-	fi
+	stop_pid "$PY_PID" TERM
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -178,6 +166,19 @@ def log_value(log, pattern):
     return float(m[-1]) if m else None
 
 
+def snapshot_cli(bundle, verb, name, what, pattern):
+    """Runs `pcvm snapshot VERB BUNDLE NAME`: its wall-clock ms and the ms that the line WHAT,
+    matched by PATTERN, gives in the bundle's pcvm.log."""
+    rc, out, secs = sh([PCVM, "snapshot", verb, bundle, name])
+    if rc != 0:
+        raise Broken(f"pcvm snapshot {verb}: {out.strip()}")
+    log = open(os.path.join(bundle, "pcvm.log"), errors="replace").read()
+    value = log_value(log, pattern)
+    if value is None:
+        raise Broken(f"pcvm.log has no '{what}' line for {name}")
+    return secs * 1000, value
+
+
 def bench_pcvm(size, fill, guest):
     d = os.path.join(TMP, f"pcvm{size}")
     os.makedirs(d)
@@ -195,27 +196,16 @@ def bench_pcvm(size, fill, guest):
     try:
         res["fill_s"] = wait_filled(proc, serial, "pcvm")
         time.sleep(1)
-        logf = os.path.join(bundle, "pcvm.log")
         for i in range(1, REPS + 1):
             name = f"bench{i}"
-            rc, out, secs = sh([PCVM, "snapshot", "take", bundle, name])
-            if rc != 0:
-                raise Broken(f"pcvm snapshot take: {out.strip()}")
-            res["take"].append(secs * 1000)
-            log = open(logf, errors="replace").read()
-            pause = log_value(log, rf"snapshot \d+ '{name}' taken; guest paused ([\d.]+) ms")
-            if pause is None:
-                raise Broken(f"pcvm.log has no 'taken; guest paused' line for {name}")
+            taken = rf"snapshot \d+ '{name}' taken; guest paused ([\d.]+) ms"
+            cli_ms, pause = snapshot_cli(bundle, "take", name, "taken; guest paused", taken)
+            res["take"].append(cli_ms)
             res["pause"].append(pause)
             time.sleep(0.5)
-            rc, out, secs = sh([PCVM, "snapshot", "revert", bundle, name])
-            if rc != 0:
-                raise Broken(f"pcvm snapshot revert: {out.strip()}")
-            res["revert_cli"].append(secs * 1000)
-            log = open(logf, errors="replace").read()
-            rev = log_value(log, rf"reverted to snapshot \d+ '{name}' in ([\d.]+) ms")
-            if rev is None:
-                raise Broken(f"pcvm.log has no 'reverted to snapshot' line for {name}")
+            reverted = rf"reverted to snapshot \d+ '{name}' in ([\d.]+) ms"
+            cli_ms, rev = snapshot_cli(bundle, "revert", name, "reverted to snapshot", reverted)
+            res["revert_cli"].append(cli_ms)
             res["revert"].append(rev)
             time.sleep(0.5)
             if proc.poll() is not None:

@@ -185,15 +185,26 @@ int block_exec(struct block_dev *bd, struct block_req *req)
 	return -EINVAL;
 }
 
+/* Around a synchronous driver call: holds off the device's queue, if it has one. */
+static void block_queue_hold(struct block_dev *bd)
+{
+	if (bd->aio)
+		block_aio_lock(bd);
+}
+
+static void block_queue_release(struct block_dev *bd)
+{
+	if (bd->aio)
+		block_aio_unlock(bd);
+}
+
 /* A synchronous request, serialized with the device's queue. */
 static int block_run(struct block_dev *bd, enum block_op op, void *buf, size_t len, uint64_t off)
 {
 	struct block_req req = { .op = op, .offset = off, .buf = buf, .len = len };
-	if (!bd->aio)
-		return block_exec(bd, &req);
-	block_aio_lock(bd);
+	block_queue_hold(bd);
 	int ret = block_exec(bd, &req);
-	block_aio_unlock(bd);
+	block_queue_release(bd);
 	return ret;
 }
 
@@ -324,11 +335,9 @@ int block_snapshot_create(struct block_dev *bd, const char *id, const char *name
 	int ret = block_snapshot_check(bd, true, error);
 	if (ret < 0)
 		return ret;
-	if (bd->aio)
-		block_aio_lock(bd);
+	block_queue_hold(bd);
 	ret = bd->drv->snapshot_create(bd, id, name, vm_clock_ns, error);
-	if (bd->aio)
-		block_aio_unlock(bd);
+	block_queue_release(bd);
 	return ret;
 }
 
@@ -337,11 +346,9 @@ int block_snapshot_goto(struct block_dev *bd, const char *id, char **error)
 	int ret = block_snapshot_check(bd, true, error);
 	if (ret < 0)
 		return ret;
-	if (bd->aio)
-		block_aio_lock(bd);
+	block_queue_hold(bd);
 	ret = bd->drv->snapshot_goto(bd, id, error);
-	if (bd->aio)
-		block_aio_unlock(bd);
+	block_queue_release(bd);
 	return ret;
 }
 
@@ -350,11 +357,9 @@ int block_snapshot_delete(struct block_dev *bd, const char *id, char **error)
 	int ret = block_snapshot_check(bd, true, error);
 	if (ret < 0)
 		return ret;
-	if (bd->aio)
-		block_aio_lock(bd);
+	block_queue_hold(bd);
 	ret = bd->drv->snapshot_delete(bd, id, error);
-	if (bd->aio)
-		block_aio_unlock(bd);
+	block_queue_release(bd);
 	return ret;
 }
 
@@ -364,11 +369,9 @@ int block_snapshot_list(struct block_dev *bd, struct block_snapshot_info **out, 
 	*n = 0;
 	if (!bd->drv->snapshot_list)
 		return -ENOTSUP;
-	if (bd->aio)
-		block_aio_lock(bd);
+	block_queue_hold(bd);
 	int ret = bd->drv->snapshot_list(bd, out, n);
-	if (bd->aio)
-		block_aio_unlock(bd);
+	block_queue_release(bd);
 	return ret;
 }
 

@@ -178,6 +178,32 @@ def take(tap, vm, name):
     return sid, secs
 
 
+def revert_completed(tap, vm, what, restart, target, ids):
+    """A revert killed part way (WHAT): the next start (named RESTART) completes it. Whether
+    that start worked; the VM is stopped again."""
+    after_kill(tap, vm, what)
+    started = start_running(tap, vm, f"{what}, {restart}")
+    if not started:
+        return False
+    resumed_at(tap, vm, what, target, started)
+    consistent(tap, vm, what, ids)
+    vm.stop()
+    return True
+
+
+def delete_finished(tap, vm, what, restart, doomed, ids):
+    """A delete of DOOMED killed part way (WHAT): the tree no longer lists it and the next start
+    (named RESTART) finishes it. Whether that start worked; the VM is stopped again."""
+    tree = after_kill(tap, vm, what)
+    tap.ok(doomed not in tree.nodes, f"{what}: the tree no longer lists snapshot {doomed}",
+           repr(tree))
+    if not start_running(tap, vm, f"{what}, {restart}"):
+        return False
+    consistent(tap, vm, f"{what}: snapshot {doomed} is gone", ids)
+    vm.stop()
+    return True
+
+
 def run_tests(tap, vm, rng):
     if not start_running(tap, vm, "at first"):
         return
@@ -195,13 +221,8 @@ def run_tests(tap, vm, rng):
             return
         if not kill_running_at(tap, vm, "revert", target, point):
             return
-        after_kill(tap, vm, f"revert killed at {point}")
-        started = start_running(tap, vm, f"revert killed at {point}, restart")
-        if not started:
+        if not revert_completed(tap, vm, f"revert killed at {point}", "restart", target, ids):
             return
-        resumed_at(tap, vm, f"revert killed at {point}", target, started)
-        consistent(tap, vm, f"revert killed at {point}", ids)
-        vm.stop()
 
     # running VM: delete killed at each point; the next start finishes it
     for point in DELETE:
@@ -210,13 +231,8 @@ def run_tests(tap, vm, rng):
         doomed, _ = take(tap, vm, f"doomed-{point}")
         if not kill_running_at(tap, vm, "delete", doomed, point):
             return
-        tree = after_kill(tap, vm, f"delete killed at {point}")
-        tap.ok(doomed not in tree.nodes, f"delete killed at {point}: the tree no longer lists "
-               f"snapshot {doomed}", repr(tree))
-        if not start_running(tap, vm, f"delete killed at {point}, restart"):
+        if not delete_finished(tap, vm, f"delete killed at {point}", "restart", doomed, ids):
             return
-        consistent(tap, vm, f"delete killed at {point}: snapshot {doomed} is gone", ids)
-        vm.stop()
 
     # VM off: the CLI killed during revert and delete
     for point in OFFLINE_REVERT:
@@ -224,13 +240,9 @@ def run_tests(tap, vm, rng):
         k += 1
         if not kill_cli_at(tap, vm, "revert", target, point):
             return
-        after_kill(tap, vm, f"VM off: revert killed at {point}")
-        started = start_running(tap, vm, f"VM off: revert killed at {point}, start")
-        if not started:
+        if not revert_completed(tap, vm, f"VM off: revert killed at {point}", "start", target,
+                                ids):
             return
-        resumed_at(tap, vm, f"VM off: revert killed at {point}", target, started)
-        consistent(tap, vm, f"VM off: revert killed at {point}", ids)
-        vm.stop()
     for point in DELETE:
         if not start_running(tap, vm, f"VM off: delete at {point}: before"):
             return
@@ -238,13 +250,9 @@ def run_tests(tap, vm, rng):
         vm.stop()
         if not kill_cli_at(tap, vm, "delete", doomed, point):
             return
-        tree = after_kill(tap, vm, f"VM off: delete killed at {point}")
-        tap.ok(doomed not in tree.nodes, f"VM off: delete killed at {point}: the tree no "
-               f"longer lists snapshot {doomed}", repr(tree))
-        if not start_running(tap, vm, f"VM off: delete killed at {point}, start"):
+        if not delete_finished(tap, vm, f"VM off: delete killed at {point}", "start", doomed,
+                               ids):
             return
-        consistent(tap, vm, f"VM off: delete killed at {point}: snapshot {doomed} is gone", ids)
-        vm.stop()
 
     random_kills(tap, vm, rng, ids, k)
     final_checks(tap, vm)

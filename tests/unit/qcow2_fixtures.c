@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -93,6 +94,14 @@ struct block_dev *open_ok(const char *path, bool read_only)
 	return bd;
 }
 
+void expect_open_error(const char *path, bool read_only, const char *msg)
+{
+	char *error = NULL;
+	g_assert_null(block_open(path, read_only, &error));
+	g_assert_nonnull(strstr(error, msg));
+	g_free(error);
+}
+
 void write_pattern(struct block_dev *bd, uint64_t off, size_t len, uint8_t pat)
 {
 	g_autofree uint8_t *buf = g_malloc(len);
@@ -136,4 +145,51 @@ void set_be_field(const char *path, uint64_t off, unsigned width, uint64_t v)
 	int fd = open(path, O_WRONLY);
 	g_assert_cmpint(pwrite(fd, b, width, off), ==, width);
 	close(fd);
+}
+
+void write_flipped(const char *path, const char *contents, gsize len, const struct file_area *areas,
+		   size_t n, int max_flips, GRand *rand)
+{
+	g_autofree char *copy = g_memdup2(contents, len);
+	int flips = g_rand_int_range(rand, 1, max_flips);
+	for (int f = 0; f < flips; f++) {
+		unsigned a = g_rand_int_range(rand, 0, n);
+		uint64_t at = areas[a].off + g_rand_int_range(rand, 0, areas[a].len);
+		if (at < len)
+			copy[at] ^= 1u << g_rand_int_range(rand, 0, 8);
+	}
+	g_assert_true(g_file_set_contents(path, copy, len, NULL));
+}
+
+/* Appends to ACC what FD (non-blocking) has for now. */
+static void collect(int fd, GByteArray *acc)
+{
+	uint8_t buf[4096];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		g_byte_array_append(acc, buf, n);
+}
+
+GByteArray *run_killed(char **argv, GRand *rand, int min_ms, int max_ms)
+{
+	GPid pid;
+	int out;
+	g_assert_true(g_spawn_async_with_pipes(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+					       NULL, &pid, NULL, &out, NULL, NULL));
+	/* keep the pipe drained, so that the child is busy writing when the kill comes */
+	g_assert_cmpint(fcntl(out, F_SETFL, O_NONBLOCK), ==, 0);
+	GByteArray *acc = g_byte_array_new();
+	gint64 deadline = g_get_monotonic_time() + g_rand_int_range(rand, min_ms, max_ms) * 1000;
+	while (g_get_monotonic_time() < deadline) {
+		collect(out, acc);
+		g_usleep(1000);
+	}
+	kill(pid, SIGKILL);
+	int status;
+	waitpid(pid, &status, 0);
+	g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL); /* not a failure */
+	g_assert_cmpint(fcntl(out, F_SETFL, 0), ==, 0);
+	collect(out, acc);
+	close(out);
+	return acc;
 }

@@ -1,6 +1,6 @@
 /*
  * What the qcow2 tests share: a temporary directory, shell commands, qemu-img and qemu-io as
- * oracles, opening images, byte patterns and header fields.
+ * oracles, opening images, byte patterns, header fields, damaged copies and killed children.
  */
 #pragma once
 
@@ -32,6 +32,9 @@ void qemu_io_v(const char *path, const char *const *cmds);
 
 struct block_dev *open_ok(const char *path, bool read_only);
 
+/* Opening PATH fails with an error that contains MSG. */
+void expect_open_error(const char *path, bool read_only, const char *msg);
+
 /* LEN bytes of PAT at OFF; reading them back. */
 void write_pattern(struct block_dev *bd, uint64_t off, size_t len, uint8_t pat);
 bool has_pattern(struct block_dev *bd, uint64_t off, size_t len, uint8_t pat);
@@ -40,3 +43,17 @@ void expect_pattern(struct block_dev *bd, uint64_t off, size_t len, uint8_t pat)
 /* A big-endian header field of WIDTH bytes at OFF of the file PATH. */
 uint64_t be_field(const char *path, uint64_t off, unsigned width);
 void set_be_field(const char *path, uint64_t off, unsigned width, uint64_t v);
+
+/* A byte range of a file. */
+struct file_area {
+	uint64_t off, len;
+};
+
+/* CONTENTS (LEN bytes) with 1 to MAX_FLIPS - 1 random bits flipped, each in a random one of
+ * the N AREAS (flips past LEN are dropped), written to PATH. */
+void write_flipped(const char *path, const char *contents, gsize len, const struct file_area *areas,
+		   size_t n, int max_flips, GRand *rand);
+
+/* Runs ARGV (a child that reports on its stdout) for a random MIN_MS to MAX_MS, keeping its
+ * output drained; then kill -9, which must be what ends it. All that it wrote. */
+GByteArray *run_killed(char **argv, GRand *rand, int min_ms, int max_ms);

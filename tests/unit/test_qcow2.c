@@ -237,9 +237,7 @@ static void test_dirty_bit(void)
 	g_assert_cmpint(sh(NULL, "qemu-img create -q -f qcow2 -o lazy_refcounts=on %s 1M", lazy),
 			==, 0);
 	set_be_field(lazy, 72, 8, 1);
-	g_assert_null(block_open(lazy, false, &error));
-	g_assert_nonnull(strstr(error, "qemu-img check -r all"));
-	g_clear_pointer(&error, g_free);
+	expect_open_error(lazy, false, "qemu-img check -r all");
 	block_close(open_ok(lazy, true));
 }
 
@@ -395,9 +393,7 @@ static void test_backing_chain(void)
 		prev = g_strdup(name);
 	}
 	g_autofree char *last = g_build_filename(tmp_dir(), prev, NULL);
-	g_assert_null(block_open(last, true, &error));
-	g_assert_nonnull(strstr(error, "backing chain longer than"));
-	g_clear_pointer(&error, g_free);
+	expect_open_error(last, true, "backing chain longer than");
 	g_autofree char *a = tmp_path("loop-a.qcow2");
 	g_autofree char *b = tmp_path("loop-b.qcow2");
 	g_assert_cmpint(sh(NULL,
@@ -405,16 +401,12 @@ static void test_backing_chain(void)
 			   "qemu-img create -q -f qcow2 -u -b loop-a.qcow2 -F qcow2 %s 1M",
 			   a, b),
 			==, 0);
-	g_assert_null(block_open(a, true, &error));
-	g_assert_nonnull(strstr(error, "backing chain longer than"));
-	g_clear_pointer(&error, g_free);
+	expect_open_error(a, true, "backing chain longer than");
 	g_autofree char *orphan = tmp_path("orphan.qcow2");
 	g_assert_cmpint(sh(NULL, "qemu-img create -q -f qcow2 -u -b gone.qcow2 -F qcow2 %s 1M",
 			   orphan),
 			==, 0);
-	g_assert_null(block_open(orphan, true, &error));
-	g_assert_nonnull(strstr(error, "gone.qcow2: No such file"));
-	g_clear_pointer(&error, g_free);
+	expect_open_error(orphan, true, "gone.qcow2: No such file");
 }
 
 /* ---- compressed, encrypted, snapshots ---- */
@@ -467,10 +459,7 @@ static void test_encrypted_refused(void)
 		g_test_skip("qemu-img could not create a LUKS image here");
 		return;
 	}
-	char *error = NULL;
-	g_assert_null(block_open(path, true, &error));
-	g_assert_nonnull(strstr(error, "luks.qcow2: encrypted images (LUKS) are not supported"));
-	g_free(error);
+	expect_open_error(path, true, "luks.qcow2: encrypted images (LUKS) are not supported");
 }
 
 /* zstd-compressed images (incompatible bit 3) are refused, naming the method. */
@@ -483,10 +472,7 @@ static void test_zstd_refused(void)
 		g_test_skip("this qemu-img has no zstd");
 		return;
 	}
-	char *error = NULL;
-	g_assert_null(block_open(path, true, &error));
-	g_assert_nonnull(strstr(error, "zstd.qcow2: compressed with zstd, which is not supported"));
-	g_free(error);
+	expect_open_error(path, true, "zstd.qcow2: compressed with zstd, which is not supported");
 }
 
 /* Writes to an image with an internal snapshot copy shared clusters and tables, so the
@@ -674,22 +660,13 @@ static void test_bit_flips(void)
 	uint64_t l2 = be_field(base, l1, 8) & 0x00fffffffffffe00ull;
 	uint64_t rb = be_field(base, rt, 8);
 	/* where to flip: the header, the L1 table, the refcount table, an L2 table, a block */
-	const struct {
-		uint64_t off, len;
-	} areas[] = { { 0, 512 }, { l1, 64 }, { rt, 64 }, { l2, 4096 }, { rb, 4096 } };
+	const struct file_area areas[] = { { 0, 512 }, { l1, 64 }, { rt, 64 }, { l2, 4096 },
+					   { rb, 4096 } };
 	g_autofree char *path = tmp_path("flipped.qcow2");
 	GRand *rand = g_rand_new_with_seed(1234);
 	unsigned opened = 0;
 	for (int round = 0; round < 400; round++) {
-		g_autofree char *copy = g_memdup2(contents, len);
-		int flips = g_rand_int_range(rand, 1, 5);
-		for (int f = 0; f < flips; f++) {
-			unsigned a = g_rand_int_range(rand, 0, G_N_ELEMENTS(areas));
-			uint64_t at = areas[a].off + g_rand_int_range(rand, 0, areas[a].len);
-			if (at < len)
-				copy[at] ^= 1u << g_rand_int_range(rand, 0, 8);
-		}
-		g_assert_true(g_file_set_contents(path, copy, len, NULL));
+		write_flipped(path, contents, len, areas, G_N_ELEMENTS(areas), 5, rand);
 		opened += open_and_read_all(path, round % 2);
 		struct stat st;
 		g_assert_cmpint(stat(path, &st), ==, 0);

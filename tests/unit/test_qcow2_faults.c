@@ -5,14 +5,11 @@
  * need qemu-img skip where it is missing.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "block/block.h"
@@ -127,38 +124,11 @@ static void crash_verify(const char *path, const uint32_t *model)
 	g_test_message("crash: %u slots verified", checked);
 }
 
-/* Reads what the child reported so far (without blocking if NONBLOCK) into ACC. */
-static void crash_collect(int fd, GByteArray *acc)
-{
-	uint8_t buf[4096];
-	ssize_t n;
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		g_byte_array_append(acc, buf, n);
-}
-
 static unsigned crash_round(const char *path, uint32_t seed, uint32_t *model, GRand *rand)
 {
 	g_autofree char *seed_s = g_strdup_printf("%u", seed);
 	char *argv[] = { self_exe, "--crash-child", (char *)path, seed_s, NULL };
-	GPid pid;
-	int out;
-	g_assert_true(g_spawn_async_with_pipes(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
-					       NULL, &pid, NULL, &out, NULL, NULL));
-	/* keep the pipe drained, so that the child is busy writing when the kill comes */
-	g_assert_cmpint(fcntl(out, F_SETFL, O_NONBLOCK), ==, 0);
-	GByteArray *acc = g_byte_array_new();
-	gint64 deadline = g_get_monotonic_time() + g_rand_int_range(rand, 100, 700) * 1000;
-	while (g_get_monotonic_time() < deadline) {
-		crash_collect(out, acc);
-		g_usleep(1000);
-	}
-	kill(pid, SIGKILL);
-	int status;
-	waitpid(pid, &status, 0);
-	g_assert_true(WIFSIGNALED(status));
-	g_assert_cmpint(fcntl(out, F_SETFL, 0), ==, 0);
-	crash_collect(out, acc);
-	close(out);
+	GByteArray *acc = run_killed(argv, rand, 100, 700);
 	unsigned n = 0;
 	for (guint i = 0; i + sizeof(struct crash_record) <= acc->len; i += sizeof(struct crash_record)) {
 		struct crash_record r;

@@ -10,7 +10,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "block/block.h"
@@ -37,6 +36,15 @@ static char *hostile_base(char **contents, gsize *len)
 	return g_steal_pointer(&path);
 }
 
+/* An operation's RET on the image PATH: if it failed, *ERROR names the image (and is freed). */
+static void fails_naming(int ret, char **error, const char *path)
+{
+	if (ret >= 0)
+		return;
+	g_assert_true(g_str_has_prefix(*error, path));
+	g_clear_pointer(error, g_free);
+}
+
 /* Opens PATH writable and runs every snapshot operation on it; each fails with a message
  * naming the image or succeeds. Returns whether it opened. Under ASan this proves that a
  * damaged table is never read outside the file or a buffer. */
@@ -56,28 +64,14 @@ static bool hostile_exercise(const char *path, char **open_error)
 	size_t n;
 	g_assert_cmpint(block_snapshot_list(bd, &list, &n), ==, 0);
 	for (size_t i = 0; i < n; i++) {
-		int ret = block_snapshot_goto(bd, list[i].id, &error);
-		if (ret < 0) {
-			g_assert_true(g_str_has_prefix(error, path));
-			g_clear_pointer(&error, g_free);
-		}
+		fails_naming(block_snapshot_goto(bd, list[i].id, &error), &error, path);
 		static uint8_t buf[65536];
 		block_pread(bd, buf, MIN(sizeof(buf), block_size(bd)), 0);
-		ret = block_snapshot_create(bd, "new", NULL, 0, &error);
-		if (ret < 0) {
-			g_assert_true(g_str_has_prefix(error, path));
-			g_clear_pointer(&error, g_free);
-		}
+		fails_naming(block_snapshot_create(bd, "new", NULL, 0, &error), &error, path);
 		uint64_t bytes;
-		if (qcow2_snapshot_exclusive_bytes(bd, list[i].id, &bytes, &error) < 0) {
-			g_assert_true(g_str_has_prefix(error, path));
-			g_clear_pointer(&error, g_free);
-		}
-		ret = block_snapshot_delete(bd, list[i].id, &error);
-		if (ret < 0) {
-			g_assert_true(g_str_has_prefix(error, path));
-			g_clear_pointer(&error, g_free);
-		}
+		fails_naming(qcow2_snapshot_exclusive_bytes(bd, list[i].id, &bytes, &error), &error,
+			     path);
+		fails_naming(block_snapshot_delete(bd, list[i].id, &error), &error, path);
 	}
 	block_snapshot_list_free(list, n);
 	block_close(bd);
@@ -218,21 +212,11 @@ static void test_hostile_snapshot_tables(void)
 	}
 
 	/* random bit flips in the table and the snapshot's tables */
-	const struct {
-		uint64_t off, len;
-	} areas[] = { { 60, 12 }, { table, 160 }, { sl1, 64 }, { sl2, 4096 } };
+	const struct file_area areas[] = { { 60, 12 }, { table, 160 }, { sl1, 64 }, { sl2, 4096 } };
 	GRand *rand = g_rand_new_with_seed(4321);
 	unsigned opened = 0;
 	for (int round = 0; round < 300; round++) {
-		g_autofree char *copy = g_memdup2(contents, len);
-		int flips = g_rand_int_range(rand, 1, 4);
-		for (int f = 0; f < flips; f++) {
-			unsigned a = g_rand_int_range(rand, 0, G_N_ELEMENTS(areas));
-			uint64_t at = areas[a].off + g_rand_int_range(rand, 0, areas[a].len);
-			if (at < len)
-				copy[at] ^= 1u << g_rand_int_range(rand, 0, 8);
-		}
-		g_assert_true(g_file_set_contents(path, copy, len, NULL));
+		write_flipped(path, contents, len, areas, G_N_ELEMENTS(areas), 4, rand);
 		opened += hostile_exercise(path, NULL);
 		g_assert_cmpuint(file_size(path), <, 64 << 20); /* no runaway allocation */
 	}
@@ -453,37 +437,12 @@ static void crash_resolve(const char *path, struct crash_state *st, const struct
 				    : "not done");
 }
 
-static void crash_collect(int fd, GByteArray *acc)
-{
-	uint8_t buf[4096];
-	ssize_t n;
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		g_byte_array_append(acc, buf, n);
-}
-
 /* Runs the child for a random while, kills it, brings the model up to date. */
 static unsigned crash_round(const char *path, uint32_t seed, struct crash_state *st, GRand *rand)
 {
 	g_autofree char *seed_s = g_strdup_printf("%u", seed);
 	char *argv[] = { self_exe, "--crash-child", (char *)path, seed_s, NULL };
-	GPid pid;
-	int out;
-	g_assert_true(g_spawn_async_with_pipes(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
-					       NULL, &pid, NULL, &out, NULL, NULL));
-	g_assert_cmpint(fcntl(out, F_SETFL, O_NONBLOCK), ==, 0);
-	GByteArray *acc = g_byte_array_new();
-	gint64 deadline = g_get_monotonic_time() + g_rand_int_range(rand, 50, 400) * 1000;
-	while (g_get_monotonic_time() < deadline) {
-		crash_collect(out, acc);
-		g_usleep(1000);
-	}
-	kill(pid, SIGKILL);
-	int status;
-	waitpid(pid, &status, 0);
-	g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL); /* not a failure */
-	g_assert_cmpint(fcntl(out, F_SETFL, 0), ==, 0);
-	crash_collect(out, acc);
-	close(out);
+	GByteArray *acc = run_killed(argv, rand, 50, 400);
 	unsigned ops = 0;
 	struct crash_record last = { 0 };
 	bool open_op = false;
