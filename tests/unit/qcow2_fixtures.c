@@ -102,6 +102,20 @@ void expect_open_error(const char *path, bool read_only, const char *msg)
 	g_free(error);
 }
 
+char *make_image(const struct kind *k, const char *name, uint64_t size)
+{
+	char *path = tmp_path(name);
+	if (!k->qemu_opts) {
+		char *error = NULL;
+		g_assert_cmpint(block_create_qcow2(path, size, NULL, &error), ==, 0);
+	} else {
+		g_assert_cmpint(sh(NULL, "qemu-img create -q -f qcow2 %s %s %" G_GUINT64_FORMAT,
+				   k->qemu_opts, path, size),
+				==, 0);
+	}
+	return path;
+}
+
 void write_pattern(struct block_dev *bd, uint64_t off, size_t len, uint8_t pat)
 {
 	g_autofree uint8_t *buf = g_malloc(len);

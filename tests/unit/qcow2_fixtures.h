@@ -32,6 +32,17 @@ void qemu_io_v(const char *path, const char *const *cmds);
 
 struct block_dev *open_ok(const char *path, bool read_only);
 
+/* An image kind: who creates it, with which options. */
+struct kind {
+	const char *name;
+	const char *qemu_opts; /* NULL: block_create_qcow2 */
+	unsigned cluster_size;
+	bool no_snapshots; /* refcounts too narrow to share a cluster */
+};
+
+/* A new image NAME (in the test's directory) of kind K and SIZE bytes. */
+char *make_image(const struct kind *k, const char *name, uint64_t size);
+
 /* Opening PATH fails with an error that contains MSG. */
 void expect_open_error(const char *path, bool read_only, const char *msg);
 

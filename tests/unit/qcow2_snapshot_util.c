@@ -50,16 +50,3 @@ const struct kind kinds[] = {
 	{ "qemu-4k-rc1", "-o cluster_size=4096,refcount_bits=1", 4096, true },
 };
 
-char *make_image(const struct kind *k, const char *name, uint64_t size)
-{
-	char *path = tmp_path(name);
-	if (!k->qemu_opts) {
-		char *error = NULL;
-		g_assert_cmpint(block_create_qcow2(path, size, NULL, &error), ==, 0);
-	} else {
-		g_assert_cmpint(sh(NULL, "qemu-img create -q -f qcow2 %s %s %" G_GUINT64_FORMAT,
-				   k->qemu_opts, path, size),
-				==, 0);
-	}
-	return path;
-}

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "block/block.h"
+#include "qcow2_fixtures.h"
 
 /* An operation's RET and *ERROR: a failure ends the test. Snapshot ID (tagged NAME) taken,
  * gone to, deleted on BD, likewise. */
@@ -21,17 +22,10 @@ void delete_ok(struct block_dev *bd, const char *id);
 
 uint64_t file_size(const char *path);
 
-/* Image kinds: who creates them, with which options; kinds[0] is pcvm's own. */
-struct kind {
-	const char *name;
-	const char *qemu_opts; /* NULL: block_create_qcow2 */
-	unsigned cluster_size;
-	bool no_snapshots; /* refcounts too narrow to share a cluster */
-};
-
+/* The image kinds of the snapshot tests (struct kind: qcow2_fixtures.h); kinds[0] is
+ * pcvm's own. */
 extern const struct kind kinds[8];
 
 #define IMG_SIZE (64ull << 20)
 
-/* A new image NAME (in the test's directory) of kind K and SIZE bytes. */
-char *make_image(const struct kind *k, const char *name, uint64_t size);
+

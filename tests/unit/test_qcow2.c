@@ -16,12 +16,6 @@
 
 /* ---- image kinds: who creates them, with which options ---- */
 
-struct kind {
-	const char *name;
-	const char *qemu_opts; /* NULL: block_create_qcow2 */
-	unsigned cluster_size;
-};
-
 static const struct kind kinds[] = {
 	{ "pcvm", NULL, 65536 },
 	{ "qemu-default", "", 65536 },
@@ -31,20 +25,6 @@ static const struct kind kinds[] = {
 	{ "qemu-rc64", "-o refcount_bits=64", 65536 },
 	{ "qemu-2m-rc8", "-o cluster_size=2M,refcount_bits=8", 2 << 20 },
 };
-
-static char *make_image(const struct kind *k, uint64_t size)
-{
-	char *path = tmp_path(k->name);
-	if (!k->qemu_opts) {
-		char *error = NULL;
-		g_assert_cmpint(block_create_qcow2(path, size, NULL, &error), ==, 0);
-	} else {
-		g_assert_cmpint(sh(NULL, "qemu-img create -q -f qcow2 %s %s %" G_GUINT64_FORMAT,
-				   k->qemu_opts, path, size),
-				==, 0);
-	}
-	return path;
-}
 
 /* Non-overlapping writes that cross sector, cluster and L2-table boundaries. */
 struct region {
@@ -94,7 +74,7 @@ static void test_pcvm_writes_qemu_reads(void)
 	if (!have_qemu())
 		return;
 	for (size_t k = 0; k < G_N_ELEMENTS(kinds); k++) {
-		g_autofree char *path = make_image(&kinds[k], IMG_SIZE);
+		g_autofree char *path = make_image(&kinds[k], kinds[k].name, IMG_SIZE);
 		struct region r[8];
 		unsigned n = regions_for(&kinds[k], r);
 		struct block_dev *bd = open_ok(path, false);
@@ -113,7 +93,7 @@ static void test_qemu_writes_pcvm_reads(void)
 	if (!have_qemu())
 		return;
 	for (size_t k = 0; k < G_N_ELEMENTS(kinds); k++) {
-		g_autofree char *path = make_image(&kinds[k], IMG_SIZE);
+		g_autofree char *path = make_image(&kinds[k], kinds[k].name, IMG_SIZE);
 		struct region r[8];
 		unsigned n = regions_for(&kinds[k], r);
 		g_autoptr(GPtrArray) cmds = g_ptr_array_new_with_free_func(g_free);
