@@ -444,7 +444,14 @@ static void reserve_ahead(struct qcow2 *s)
 	s->ahead_first = first;
 	s->ahead_end = end;
 	g_atomic_int_set(&s->ahead_done, 0);
-	s->ahead_thread = g_thread_new("qcow2-sync", ahead_sync, s);
+	GError *err = NULL;
+	s->ahead_thread = g_thread_try_new("qcow2-sync", ahead_sync, s, &err);
+	if (!s->ahead_thread) { /* no thread: the batch is synced when it is needed */
+		log_once(LOG_WARN, "%s: %s", s->bd->path, err->message);
+		g_error_free(err);
+		s->ahead_ret = -EAGAIN;
+		g_atomic_int_set(&s->ahead_done, 1);
+	}
 }
 
 /* Waits for the sync of the batch reserved ahead, if one runs. */
