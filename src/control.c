@@ -292,7 +292,7 @@ void control_server_progress(struct control_server *srv, const char *phase, uint
 
 /* ---- client ---- */
 
-static JsonNode *request_new(const char *cmd, JsonNode *args)
+char *control_request_line(const char *cmd, JsonNode *args)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
 	json_builder_begin_object(b);
@@ -303,7 +303,9 @@ static JsonNode *request_new(const char *cmd, JsonNode *args)
 	json_builder_set_member_name(b, "id");
 	json_builder_add_int_value(b, 1);
 	json_builder_end_object(b);
-	return json_builder_get_root(b);
+	g_autoptr(JsonNode) root = json_builder_get_root(b);
+	g_autofree char *text = json_to_string(root, FALSE);
+	return g_strconcat(text, "\n", NULL);
 }
 
 /* Reads lines until the reply (events may come first, passed to ON_EVENT); returns its
@@ -351,10 +353,7 @@ JsonNode *control_call_full(const char *path, const char *cmd, JsonNode *args,
 	}
 	/* a VM that does not answer within 30 s is reported, not waited for forever */
 	g_socket_set_timeout(g_socket_connection_get_socket(conn), 30);
-	JsonNode *req = request_new(cmd, args);
-	g_autofree char *text = json_to_string(req, FALSE);
-	json_node_unref(req);
-	g_autofree char *line = g_strconcat(text, "\n", NULL);
+	g_autofree char *line = control_request_line(cmd, args);
 	GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
 	if (!g_output_stream_write_all(out, line, strlen(line), NULL, NULL, &err)) {
 		*error = g_strdup(err->message);

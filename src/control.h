@@ -53,6 +53,10 @@ void control_server_progress(struct control_server *srv, const char *phase, uint
 /* Client side, for the CLI: connects to PATH, sends one request, returns its "result" object
  * (json_node_unref it) or NULL with *error (the server's error text, or why it could not ask). */
 JsonNode *control_call(const char *path, const char *cmd, JsonNode *args, char **error);
+
+/* A request as it goes on the socket: {"cmd":CMD,"args":ARGS,"id":1} and a newline (ARGS is
+ * taken over; NULL: null). */
+char *control_request_line(const char *cmd, JsonNode *args);
 /* The same, passing each event line that comes before the reply to ON_EVENT (may be NULL). */
 typedef void (*control_event_fn)(void *opaque, JsonObject *event);
 JsonNode *control_call_full(const char *path, const char *cmd, JsonNode *args,

@@ -5,6 +5,8 @@
 #include <gio/gunixsocketaddress.h>
 #include <string.h>
 
+#include "control.h"
+
 G_DEFINE_QUARK(pcvm - vmctl - error - quark, vmctl_error)
 
 #define VMCTL_MAX_REPLY (1024 * 1024) /* a longer line is not a reply of ours */
@@ -172,22 +174,6 @@ static void on_connected(GObject *src, GAsyncResult *res, gpointer data)
 					c->cancel, on_written, task);
 }
 
-static char *request_line(const char *cmd, JsonNode *args)
-{
-	g_autoptr(JsonBuilder) b = json_builder_new();
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "cmd");
-	json_builder_add_string_value(b, cmd);
-	json_builder_set_member_name(b, "args");
-	json_builder_add_value(b, args ? args : json_node_new(JSON_NODE_NULL));
-	json_builder_set_member_name(b, "id");
-	json_builder_add_int_value(b, 1);
-	json_builder_end_object(b);
-	g_autoptr(JsonNode) root = json_builder_get_root(b);
-	g_autofree char *text = json_to_string(root, FALSE);
-	return g_strconcat(text, "\n", NULL);
-}
-
 void vmctl_call_async(const char *dir, const char *cmd, JsonNode *args, unsigned timeout_s,
 		      GCancellable *cancel, GAsyncReadyCallback callback, gpointer data)
 {
@@ -202,7 +188,7 @@ void vmctl_call_events_async(const char *dir, const char *cmd, JsonNode *args,
 	struct vmctl_call *c = g_new0(struct vmctl_call, 1);
 	c->cmd = g_strdup(cmd);
 	c->path = vmctl_socket_path(dir);
-	c->line = request_line(cmd, args);
+	c->line = control_request_line(cmd, args);
 	c->cancel = g_cancellable_new();
 	if (cancel) {
 		c->caller = g_object_ref(cancel);
