@@ -8,50 +8,22 @@
 #include <errno.h>
 #include <glib.h>
 #include <glib/gstdio.h>
-#include <stdarg.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "block/block.h"
 #include "block/grow.h"
 #include "block/qcow2.h"
+#include "qcow2_fixtures.h"
 
 #define MiB (1ull << 20)
 #define GiB (1ull << 30)
-
-static char *dir; /* the test's files, removed at the end */
-
-static char *tmp_path(const char *name)
-{
-	if (!dir)
-		dir = g_dir_make_tmp("pcvm-grow-XXXXXX", NULL);
-	char *p = g_build_filename(dir, name, NULL);
-	g_unlink(p);
-	return p;
-}
 
 static bool have_qemu_img(void)
 {
 	g_autofree char *img = g_find_program_in_path("qemu-img");
 	g_autofree char *io = g_find_program_in_path("qemu-io");
 	return img && io;
-}
-
-static int G_GNUC_PRINTF(2, 3) sh(char **out, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	g_autofree char *cmd = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-	g_autofree char *o = NULL, *e = NULL;
-	int status;
-	g_assert_true(g_spawn_sync(NULL, argv, NULL, 0, NULL, NULL, &o, &e, &status, NULL));
-	if (out)
-		*out = g_strconcat(o, e, NULL);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
 /* qemu-img agrees: the image is clean and has SIZE bytes. */
@@ -67,15 +39,6 @@ static void qemu_check(const char *path, uint64_t size)
 	g_autofree char *want = g_strdup_printf("(%" G_GUINT64_FORMAT " bytes)", size);
 	if (!strstr(info, want))
 		g_error("qemu-img info %s: expected %s\n%s", path, want, info);
-}
-
-static struct block_dev *open_ok(const char *path, bool read_only)
-{
-	char *error = NULL;
-	struct block_dev *bd = block_open(path, read_only, &error);
-	if (!bd)
-		g_error("%s", error);
-	return bd;
 }
 
 static void fill(struct block_dev *bd, uint64_t off, uint8_t pat)
@@ -255,9 +218,5 @@ int main(int argc, char **argv)
 	g_test_add_func("/block-grow/qcow2-steps", test_qcow2_steps);
 	g_test_add_func("/block-grow/raw", test_raw);
 	g_test_add_func("/block-grow/refusals", test_refusals);
-	int ret = g_test_run();
-	g_autofree char *cmd = dir ? g_strdup_printf("rm -rf '%s'", dir) : NULL;
-	if (cmd && system(cmd) != 0)
-		g_printerr("could not remove %s\n", dir);
-	return ret;
+	return run_tests();
 }
