@@ -111,6 +111,7 @@ struct qcow2 {
 	GThread *ahead_thread;		 /* syncing it */
 	gint ahead_done;		 /* that sync has returned ... */
 	int ahead_ret;			 /* ... with this (0 or -errno) */
+	bool ahead_refused;		 /* not cheap from qcow2_write_nowait (this batch) */
 	uint64_t free_hint;	      /* no free cluster below this index */
 	uint64_t *release;	      /* entries to free after the next barrier */
 	size_t n_release, cap_release;

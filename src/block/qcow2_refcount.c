@@ -437,8 +437,10 @@ static bool ahead_cheap(struct qcow2 *s)
 static void reserve_ahead(struct qcow2 *s)
 {
 	uint64_t first, end;
-	if (s->nowait && !ahead_cheap(s))
+	if (s->nowait && (s->ahead_refused || !ahead_cheap(s))) {
+		s->ahead_refused = true; /* not looked at again by every write of this batch */
 		return;
+	}
 	if (reserve_run(s, &first, &end) < 0)
 		return; /* the next allocation tries again, synchronously, and reports */
 	s->ahead_first = first;
@@ -475,6 +477,7 @@ uint64_t qcow2_reserved_ready(struct qcow2 *s)
  * else a new one. */
 static int reserve_next(struct qcow2 *s)
 {
+	s->ahead_refused = false;
 	if (!s->ahead_end)
 		return reserve_now(s);
 	qcow2_ahead_wait(s);
