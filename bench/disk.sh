@@ -309,30 +309,25 @@ done
 ANATOMY_EVENTS=(-e kvm:kvm_userspace_exit -e kvm:kvm_pio)
 # anatomy VMM: "exits port-accesses polls" per command of one run (raw image), or fails
 anatomy() {
-	local vmm=$1 rec=$TMP/anatomy.data img=$TMP/$1.raw
-	# shellcheck disable=SC2317 # run_disk calls it through WRAP
+	local vmm=$1 rec=$TMP/anatomy.data
 	WRAP=(perf record -q -c 1 "${ANATOMY_EVENTS[@]}" -o "$rec" --)
 	run_disk "$vmm" raw || { WRAP=(); return 1; }
 	WRAP=()
+	# counts from the first DMA command on, as they stood at the last one
 	perf script -i "$rec" -F event,trace 2>/dev/null | awk '
 		/pio_write at 0x1f7 / && ($NF == "0xc8" || $NF == "0xca") {
-			if (!first) first = NR
-			last = NR; cmds++
+			if (cmds++) { x = exits; p = pio; q = polls }
 		}
-		{ line[NR] = $0 }
+		!cmds { next }
+		/kvm_userspace_exit/ { exits++ }
+		/kvm_pio/ { pio++ }
+		/kvm_pio/ && /pio_read/ && !/at 0x1f7 / { polls++ }
 		END {
-			for (i = first; i <= last; i++) {
-				if (line[i] ~ /kvm_userspace_exit/) exits++
-				else if (line[i] ~ /kvm_pio/) {
-					pio++
-					if (line[i] ~ /pio_read/ && line[i] !~ /at 0x1f7 /) polls++
-				}
-			}
 			n = cmds - 1
 			if (n < 1) exit 1
-			printf "%.2f %.2f %.2f\n", exits / n, pio / n, polls / n
+			printf "%.2f %.2f %.2f\n", x / n, p / n, q / n
 		}'
-	rm -f "$rec" "$img"
+	rm -f "$rec"
 }
 
 if [ "${ANATOMY:-1}" != 0 ] && [[ " $FORMATS " == *" raw "* ]] && command -v perf >/dev/null 2>&1 &&
