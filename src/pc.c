@@ -83,6 +83,28 @@ static void pc_request_exit(void *opaque, int code, const char *why)
 	pthread_mutex_unlock(&pc->req_lock);
 }
 
+/* Off the vCPU threads only the main loop calls this (block completions), the thread that
+ * also creates and destroys the VM, so the ring is there or NULL throughout. */
+static void pc_flush_posted(void *opaque)
+{
+	struct pc *pc = opaque;
+	if (!vcpu_on_this_thread())
+		kvm_vm_drain_coalesced(&pc->kvm, pc->io);
+}
+
+/* bus_posted_fn for the port bus: KVM queues what the devices declare posted. Without a VM
+ * (between pc_cpus_off and pc_cpus_build) there is nothing to tell; pc_cpus_build replays. */
+static void pc_posted_ports(void *opaque, uint64_t addr, uint64_t len, bool on)
+{
+	struct pc *pc = opaque;
+	if (addr + len > 0x10000)
+		return;
+	if (on)
+		kvm_vm_coalesce_pio(&pc->kvm, addr, len);
+	else
+		kvm_vm_uncoalesce_pio(&pc->kvm, addr, len);
+}
+
 static void pc_vcpu_request(void *opaque, struct vcpu *v, enum vcpu_action action, const char *why)
 {
 	struct pc *pc = opaque;
@@ -299,20 +321,14 @@ static void pc_add_isa_devices(struct pc *pc, bool test_exit)
 
 /* ---- power ---- */
 
-static const struct {
-	uint16_t port, len;
-} pc_coalesced_pio[] = { { 0x1F1, 6 }, { 0x171, 6 } };
-
 /* A new KVM VM with its memory and (not yet running) vCPUs: power-on, reset and revert. */
 int pc_cpus_build(struct pc *pc, char **error)
 {
 	if (kvm_vm_create(&pc->kvm, error) < 0)
 		return -1;
-	/* The ATA task-file registers 1-6 of both channels: their writes only latch what the
-	 * command register (7) or a read then acts on, and those exit and replay them first. A
-	 * guest issuing a command writes six of them: five exits saved per command. */
-	for (size_t i = 0; i < G_N_ELEMENTS(pc_coalesced_pio); i++)
-		kvm_vm_coalesce_pio(&pc->kvm, pc_coalesced_pio[i].port, pc_coalesced_pio[i].len);
+	/* the ports whose writes KVM may queue (the ATA task file, the bus-master status): each
+	 * one a guest writes per command is an exit saved */
+	bus_replay_posted(pc->io);
 	/* from here on pc_cpus_off() undoes what was done; the lock: pc_lfb_sync, on the VNC
 	 * server's thread, reaches the VM only while this is set */
 	pthread_mutex_lock(&pc->req_lock);
@@ -581,7 +597,7 @@ struct pc *pc_new(const struct vm_config *cfg, const struct pc_options *opts, ch
 	pc->kvm.kvm_fd = pc->kvm.vm_fd = -1;
 	pc->devices = g_array_new(FALSE, TRUE, sizeof(struct pc_device));
 	pc->stdin_pending = g_byte_array_new();
-	pc->hooks = (struct machine_hooks){ pc_request_reset, pc_request_exit, pc };
+	pc->hooks = (struct machine_hooks){ pc_request_reset, pc_request_exit, pc_flush_posted, pc };
 	pc->vcpus = g_new0(struct vcpu, pc->ncpus);
 	for (unsigned i = 0; i < pc->ncpus; i++)
 		pc->vcpus[i].fd = -1;
@@ -600,6 +616,7 @@ struct pc *pc_new(const struct vm_config *cfg, const struct pc_options *opts, ch
 	pc->bundle_dir = g_strdup(opts->bundle_dir ? opts->bundle_dir : ".");
 	pc->vcpu_env = (struct vcpu_env){ .request = pc_vcpu_request, .opaque = pc };
 	pc->io = bus_new("pio");
+	bus_set_posted_hook(pc->io, pc_posted_ports, pc);
 	pc->mmio = bus_new("mmio");
 	pc->vcpu_env.pio = pc->io;
 	pc->vcpu_env.mmio = pc->mmio;

@@ -18,6 +18,8 @@ struct bus {
 	char *name;
 	pthread_rwlock_t lock; /* guards the region array, not the devices */
 	GArray *regions;       /* struct bus_region, sorted by base, never overlapping */
+	bus_posted_fn posted_fn;
+	void *posted_opaque;
 };
 
 struct bus *bus_new(const char *name)
@@ -54,6 +56,33 @@ static guint bus_lower_bound(struct bus *bus, uint64_t addr)
 	return lo;
 }
 
+void bus_set_posted_hook(struct bus *bus, bus_posted_fn fn, void *opaque)
+{
+	bus->posted_fn = fn;
+	bus->posted_opaque = opaque;
+}
+
+static void bus_tell_posted(struct bus *bus, const struct bus_region *r, bool on)
+{
+	if (!bus->posted_fn)
+		return;
+	for (unsigned i = 0; i < BUS_MAX_POSTED; i++) {
+		struct bus_span s = r->ops->posted[i];
+		if (s.len && s.offset + s.len <= r->len)
+			bus->posted_fn(bus->posted_opaque, r->base + s.offset, s.len, on);
+	}
+}
+
+void bus_replay_posted(struct bus *bus)
+{
+	pthread_rwlock_rdlock(&bus->lock);
+	GArray *copy = g_array_copy(bus->regions);
+	pthread_rwlock_unlock(&bus->lock);
+	for (guint i = 0; i < copy->len; i++)
+		bus_tell_posted(bus, &g_array_index(copy, struct bus_region, i), true);
+	g_array_free(copy, TRUE);
+}
+
 int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_ops *ops,
 		 void *opaque, pthread_mutex_t *lock, const char *owner)
 {
@@ -75,22 +104,27 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_
 	struct bus_region r = { base, len, ops, opaque, lock, owner };
 	g_array_insert_val(bus->regions, i, r);
 	pthread_rwlock_unlock(&bus->lock);
+	bus_tell_posted(bus, &r, true);
 	return 0;
 }
 
 int bus_unregister(struct bus *bus, uint64_t base, void *opaque)
 {
+	struct bus_region gone;
 	int ret = -1;
 	pthread_rwlock_wrlock(&bus->lock);
 	guint i = bus_lower_bound(bus, base);
 	if (i < bus->regions->len) {
 		struct bus_region *r = &g_array_index(bus->regions, struct bus_region, i);
 		if (r->base == base && r->opaque == opaque) {
+			gone = *r;
 			g_array_remove_index(bus->regions, i);
 			ret = 0;
 		}
 	}
 	pthread_rwlock_unlock(&bus->lock);
+	if (ret == 0)
+		bus_tell_posted(bus, &gone, false);
 	return ret;
 }
 

@@ -9,11 +9,26 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Part of a region: LEN bytes from OFFSET (its start). */
+struct bus_span {
+	uint16_t offset, len;
+};
+
+#define BUS_MAX_POSTED 2
+
 struct bus_ops {
 	uint64_t (*read)(void *opaque, uint64_t offset, unsigned size);
 	void (*write)(void *opaque, uint64_t offset, uint64_t data, unsigned size);
 	unsigned min_size; /* 1, 2, 4 or 8; 0 means 1 */
 	unsigned max_size; /* 0 means 4 */
+	/*
+	 * Registers whose writes may be posted: the machine may queue them without stopping the
+	 * guest and hand them over later, in order, before the next access that exits and before
+	 * the device changes these registers on its own (machine_flush_posted). Only for writes
+	 * that start nothing: a value latched for a later access, bits written one to clear.
+	 * Unused entries have len 0.
+	 */
+	struct bus_span posted[BUS_MAX_POSTED];
 };
 
 struct bus;
@@ -29,6 +44,16 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_
 		 void *opaque, pthread_mutex_t *lock, const char *owner);
 /* Releases the region that starts at BASE and belongs to OPAQUE; returns -1 if none. */
 int bus_unregister(struct bus *bus, uint64_t base, void *opaque);
+
+/*
+ * Told of every posted span (bus_ops.posted) as its region is registered (ON true) or released
+ * (false), in bus addresses: how the machine keeps KVM's queued ports where the regions are,
+ * a PCI BAR that moves included. Called on the thread that (un)registers, no lock held.
+ */
+typedef void (*bus_posted_fn)(void *opaque, uint64_t addr, uint64_t len, bool on);
+void bus_set_posted_hook(struct bus *bus, bus_posted_fn fn, void *opaque);
+/* Tells the hook of every posted span registered now (ON true): for a new KVM VM. */
+void bus_replay_posted(struct bus *bus);
 
 /*
  * Guest accesses. SIZE is 1, 2, 4 or 8. Unclaimed addresses read all-ones and ignore writes;

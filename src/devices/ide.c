@@ -275,6 +275,9 @@ const struct bus_ops ide_cmd_ops = {
 	.write = ide_cmd_port_write,
 	.min_size = 1,
 	.max_size = 4,
+	/* Features, Sector Count, LBA Low/Mid/High, Device: a guest writes all six for each
+	 * command, which the Command register write (7) then acts on */
+	.posted = { { 1, 6 } },
 };
 
 /* ---- control block: alternate status and device control ---- */

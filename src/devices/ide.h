@@ -122,11 +122,14 @@ struct ide_channel {
 	struct ide_drive drive[2];
 	struct irq_line irq;
 	pthread_mutex_t *lock; /* held by the completion of a block request; see ide_channel_set_lock */
+	/* flush_posted runs before a completion off the vCPU changes the registers (NULL: none) */
+	const struct machine_hooks *hooks;
 	const struct ide_dma_ops *dma; /* NULL: no bus master, DMA commands abort */
 	void *dma_opaque;
 };
 
-/* Offset 0: 16-bit data port (8-bit and 32-bit accesses too); 1-7: byte registers. */
+/* Offset 0: 16-bit data port (8-bit and 32-bit accesses too); 1-7: byte registers, of which
+ * 1-6 (the task file) are posted: their writes only latch what a command or read acts on. */
 extern const struct bus_ops ide_cmd_ops;
 /* One port: Alternate Status on read, Device Control on write. */
 extern const struct bus_ops ide_ctrl_ops;

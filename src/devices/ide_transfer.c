@@ -83,6 +83,9 @@ static void ide_request_done(struct block_req *req, int ret)
 	struct ide_request *r = req->opaque;
 	struct ide_drive *d = r->drive;
 	pthread_mutex_t *lock = d->chan->lock;
+	/* a clear of the bus-master Interrupt bit the guest posted before this completion must
+	 * not land after the completion sets it */
+	machine_flush_posted(d->chan->hooks);
 	if (lock)
 		pthread_mutex_lock(lock);
 	if (r->gen == d->io_gen && d->xfer == IDE_XFER_IO)

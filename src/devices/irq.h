@@ -29,8 +29,23 @@ struct machine_hooks {
 	void (*reset)(void *opaque, const char *why);
 	/* Ends the VM process with EXIT_CODE (0 for a guest power-off). */
 	void (*exit)(void *opaque, int exit_code, const char *why);
+	/* Hands the devices the guest's posted writes (bus_ops.posted) not handed over yet. */
+	void (*flush_posted)(void *opaque);
 	void *opaque;
 };
+
+/*
+ * For a device about to change, on its own (a completion off the vCPU), registers the guest
+ * may post writes to: an earlier write must land first, not after and undo the change (a
+ * write-one-to-clear of an interrupt bit landing after the interrupt). Call without the
+ * device's lock: the posted writes take it. On a vCPU thread it does nothing, as the vCPU
+ * handed them over when it exited.
+ */
+static inline void machine_flush_posted(const struct machine_hooks *h)
+{
+	if (h && h->flush_posted)
+		h->flush_posted(h->opaque);
+}
 
 static inline void machine_request_reset(const struct machine_hooks *h, const char *why)
 {

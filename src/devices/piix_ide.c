@@ -227,6 +227,9 @@ static const struct bus_ops piix_bm_ops = {
 	.write = piix_bm_write,
 	.min_size = 1,
 	.max_size = 4,
+	/* BMISX of each channel: write one to clear Error and Interrupt, and the two capable
+	 * bits, which nothing reads but a BIOS. A guest clears the status before each command. */
+	.posted = { { 8 * 0 + PIIX_BM_STATUS, 1 }, { 8 * 1 + PIIX_BM_STATUS, 1 } },
 };
 
 /* Whether a loaded register file holds only values a guest could have produced: Active only
@@ -320,6 +323,7 @@ static void *piix_ide_create(const struct dev_ctx *ctx)
 		ide_channel_init(&dev->chan[ch], &dev->chan_irq[ch], ctx->disks[2 * ch],
 				 ctx->disks[2 * ch + 1]);
 		ide_channel_set_lock(&dev->chan[ch], &dev->lock);
+		dev->chan[ch].hooks = ctx->hooks;
 		ide_channel_set_dma(&dev->chan[ch], &piix_bm_dma_ops, &dev->bm[ch]);
 	}
 	piix_ide_pci_init(dev);

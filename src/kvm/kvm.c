@@ -182,13 +182,23 @@ fail:
 	return -1;
 }
 
-int kvm_vm_coalesce_pio(struct kvm_vm *vm, uint16_t port, uint16_t len)
+static int kvm_vm_zone(struct kvm_vm *vm, unsigned long request, uint16_t port, uint16_t len)
 {
 	struct kvm_coalesced_mmio_zone zone = { .addr = port, .size = len, .pio = 1 };
-	if (!vm->coalesced_pio || vm->ring_page <= 0 ||
-	    ioctl(vm->vm_fd, KVM_REGISTER_COALESCED_MMIO, &zone) < 0)
+	if (vm->vm_fd < 0 || !vm->coalesced_pio || vm->ring_page <= 0 ||
+	    ioctl(vm->vm_fd, request, &zone) < 0)
 		return -1;
 	return 0;
+}
+
+int kvm_vm_coalesce_pio(struct kvm_vm *vm, uint16_t port, uint16_t len)
+{
+	return kvm_vm_zone(vm, KVM_REGISTER_COALESCED_MMIO, port, len);
+}
+
+int kvm_vm_uncoalesce_pio(struct kvm_vm *vm, uint16_t port, uint16_t len)
+{
+	return kvm_vm_zone(vm, KVM_UNREGISTER_COALESCED_MMIO, port, len);
 }
 
 void kvm_vm_map_ring(struct kvm_vm *vm, int vcpu_fd)

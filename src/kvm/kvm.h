@@ -56,14 +56,16 @@ int kvm_vm_get_dirty_log(struct kvm_vm *vm, unsigned slot, uint64_t *bitmap);
 /*
  * Port writes to [PORT, PORT + LEN) stop causing exits: KVM queues them in a ring and the vCPU
  * replays them on PIO (kvm_vm_drain_coalesced) before it handles its next exit of any kind.
- * Only for registers whose writes merely latch a value that a later access acts on (the ATA
- * task file): anything that reads or triggers exits and sees the writes in order. Call after
- * kvm_vm_create, before the vCPUs; returns -1 where KVM cannot (then nothing changes).
+ * Only for registers whose writes start nothing (bus_ops.posted): anything that reads or
+ * triggers exits and sees the writes in order. Returns -1 where KVM cannot (then nothing
+ * changes). uncoalesce undoes it (a region that moved).
  */
 int kvm_vm_coalesce_pio(struct kvm_vm *vm, uint16_t port, uint16_t len);
+int kvm_vm_uncoalesce_pio(struct kvm_vm *vm, uint16_t port, uint16_t len);
 /* Maps the ring from vCPU FD (vcpu_create does this for the first vCPU). */
 void kvm_vm_map_ring(struct kvm_vm *vm, int vcpu_fd);
-/* Replays the queued writes on PIO, oldest first. Any vCPU thread; cheap when empty. */
+/* Replays the queued writes on PIO, oldest first. Any vCPU thread, or the thread that owns
+ * the VM's lifetime (the main loop); cheap when empty. */
 void kvm_vm_drain_coalesced(struct kvm_vm *vm, struct bus *pio);
 
 /* Drives GSI to LEVEL (edge-triggered lines: 1 then 0). Safe from any thread. */

@@ -126,9 +126,17 @@ static void vcpu_request(struct vcpu *v, enum vcpu_action action, char *why)
 	pthread_mutex_unlock(&v->lock);
 }
 
+static __thread bool vcpu_thread_here;
+
+bool vcpu_on_this_thread(void)
+{
+	return vcpu_thread_here;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
+	vcpu_thread_here = true;
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);

@@ -53,6 +53,8 @@ void vcpu_set_state(struct vcpu *v, enum vcpu_state state);
 void vcpu_kick_pause(struct vcpu *v);
 /* Stops and joins the thread, then closes the vCPU. */
 void vcpu_destroy(struct vcpu *v);
+/* Whether the calling thread is a vCPU's (which replays posted writes at each of its exits). */
+bool vcpu_on_this_thread(void);
 
 /* Handles one exit. *WHY is set (g_free it) for anything but VCPU_CONTINUE. FD may be -1 in
  * tests (no register dump then). */

@@ -29,7 +29,10 @@ struct fake_env *fake_env_new(int irq0, int irq1)
 	env->ram = g_malloc0(FAKE_RAM_SIZE);
 	guest_mem_add(&env->mem, 0, FAKE_RAM_SIZE, env->ram);
 	env->clock = clock_new_virtual(0);
-	env->hooks = (struct machine_hooks){ fake_reset, fake_exit, env };
+	env->hooks = (struct machine_hooks){ .reset = fake_reset,
+					     .exit = fake_exit,
+					     .flush_posted = fake_flush_posted,
+					     .opaque = env };
 	env->io = bus_new("test-io");
 	env->ctx.mem = &env->mem;
 	env->ctx.clock = env->clock;
@@ -78,3 +81,20 @@ uint64_t fake_inl(struct fake_env *env, uint16_t port) { return fake_in(env, por
 void fake_outb(struct fake_env *env, uint16_t port, uint8_t v) { bus_write(env->io, port, 1, v); }
 void fake_outw(struct fake_env *env, uint16_t port, uint16_t v) { bus_write(env->io, port, 2, v); }
 void fake_outl(struct fake_env *env, uint16_t port, uint32_t v) { bus_write(env->io, port, 4, v); }
+
+void fake_post_outb(struct fake_env *env, uint16_t port, uint8_t v)
+{
+	g_assert_cmpuint(env->n_posted, <, FAKE_MAX_POSTED);
+	env->posted[env->n_posted].port = port;
+	env->posted[env->n_posted].val = v;
+	env->n_posted++;
+}
+
+void fake_flush_posted(void *opaque)
+{
+	struct fake_env *env = opaque;
+	env->flushes++;
+	for (unsigned i = 0; i < env->n_posted; i++)
+		bus_write(env->io, env->posted[i].port, 1, env->posted[i].val);
+	env->n_posted = 0;
+}

@@ -11,6 +11,8 @@
 #define FAKE_RAM_SIZE (1u << 20)
 #define FAKE_MAX_GSI 24
 
+#define FAKE_MAX_POSTED 16
+
 struct fake_env {
 	struct guest_mem mem;
 	uint8_t *ram;
@@ -21,6 +23,13 @@ struct fake_env {
 	int exits;
 	int exit_code;
 	struct machine_hooks hooks;
+	/* byte writes posted with fake_post_outb, handed to env->io by the flush_posted hook */
+	struct {
+		uint16_t port;
+		uint8_t val;
+	} posted[FAKE_MAX_POSTED];
+	unsigned n_posted;
+	unsigned flushes; /* flush_posted calls */
 	struct bus *io; /* a PIO bus for tests that map devices at their real ports */
 	struct dev_ctx ctx;
 };
@@ -43,3 +52,7 @@ uint64_t fake_inl(struct fake_env *env, uint16_t port);
 void fake_outb(struct fake_env *env, uint16_t port, uint8_t v);
 void fake_outw(struct fake_env *env, uint16_t port, uint16_t v);
 void fake_outl(struct fake_env *env, uint16_t port, uint32_t v);
+/* A guest's port write KVM queues instead of exiting (bus_ops.posted): it reaches the device
+ * only at fake_flush_posted or when a device calls the flush_posted hook. */
+void fake_post_outb(struct fake_env *env, uint16_t port, uint8_t v);
+void fake_flush_posted(void *env);

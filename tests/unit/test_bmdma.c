@@ -499,6 +499,44 @@ static void test_async_busy_until_done(void)
 	g_free(path);
 }
 
+/*
+ * The guest's write-one-to-clear of the Interrupt bit is posted (KVM queues it without an
+ * exit) and, here, made while a request is in flight. The completion on the main loop must
+ * hand it to the device before it sets the bit: landing at the guest's next exit instead, it
+ * would clear an interrupt the guest has not seen. The task-file writes of the command are
+ * posted too and reach the drive when the command register's write exits.
+ */
+static void test_async_posted_clear(void)
+{
+	char *path;
+	struct block_dev *disk = temp_disk(&path, DISK_SECTORS * 512ull);
+	struct rig *r = rig_new_with(disk, NULL, false);
+	uint8_t ref[512];
+	disk_pattern(disk, 7, 1, ref, 11);
+	prd(r, 0x1000, 0, 0x20000, 512, true);
+	bm_setup(r, 0, 0x1000, true);
+	fake_post_outb(r->env, CMD0 + 6, 0xE0);
+	fake_post_outb(r->env, CMD0 + 2, 1);
+	fake_post_outb(r->env, CMD0 + 3, 7);
+	fake_post_outb(r->env, CMD0 + 4, 0);
+	fake_post_outb(r->env, CMD0 + 5, 0);
+	fake_flush_posted(r->env); /* the command write exits: the vCPU hands them over first */
+	fake_outb(r->env, CMD0 + 7, 0xC8);
+	bm_start(r, 0, true);
+	fake_post_outb(r->env, BM + 2, BM_IRQ);
+	unsigned before = r->env->flushes;
+	block_drain(disk);
+	g_assert_cmpuint(r->env->flushes, >, before);
+	g_assert_cmpuint(r->env->n_posted, ==, 0);
+	fake_flush_posted(r->env); /* the guest's next exit */
+	g_assert_cmphex(bm_status(r, 0), ==, BM_IRQ);
+	g_assert_cmpuint(r->env->irq_raises[14], ==, 1);
+	g_assert_cmpmem(r->env->ram + 0x20000, 512, ref, 512);
+	rig_free(r);
+	g_unlink(path);
+	g_free(path);
+}
+
 /* A software reset while a chunk is in flight: the completion finds nobody and touches
  * neither the drive nor guest memory. */
 static void test_async_reset_disowns(void)
@@ -865,6 +903,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/bmdma/stop-and-restart", test_stop_and_restart);
 	g_test_add_func("/bmdma/async/busy-until-done", test_async_busy_until_done);
 	g_test_add_func("/bmdma/async/reset-disowns", test_async_reset_disowns);
+	g_test_add_func("/bmdma/async/posted-clear", test_async_posted_clear);
 	g_test_add_func("/bmdma/at-once", test_at_once);
 	g_test_add_func("/bmdma/atapi-dma", test_atapi_dma);
 	g_test_add_func("/bmdma/state/waiting", test_save_load_waiting);
