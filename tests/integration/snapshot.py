@@ -28,7 +28,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import snapshotlib as sl  # noqa: E402
 from snapshotlib import Vm  # noqa: E402
-from tap import Tap, require_kvm, tempdir  # noqa: E402
 
 AFTER = 6   # step lines looked at after a revert
 
@@ -120,18 +119,7 @@ def check_revert(tap, vm, name, lo, hi, how):
 
 
 def main():
-    binary = sys.argv[1]
-    tap = Tap()
-    if not require_kvm(tap) or not sl.require_tools(tap, "qemu-img", "qemu-io", "nasm"):
-        return tap.done()
-    with tempdir() as tmp:
-        guest, _ = sl.assemble("counter", tmp)
-        vm = Vm(binary, tmp, "counter", guest)
-        try:
-            run_tests(tap, vm)
-        finally:
-            vm.kill()
-    return tap.done()
+    return sl.main("counter", "counter", lambda tap, vm, _: run_tests(tap, vm))
 
 
 def run_tests(tap, vm):

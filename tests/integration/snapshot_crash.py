@@ -38,7 +38,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import snapshotlib as sl  # noqa: E402
 from snapshotlib import Vm  # noqa: E402
-from tap import Tap, require_kvm, tempdir  # noqa: E402
 
 ROUNDS = int(os.environ.get("SNAPSHOT_CRASH_ROUNDS", "8"))
 
@@ -167,21 +166,10 @@ def leftover(vm, tmp):
 
 
 def main():
-    binary = sys.argv[1]
-    tap = Tap()
-    if not require_kvm(tap) or not sl.require_tools(tap, "qemu-img", "qemu-io", "nasm"):
-        return tap.done()
     seed = int(os.environ.get("CRASH_SEED", str(int(time.time()))))
     print(f"# random seed {seed} (CRASH_SEED={seed} repeats the kill moments)", flush=True)
     rng = random.Random(seed)
-    with tempdir() as tmp:
-        guest, _ = sl.assemble("counter", tmp)
-        vm = Vm(binary, tmp, "crash", guest)
-        try:
-            run_tests(tap, vm, tmp, rng)
-        finally:
-            vm.kill()
-    return tap.done()
+    return sl.main("counter", "crash", lambda tap, vm, _: run_tests(tap, vm, vm.tmp, rng))
 
 
 def run_tests(tap, vm, tmp, rng):

@@ -40,7 +40,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import snapshotlib as sl  # noqa: E402
 from snapshotlib import Vm  # noqa: E402
-from tap import Tap, require_kvm, tempdir  # noqa: E402
 
 STALL = "PCVM_SNAPSHOT_TEST_STALL"
 RUNNING_REVERT = ["revert-intent", "revert-disks", "revert-resumed", "revert-tree"]
@@ -154,20 +153,10 @@ def kill_cli_at(tap, vm, op, sid, point):
 
 
 def main():
-    binary = sys.argv[1]
-    tap = Tap()
-    if not require_kvm(tap) or not sl.require_tools(tap, "qemu-img", "qemu-io", "nasm"):
-        return tap.done()
     seed = int(os.environ.get("CRASH_SEED", str(int(time.time()))))
     print(f"# random seed {seed} (CRASH_SEED={seed} repeats the kill moments)", flush=True)
-    with tempdir() as tmp:
-        guest, _ = sl.assemble("counter", tmp)
-        vm = Vm(binary, tmp, "crashops", guest)
-        try:
-            run_tests(tap, vm, random.Random(seed))
-        finally:
-            vm.kill()
-    return tap.done()
+    rng = random.Random(seed)
+    return sl.main("counter", "crashops", lambda tap, vm, _: run_tests(tap, vm, rng))
 
 
 def take(tap, vm, name):

@@ -29,7 +29,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import snapshotlib as sl  # noqa: E402
 from snapshotlib import Vm  # noqa: E402
-from tap import Tap, require_kvm, tempdir  # noqa: E402
 
 
 def consistent(tap, vm, what, ids, current):
@@ -42,18 +41,7 @@ def consistent(tap, vm, what, ids, current):
 
 
 def main():
-    binary = sys.argv[1]
-    tap = Tap()
-    if not require_kvm(tap) or not sl.require_tools(tap, "qemu-img", "qemu-io", "nasm"):
-        return tap.done()
-    with tempdir() as tmp:
-        guest, _ = sl.assemble("counter", tmp)
-        vm = Vm(binary, tmp, "offline", guest)
-        try:
-            run_tests(tap, vm)
-        finally:
-            vm.kill()
-    return tap.done()
+    return sl.main("counter", "offline", lambda tap, vm, _: run_tests(tap, vm))
 
 
 def run_tests(tap, vm):

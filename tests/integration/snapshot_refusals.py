@@ -22,12 +22,11 @@ usage: snapshot_refusals.py PCVM
 import os
 import shutil
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import snapshotlib as sl  # noqa: E402
 from snapshotlib import Vm  # noqa: E402
-from tap import Tap, make_disk, require_kvm, tempdir  # noqa: E402
+from tap import make_disk  # noqa: E402
 
 
 def listing(root):
@@ -221,37 +220,30 @@ def test_ram(tap, vm, sid, good_lo, good_hi):
 
 
 def main():
-    binary = sys.argv[1]
-    tap = Tap()
-    if not require_kvm(tap) or not sl.require_tools(tap, "qemu-img", "qemu-io", "nasm"):
-        return tap.done()
-    with tempdir() as tmp:
-        guest, guest_bytes = sl.assemble("counter", tmp)
-        vm = Vm(binary, tmp, "refusals", guest)
-        test_unknown(tap, vm, "VM off, no snapshots")
-        vm.start()  # booting while the raw-disk VM is tested
-        try:
-            test_raw(tap, binary, tmp, guest_bytes)
-            if not tap.ok(vm.wait_counts(3, seconds=60) is not None, "the counter guest runs",
-                          vm.stderr()):
-                return tap.done()
-            lo = vm.last_count()
-            rc, out, err, _ = vm.snap("take", "good")
-            hi = vm.last_count()
-            sid = out.split()[1] if rc == 0 else None
-            tap.ok(rc == 0, f"take snapshot {sid}", err)
-            test_unknown(tap, vm, "running")
-            test_index(tap, vm)
-            if test_state(tap, vm, sid):
-                test_ram(tap, vm, sid, lo, hi)
-            if vm.running():
-                vm.stop()
-            problems = vm.consistency(live=False, expect_ids=[sid], strays_allowed=True)
-            tap.ok(not problems, "afterwards: qemu-img check clean, the disk snapshot as in the "
-                   "tree", "\n".join(problems))
-        finally:
-            vm.kill()
-    return tap.done()
+    return sl.main("counter", "refusals", run_tests)
+
+
+def run_tests(tap, vm, guest_bytes):
+    test_unknown(tap, vm, "VM off, no snapshots")
+    vm.start()  # booting while the raw-disk VM is tested
+    test_raw(tap, vm.binary, vm.tmp, guest_bytes)
+    if not tap.ok(vm.wait_counts(3, seconds=60) is not None, "the counter guest runs",
+                  vm.stderr()):
+        return
+    lo = vm.last_count()
+    rc, out, err, _ = vm.snap("take", "good")
+    hi = vm.last_count()
+    sid = out.split()[1] if rc == 0 else None
+    tap.ok(rc == 0, f"take snapshot {sid}", err)
+    test_unknown(tap, vm, "running")
+    test_index(tap, vm)
+    if test_state(tap, vm, sid):
+        test_ram(tap, vm, sid, lo, hi)
+    if vm.running():
+        vm.stop()
+    problems = vm.consistency(live=False, expect_ids=[sid], strays_allowed=True)
+    tap.ok(not problems, "afterwards: qemu-img check clean, the disk snapshot as in the "
+           "tree", "\n".join(problems))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "display"))
 import snapshotlib as sl  # noqa: E402
 from snapshotlib import Vm  # noqa: E402
-from tap import Tap, require_kvm, tempdir  # noqa: E402
 import displaylib as dl  # noqa: E402
 
 WAIT = 90
@@ -92,18 +91,7 @@ def wait_serial(vm, text, offset, seconds=WAIT):
 
 
 def main():
-    binary = sys.argv[1]
-    tap = Tap()
-    if not require_kvm(tap) or not sl.require_tools(tap, "qemu-img", "qemu-io", "nasm"):
-        return tap.done()
-    with tempdir() as tmp:
-        guest, _ = sl.assemble("screen", tmp)
-        vm = Vm(binary, tmp, "screen", guest)
-        try:
-            run_tests(tap, vm, tmp, Artifacts())
-        finally:
-            vm.kill()
-    return tap.done()
+    return sl.main("screen", "screen", lambda tap, vm, _: run_tests(tap, vm, vm.tmp, Artifacts()))
 
 
 def run_tests(tap, vm, tmp, art):

@@ -22,7 +22,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import snapshotlib as sl  # noqa: E402
 from snapshotlib import Vm  # noqa: E402
-from tap import Tap, require_kvm, tempdir  # noqa: E402
 
 LINE = re.compile(r"^t=([0-9A-F]{8}) ap=([0-9A-F]{8}) rtc=(\d\d):([0-5]\d):([0-5]\d)$")
 TICK_HZ = 1193182 / 65536
@@ -101,18 +100,7 @@ def check_after_revert(tap, vm, what, offset, snap):
 
 
 def main():
-    binary = sys.argv[1]
-    tap = Tap()
-    if not require_kvm(tap) or not sl.require_tools(tap, "qemu-img", "qemu-io", "nasm"):
-        return tap.done()
-    with tempdir() as tmp:
-        guest, _ = sl.assemble("timers", tmp)
-        vm = Vm(binary, tmp, "timers", guest, cpus=2)
-        try:
-            run_tests(tap, vm)
-        finally:
-            vm.kill()
-    return tap.done()
+    return sl.main("timers", "timers", lambda tap, vm, _: run_tests(tap, vm), cpus=2)
 
 
 def snapshot_window(vm, before):

@@ -14,7 +14,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from tap import in_ci, read, run  # noqa: E402
+from tap import Tap, in_ci, read, require_kvm, run, tempdir  # noqa: E402
 
 GUEST_DIR = os.path.normpath(os.path.join(HERE, "..", "snapshot"))
 INCLUDE_DIR = os.path.normpath(os.path.join(HERE, "..", "guests"))
@@ -53,6 +53,23 @@ def assemble(name, tmp):
                     os.path.join(GUEST_DIR, name + ".asm"), "-o", out], check=True)
     with open(out, "rb") as f:
         return out, f.read()
+
+
+def main(guest_name, vm_name, run_tests, **vm_args):
+    """What each snapshot test's main does: skip without KVM or the tools, assemble
+    tests/snapshot/GUEST_NAME.asm into a temporary folder, make the VM VM_NAME there and call
+    run_tests(tap, vm, guest_bytes); the VM is killed afterwards, whatever happened."""
+    tap = Tap()
+    if not require_kvm(tap) or not require_tools(tap, "qemu-img", "qemu-io", "nasm"):
+        return tap.done()
+    with tempdir() as tmp:
+        guest, guest_bytes = assemble(guest_name, tmp)
+        vm = Vm(sys.argv[1], tmp, vm_name, guest, **vm_args)
+        try:
+            run_tests(tap, vm, guest_bytes)
+        finally:
+            vm.kill()
+    return tap.done()
 
 
 def qemu_img(*args, timeout=60):
