@@ -169,9 +169,7 @@ stats() { # VALUES... -> "median min"
 }
 
 echo "pcvm vs QEMU: boot to boot sector, and memory overhead"
-echo "  pcvm    $("$PCVM" version 2>/dev/null | head -n 1) ($PCVM)"
-echo "  QEMU    $("$QEMU" --version | head -n 1)"
-echo "  BIOS    $BIOS (both)"
+vmm_lines
 echo "  guest   tests/guests/hello.asm on a 1 MiB raw IDE disk, -m $MEM, 1 vCPU"
 host_line
 echo

@@ -249,12 +249,9 @@ run_disk() {
 	timeout -k 5 "$RUN_TIMEOUT" "${WRAP[@]}" "${cmd[@]}" </dev/null >"$TMP/log.txt" 2>&1
 	rc=$?
 	if [ "$rc" != "$OK_EXIT" ]; then
-		if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then rc="$rc (timed out after ${RUN_TIMEOUT} s)"; fi
-		R_ERR="exit code $rc (want $OK_EXIT), COM1: '$(tr -d '\r' 2>/dev/null <"$serial" |
-			tail -c 300 | tr '\n' ' ')', log: $(grep -v 'host doesn.t support requested feature' \
-			"$TMP/log.txt" | tail -n 3 | tr '\n' ' ')"
+		R_ERR=$(exit_error "$rc" "$serial" "$TMP/log.txt")
 	elif ! secs=$(python3 "$TMP/disk.py" parse "$serial" "$MIB" 2>&1); then
-		R_ERR="$secs; COM1: '$(tr -d '\r' <"$serial" | tail -c 300 | tr '\n' ' ')'"
+		R_ERR="$secs; COM1: '$(com1_tail "$serial")'"
 	elif ! R_ERR=$(python3 "$TMP/disk.py" verify "$img" "$fmt" "$MIB" "$TMP/check.raw" 2>&1); then
 		R_ERR="the image after the run: $R_ERR"
 	else
@@ -271,9 +268,7 @@ run_disk() {
 
 
 echo "pcvm vs QEMU: disk throughput through bus-master DMA, measured by the guest"
-echo "  pcvm    $("$PCVM" version 2>/dev/null | head -n 1) ($PCVM)"
-echo "  QEMU    $("$QEMU" --version | head -n 1)"
-echo "  BIOS    $BIOS (both)"
+vmm_lines
 echo "  guest   bench/guests/dma.asm: $MIB MiB READ DMA, $MIB MiB WRITE DMA, 64 KiB per command,"
 echo "          polled; one FLUSH CACHE; IDE primary master, -m $MEM, 1 vCPU"
 host_line

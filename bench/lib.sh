@@ -6,6 +6,11 @@
 #   ratio A B          A / B with two decimals ("n/a" when B is 0)
 #   median N...        the median, one decimal
 #   host_line          "  host    CPU, N CPUs, hardware virtualization: yes|no (...)"
+#   vmm_lines          "  pcvm ...", "  QEMU ..." and "  BIOS ..." header lines (PCVM, QEMU, BIOS)
+#   com1_tail FILE     the last 300 characters of a COM1 log, on one line
+#   exit_error RC SERIAL LOG
+#                      why a run that ended with RC instead of OK_EXIT failed: the code (and a
+#                      timeout of RUN_TIMEOUT), what COM1 and the VMM's log said last
 
 die() {
 	echo "bench/${0##*/}: $*" >&2
@@ -57,4 +62,19 @@ host_line() {
 	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	if grep -qE 'vmx|svm' /proc/cpuinfo; then hwvirt=yes; else hwvirt="no (KVM emulates the guest)"; fi
 	echo "  host    $cpu, $(nproc) CPUs, hardware virtualization: $hwvirt"
+}
+
+vmm_lines() {
+	echo "  pcvm    $("$PCVM" version 2>/dev/null | head -n 1) ($PCVM)"
+	echo "  QEMU    $("$QEMU" --version | head -n 1)"
+	echo "  BIOS    $BIOS (both)"
+}
+
+com1_tail() { tr -d '\r' 2>/dev/null <"$1" | tail -c 300 | tr '\n' ' '; }
+
+exit_error() {
+	local rc=$1
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then rc="$rc (timed out after ${RUN_TIMEOUT} s)"; fi
+	echo "exit code $rc (want $OK_EXIT), COM1: '$(com1_tail "$2")', log: $(grep -v \
+		'host doesn.t support requested feature' "$3" | tail -n 3 | tr '\n' ' ')"
 }

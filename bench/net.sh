@@ -267,12 +267,9 @@ run_net() {
 	n='' bytes='' secs=''
 	[ -s "$TMP/recv.txt" ] && read -r n bytes secs <"$TMP/recv.txt"
 	if [ "$rc" != "$OK_EXIT" ]; then
-		if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then rc="$rc (timed out after ${RUN_TIMEOUT} s)"; fi
-		R_ERR="exit code $rc (want $OK_EXIT), COM1: '$(tr -d '\r' 2>/dev/null <"$serial" |
-			tail -c 300 | tr '\n' ' ')', log: $(grep -v 'host doesn.t support requested feature' \
-			"$TMP/log.txt" | tail -n 3 | tr '\n' ' ')"
+		R_ERR=$(exit_error "$rc" "$serial" "$TMP/log.txt")
 	elif [ -z "$sent" ]; then
-		R_ERR="no 'stream: sent' line on COM1: '$(tr -d '\r' <"$serial" | tail -c 300 | tr '\n' ' ')'"
+		R_ERR="no 'stream: sent' line on COM1: '$(com1_tail "$serial")'"
 	elif [ -z "${n:-}" ] || [ "$n" -lt 2 ]; then
 		R_ERR="the host received ${n:-no} datagrams of the $sent sent"
 	else
@@ -287,9 +284,7 @@ run_net() {
 
 
 echo "pcvm vs QEMU: guest -> host UDP through the e1000, counted on the host"
-echo "  pcvm    $("$PCVM" version 2>/dev/null | head -n 1) ($PCVM)"
-echo "  QEMU    $("$QEMU" --version | head -n 1)"
-echo "  BIOS    $BIOS (both)"
+vmm_lines
 echo "  guest   bench/guests/netstream.asm: $SECS s of $PAYLOAD-byte UDP payloads ($((PAYLOAD + 42))-byte"
 echo "          frames), a 128-descriptor ring kept full, polled; -m $MEM, 1 vCPU, no option ROM"
 host_line
