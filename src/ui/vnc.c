@@ -4,14 +4,13 @@
  * Threads. Everything a viewer can stall runs on the "vnc" thread, around its own
  * GMainContext: the listening sockets, the connections waiting to be handed over, the clients,
  * the 30 Hz tick and libvncserver's screen (vnc_listen.c, vnc_client.c). libvncserver writes
- * and reads with blocking semantics, and a viewer that stops reading in the middle of an update
- * larger than its socket's send buffer holds that thread until libvncserver's write timeout
- * drops it (select() in 5 s steps, given up once VNC_MAX_WAIT_MS pass without progress: 5 s);
- * one that reads a trickle holds it as long as it trickles. The reads the gate below lets
- * through incomplete (a message over VNC_GATE_MAX, a WebSocket message split across frames)
- * wait at most VNC_MAX_WAIT_MS. The VM does not notice: its main loop never waits for the VNC
- * thread. Other viewers do: one thread serves them all, so their updates and input wait with it
- * until the stalled one is dropped (a thread per viewer would lift that).
+ * and reads with blocking semantics, so it never gets a viewer's socket: it gets one end of a
+ * socket pair per viewer, and the "vnc-relay" thread moves the bytes between the other end and
+ * the viewer's socket without blocking (vnc_relay.c). A viewer that stops reading in the middle
+ * of an update leaves the rest waiting in the relay; libvncserver's write has returned, and the
+ * VNC thread serves the other viewers on. The reads the gate below lets through incomplete (a
+ * message over VNC_GATE_MAX, a WebSocket message split across frames) wait at most
+ * VNC_MAX_WAIT_MS. The VM's main loop never waits for either thread.
  *
  * What crosses threads:
  * - display->refresh() runs on the VNC thread (the tick, a new viewer) and in
@@ -42,9 +41,10 @@
  * - A 30 Hz timer, running while a viewer is connected, calls display->refresh(), copies the
  *   dirty rectangles into libvncserver's framebuffer, marks only those, and lets each client
  *   send what it asked for (rfbUpdateClient).
- * - A client gets its next update only once the previous one has left the socket
- *   (client_can_send), so a viewer that keeps asking and stops reading stops getting updates
- *   instead of filling its socket until libvncserver's write blocks.
+ * - A client gets its next update only once the previous one has left the relay and the
+ *   viewer's socket (client_can_send), so a viewer that keeps asking and stops reading stops
+ *   getting updates instead of piling them up in the relay; the relay drops it once it has
+ *   taken nothing for 10 s.
  */
 #include "ui/vnc.h"
 
@@ -380,6 +380,10 @@ struct vnc_server *vnc_server_new(const struct display_ops *display, const struc
 	vnc_global_init();
 	struct vnc_server *vnc = vnc_alloc(display, layout, opts);
 	vnc_screen_new(vnc);
+	if (!(vnc->relay = vnc_relay_new(error))) {
+		vnc_server_free(vnc);
+		return NULL;
+	}
 	/* the sockets here, so that their errors reach the caller; served from the thread */
 	if ((opts->unix_path && !vnc_listen_unix(vnc, opts->unix_path, error)) ||
 	    (opts->listen && !vnc_listen_tcp(vnc, opts->listen, error))) {
@@ -410,6 +414,7 @@ void vnc_server_free(struct vnc_server *vnc)
 	vnc_tick_stop(vnc);
 	rfbShutdownServer(vnc->screen, TRUE);
 	rfbScreenCleanup(vnc->screen);
+	vnc_relay_free(vnc->relay); /* after libvncserver closed its ends */
 	vnc_input_flush(vnc); /* the keys and buttons the viewers held, released */
 	g_ptr_array_free(vnc->pending, true);
 	g_ptr_array_free(vnc->clients, true);

@@ -165,13 +165,17 @@ static void client_wait_rest(struct vnc_client *c)
 		c->retry = vnc_add_timeout(c->vnc, VNC_RETRY_MS, client_retry, c);
 }
 
-/* Whether everything written to the client has left: its next update may be written without
- * blocking as long as it fits the send buffer. TIOCOUTQ counts bytes not yet sent or
- * acknowledged (TCP) or not yet read by the peer (Unix sockets). */
+/* Whether everything written to the client has left, through the relay and out of the
+ * viewer's socket: then it gets its next update. So at most one update waits in the relay for
+ * a viewer that stopped reading. TIOCOUTQ counts bytes not yet read by the peer here (the
+ * relay's end of a Unix socket pair). */
 static bool client_can_send(rfbClientPtr cl)
 {
+	struct vnc_client *c = cl->clientData;
 	int outq = 0;
-	return ioctl(cl->sock, TIOCOUTQ, &outq) < 0 || outq == 0;
+	if (ioctl(cl->sock, TIOCOUTQ, &outq) == 0 && outq)
+		return false;
+	return !c || !c->link || vnc_relay_idle(c->vnc->relay, c->link);
 }
 
 void vnc_client_update(rfbClientPtr cl)
@@ -279,6 +283,7 @@ static void client_gone(rfbClientPtr cl)
 	pthread_mutex_unlock(&vnc->conn_lock);
 	cl->clientData = NULL;
 	client_free_extras(cl);
+	vnc_relay_link_unref(c->link);
 	g_free(c);
 	if (left == 0)
 		vnc_tick_stop(vnc);
@@ -303,10 +308,15 @@ enum rfbNewClientAction vnc_new_client(rfbClientPtr cl)
 	return RFB_CLIENT_ACCEPT;
 }
 
-void vnc_client_started(struct vnc_server *vnc, rfbClientPtr cl)
+void vnc_client_started(struct vnc_server *vnc, rfbClientPtr cl, struct vnc_relay_link *link)
 {
 	struct vnc_client *c = cl->clientData;
-	if (!c || cl->sock == RFB_INVALID_SOCKET)
+	if (!c) {
+		vnc_relay_link_unref(link);
+		return;
+	}
+	c->link = link;
+	if (cl->sock == RFB_INVALID_SOCKET)
 		return;
 	int fd = fcntl(cl->sock, F_DUPFD_CLOEXEC, 0);
 	pthread_mutex_lock(&vnc->conn_lock);

@@ -45,9 +45,13 @@ struct vnc_pending {
 	bool grace_over;
 };
 
+struct vnc_relay;
+struct vnc_relay_link;
+
 struct vnc_client {
 	struct vnc_server *vnc;
 	rfbClientPtr cl;
+	struct vnc_relay_link *link; /* between libvncserver's socket and the viewer's */
 	/* a duplicate of the socket, so that vnc_server_free can shut it down from its thread
 	 * while libvncserver may be waiting on it (conn_lock); -1 until the client is set up */
 	int shut_fd;
@@ -92,6 +96,7 @@ struct vnc_server {
 	bool fb_unfilled; /* fb is still the zeroed block of vnc_server_new: sync copies it all */
 	GPtrArray *listeners;
 	GPtrArray *pending;
+	struct vnc_relay *relay; /* its own thread; from vnc_server_new to vnc_server_free */
 	guint tick;
 
 	/* display->refresh() is called with render_lock held, and UNSENT holds what the
@@ -124,10 +129,27 @@ bool vnc_listen_unix(struct vnc_server *vnc, const char *path, char **error);
 void vnc_listener_free(gpointer data);
 void vnc_pending_free(struct vnc_pending *p, bool close_fd);
 
+/* vnc_relay.c: see its header comment */
+struct vnc_relay *vnc_relay_new(char **error);
+/* Closes every viewer's socket still relayed. After libvncserver is done with its ends. */
+void vnc_relay_free(struct vnc_relay *r);
+/*
+ * Puts the relay between viewer socket SOCK (the relay's from then on) and a new socket,
+ * returned for libvncserver, whose reads give PREFIX first and then what the viewer sends.
+ * *LINK: for vnc_relay_idle, released with vnc_relay_link_unref. -1 on failure: SOCK is
+ * still the caller's.
+ */
+int vnc_relay_add(struct vnc_relay *r, int sock, const void *prefix, size_t prefix_len,
+		  struct vnc_relay_link **link);
+/* Whether everything libvncserver wrote for the viewer has left its socket (TIOCOUTQ: sent
+ * and, over TCP, acknowledged). Any thread. */
+bool vnc_relay_idle(struct vnc_relay *r, struct vnc_relay_link *link);
+void vnc_relay_link_unref(struct vnc_relay_link *link);
+
 /* vnc_client.c */
 enum rfbNewClientAction vnc_new_client(rfbClientPtr cl);
-/* After rfbNewClient: the client's socket is final (new_plain_client swaps it in). */
-void vnc_client_started(struct vnc_server *vnc, rfbClientPtr cl);
+/* After rfbNewClient: the client's relay link (the client's reference from now on). */
+void vnc_client_started(struct vnc_server *vnc, rfbClientPtr cl, struct vnc_relay_link *link);
 void vnc_client_update(rfbClientPtr cl);
 void vnc_sweep(struct vnc_server *vnc);
 /* Shuts every client's socket down: whatever libvncserver waits on returns. Any thread. */

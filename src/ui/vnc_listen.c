@@ -50,39 +50,31 @@ static void peer_name(int fd, char *buf, size_t len)
 }
 
 /*
- * A connection that has sent nothing: a plain RFB viewer, waiting for the server's version.
- * libvncserver's WebSocket check would wait 100 ms for bytes that never come, blocking the
- * loop, so it is shown a stand-in socket whose first bytes are "RFB " (the check passes such
- * a connection as plain); the viewer's socket then takes the stand-in's descriptor number
- * (dup3), and what libvncserver wrote to the stand-in (its version) is passed on.
+ * Hands viewer socket FD to libvncserver through the relay (vnc_relay.c). SILENT: the viewer
+ * has sent nothing, as a plain RFB viewer waiting for the server's version does; libvncserver's
+ * WebSocket check would wait 100 ms for bytes that never come, blocking the loop, so its end of
+ * the relay first reads "RFB " (the check then passes the connection as plain), which is taken
+ * off again once the check has peeked at it.
  */
-static rfbClientPtr new_plain_client(struct vnc_server *vnc, int fd)
+static rfbClientPtr relayed_client(struct vnc_server *vnc, int fd, bool silent,
+				   struct vnc_relay_link **link)
 {
-	int sp[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-		return rfbNewClient(vnc->screen, fd); /* the check will wait, that is all */
-	rfbClientPtr cl = NULL;
-	if (sp[0] < FD_SETSIZE && send(sp[1], "RFB ", 4, MSG_NOSIGNAL) == 4) {
-		cl = rfbNewClient(vnc->screen, sp[0]);
-		/* the stand-in's buffered "RFB " goes with it */
-		if (cl && dup3(fd, cl->sock, O_CLOEXEC) < 0) {
-			log_warn("vnc: dup3: %s", g_strerror(errno));
-			rfbCloseClient(cl);
-			cl = NULL;
-		}
-		if (cl) {
-			char buf[256];
-			ssize_t r;
-			while ((r = recv(sp[1], buf, sizeof(buf), MSG_DONTWAIT)) > 0)
-				send(cl->sock, buf, r, MSG_NOSIGNAL | MSG_DONTWAIT);
-			int one = 1; /* as libvncserver would have set it */
-			setsockopt(cl->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		}
-	} else {
-		close(sp[0]);
+	int lib = vnc_relay_add(vnc->relay, fd, "RFB ", silent ? 4 : 0, link);
+	if (lib < 0) {
+		log_warn("vnc: cannot relay a viewer: %s", g_strerror(errno));
+		close(fd);
+		return NULL;
 	}
-	close(sp[1]);
-	close(fd); /* the connection lives on under the stand-in's number, or is refused */
+	rfbClientPtr cl = rfbNewClient(vnc->screen, lib); /* closes LIB when it refuses */
+	char stand_in[4];
+	if (cl && silent && recv(cl->sock, stand_in, sizeof(stand_in), MSG_DONTWAIT) != 4) {
+		rfbCloseClient(cl); /* vnc_sweep frees it */
+		cl = NULL;
+	}
+	if (!cl) {
+		vnc_relay_link_unref(*link);
+		*link = NULL;
+	}
 	return cl;
 }
 
@@ -94,13 +86,14 @@ static void pending_hand_over(struct vnc_pending *p, ssize_t n)
 	char peer[INET6_ADDRSTRLEN + 8];
 	peer_name(fd, peer, sizeof(peer));
 	vnc_pending_free(p, false);
-	/* TCP_NODELAY, the WebSocket check and the server's version happen in here */
-	rfbClientPtr cl = n == -2 ? new_plain_client(vnc, fd) : rfbNewClient(vnc->screen, fd);
+	/* the WebSocket check and the server's version happen in here */
+	struct vnc_relay_link *link = NULL;
+	rfbClientPtr cl = relayed_client(vnc, fd, n == -2, &link);
 	if (cl) {
 		free(cl->host); /* libvncserver's, for its log */
 		cl->host = strdup(peer);
 		log_info("vnc: viewer connected from %s%s", peer, cl->wsctx ? " (WebSocket)" : "");
-		vnc_client_started(vnc, cl);
+		vnc_client_started(vnc, cl, link);
 		vnc_tick(vnc); /* bring the framebuffer up to date for it */
 	}
 	vnc_sweep(vnc);
