@@ -89,20 +89,30 @@ static void pc_flush_posted(void *opaque)
 {
 	struct pc *pc = opaque;
 	if (!vcpu_on_this_thread())
-		kvm_vm_drain_coalesced(&pc->kvm, pc->io);
+		kvm_vm_drain_coalesced(&pc->kvm, pc->io, pc->mmio);
 }
 
-/* bus_posted_fn for the port bus: KVM queues what the devices declare posted. Without a VM
- * (between pc_cpus_off and pc_cpus_build) there is nothing to tell; pc_cpus_build replays. */
-static void pc_posted_ports(void *opaque, uint64_t addr, uint64_t len, bool on)
+/* bus_posted_fn for the port and memory buses: KVM queues what the devices declare posted.
+ * Without a VM (between pc_cpus_off and pc_cpus_build) there is nothing to tell;
+ * pc_cpus_build replays. */
+static void pc_posted(struct pc *pc, uint64_t addr, uint64_t len, bool on, bool pio)
 {
-	struct pc *pc = opaque;
-	if (addr + len > 0x10000)
+	if (len > UINT32_MAX || (pio && addr + len > 0x10000))
 		return;
 	if (on)
-		kvm_vm_coalesce_pio(&pc->kvm, addr, len);
+		kvm_vm_coalesce(&pc->kvm, addr, len, pio);
 	else
-		kvm_vm_uncoalesce_pio(&pc->kvm, addr, len);
+		kvm_vm_uncoalesce(&pc->kvm, addr, len, pio);
+}
+
+static void pc_posted_ports(void *opaque, uint64_t addr, uint64_t len, bool on)
+{
+	pc_posted(opaque, addr, len, on, true);
+}
+
+static void pc_posted_memory(void *opaque, uint64_t addr, uint64_t len, bool on)
+{
+	pc_posted(opaque, addr, len, on, false);
 }
 
 static void pc_vcpu_request(void *opaque, struct vcpu *v, enum vcpu_action action, const char *why)
@@ -329,6 +339,7 @@ int pc_cpus_build(struct pc *pc, char **error)
 	/* the ports whose writes KVM may queue (the ATA task file, the bus-master status): each
 	 * one a guest writes per command is an exit saved */
 	bus_replay_posted(pc->io);
+	bus_replay_posted(pc->mmio);
 	/* from here on pc_cpus_off() undoes what was done; the lock: pc_lfb_sync, on the VNC
 	 * server's thread, reaches the VM only while this is set */
 	pthread_mutex_lock(&pc->req_lock);
@@ -618,6 +629,7 @@ struct pc *pc_new(const struct vm_config *cfg, const struct pc_options *opts, ch
 	pc->io = bus_new("pio");
 	bus_set_posted_hook(pc->io, pc_posted_ports, pc);
 	pc->mmio = bus_new("mmio");
+	bus_set_posted_hook(pc->mmio, pc_posted_memory, pc);
 	pc->vcpu_env.pio = pc->io;
 	pc->vcpu_env.mmio = pc->mmio;
 	pc->clock = clock_new_host();

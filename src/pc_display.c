@@ -41,15 +41,21 @@ static void pc_lfb_unmap(void *opaque, uint64_t gpa)
 }
 
 /*
- * Before each render: the pages the guest wrote through the KVM slot since the last one. It
- * runs on the VNC server's thread (or a screenshot's), so it reads the slot's fields under the
- * VGA's lock (the map hooks change them with it held, on vCPU threads) and reaches the VM only
- * while req_lock says it exists (pc_cpus_off and pc_cpus_build replace it on the main thread).
- * The slot always has the size of VRAM, so the bitmap fits whatever the guest did in between.
+ * Before each render: the guest's posted writes (the VGA window's, which KVM queues without an
+ * exit) handed over, and the pages the guest wrote through the framebuffer's KVM slot since the
+ * last render. It runs on the VNC server's thread (or a screenshot's), so it reaches the VM
+ * only while req_lock says it exists (pc_cpus_off and pc_cpus_build replace it on the main
+ * thread), and reads the slot's fields under the VGA's lock (the map hooks change them with it
+ * held, on vCPU threads). The slot always has the size of VRAM, so the bitmap fits whatever
+ * the guest did in between.
  */
 static void pc_lfb_sync(void *opaque)
 {
 	struct pc *pc = opaque;
+	pthread_mutex_lock(&pc->req_lock);
+	if (pc->cpus_on)
+		kvm_vm_drain_coalesced(&pc->kvm, pc->io, pc->mmio);
+	pthread_mutex_unlock(&pc->req_lock);
 	pthread_mutex_t *lock = vga_lock(pc->vga);
 	pthread_mutex_lock(lock);
 	bool mapped = pc->lfb_mapped;

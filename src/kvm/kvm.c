@@ -182,23 +182,24 @@ fail:
 	return -1;
 }
 
-static int kvm_vm_zone(struct kvm_vm *vm, unsigned long request, uint16_t port, uint16_t len)
+static int kvm_vm_zone(struct kvm_vm *vm, unsigned long request, uint64_t addr, uint32_t len,
+		       bool pio)
 {
-	struct kvm_coalesced_mmio_zone zone = { .addr = port, .size = len, .pio = 1 };
+	struct kvm_coalesced_mmio_zone zone = { .addr = addr, .size = len, .pio = pio };
 	if (vm->vm_fd < 0 || !vm->coalesced_pio || vm->ring_page <= 0 ||
 	    ioctl(vm->vm_fd, request, &zone) < 0)
 		return -1;
 	return 0;
 }
 
-int kvm_vm_coalesce_pio(struct kvm_vm *vm, uint16_t port, uint16_t len)
+int kvm_vm_coalesce(struct kvm_vm *vm, uint64_t addr, uint32_t len, bool pio)
 {
-	return kvm_vm_zone(vm, KVM_REGISTER_COALESCED_MMIO, port, len);
+	return kvm_vm_zone(vm, KVM_REGISTER_COALESCED_MMIO, addr, len, pio);
 }
 
-int kvm_vm_uncoalesce_pio(struct kvm_vm *vm, uint16_t port, uint16_t len)
+int kvm_vm_uncoalesce(struct kvm_vm *vm, uint64_t addr, uint32_t len, bool pio)
 {
-	return kvm_vm_zone(vm, KVM_UNREGISTER_COALESCED_MMIO, port, len);
+	return kvm_vm_zone(vm, KVM_UNREGISTER_COALESCED_MMIO, addr, len, pio);
 }
 
 void kvm_vm_map_ring(struct kvm_vm *vm, int vcpu_fd)
@@ -216,7 +217,7 @@ void kvm_vm_map_ring(struct kvm_vm *vm, int vcpu_fd)
 			   sizeof(struct kvm_coalesced_mmio);
 }
 
-void kvm_vm_drain_coalesced(struct kvm_vm *vm, struct bus *pio)
+void kvm_vm_drain_coalesced(struct kvm_vm *vm, struct bus *pio, struct bus *mmio)
 {
 	struct kvm_coalesced_mmio_ring *r = vm->ring;
 	if (!r || __atomic_load_n(&r->first, __ATOMIC_ACQUIRE) ==
@@ -233,6 +234,8 @@ void kvm_vm_drain_coalesced(struct kvm_vm *vm, struct bus *pio)
 		memcpy(&val, e.data, MIN(e.len, sizeof(val)));
 		if (e.pio && e.len && e.len <= 4)
 			bus_write(pio, e.phys_addr, e.len, val);
+		else if (!e.pio && mmio && e.len && e.len <= 8)
+			bus_write(mmio, e.phys_addr, e.len, val);
 		first = (first + 1) % vm->ring_entries;
 		__atomic_store_n(&r->first, first, __ATOMIC_RELEASE);
 	}

@@ -54,19 +54,20 @@ int kvm_vm_set_memory_logged(struct kvm_vm *vm, unsigned slot, uint64_t gpa, uin
  * for the slot's pages, rounded up to 64 bits). */
 int kvm_vm_get_dirty_log(struct kvm_vm *vm, unsigned slot, uint64_t *bitmap);
 /*
- * Port writes to [PORT, PORT + LEN) stop causing exits: KVM queues them in a ring and the vCPU
- * replays them on PIO (kvm_vm_drain_coalesced) before it handles its next exit of any kind.
- * Only for registers whose writes start nothing (bus_ops.posted): anything that reads or
- * triggers exits and sees the writes in order. Returns -1 where KVM cannot (then nothing
- * changes). uncoalesce undoes it (a region that moved).
+ * Writes to [ADDR, ADDR + LEN), ports (PIO) or guest-physical addresses, stop causing exits:
+ * KVM queues them in a ring and the vCPU replays them (kvm_vm_drain_coalesced) before it
+ * handles its next exit of any kind. Only for registers and memory whose writes start nothing
+ * (bus_ops.posted): anything that reads or triggers exits and sees the writes in order.
+ * Returns -1 where KVM cannot (then nothing changes). uncoalesce undoes it (a region moved).
  */
-int kvm_vm_coalesce_pio(struct kvm_vm *vm, uint16_t port, uint16_t len);
-int kvm_vm_uncoalesce_pio(struct kvm_vm *vm, uint16_t port, uint16_t len);
+int kvm_vm_coalesce(struct kvm_vm *vm, uint64_t addr, uint32_t len, bool pio);
+int kvm_vm_uncoalesce(struct kvm_vm *vm, uint64_t addr, uint32_t len, bool pio);
 /* Maps the ring from vCPU FD (vcpu_create does this for the first vCPU). */
 void kvm_vm_map_ring(struct kvm_vm *vm, int vcpu_fd);
-/* Replays the queued writes on PIO, oldest first. Any vCPU thread, or the thread that owns
- * the VM's lifetime (the main loop); cheap when empty. */
-void kvm_vm_drain_coalesced(struct kvm_vm *vm, struct bus *pio);
+/* Replays the queued writes on PIO and MMIO, oldest first. Any vCPU thread, or another one
+ * while the VM is sure to exist (the main loop, which creates and destroys it, or under the
+ * machine's lock that says so); cheap when empty. */
+void kvm_vm_drain_coalesced(struct kvm_vm *vm, struct bus *pio, struct bus *mmio);
 
 /* Drives GSI to LEVEL (edge-triggered lines: 1 then 0). Safe from any thread. */
 void kvm_vm_irq_line(struct kvm_vm *vm, unsigned gsi, int level);

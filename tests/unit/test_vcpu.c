@@ -150,8 +150,9 @@ static const struct kvm_cpuid_entry2 *find_leaf(const struct kvm_cpuid2 *c, uint
 	return NULL;
 }
 
-/* Coalesced port writes come out of the ring in order, on the right ports, and a ring whose
- * contents make no sense (KVM's memory, but still: bounds) is consumed without harm. */
+/* Coalesced writes come out of the ring in order, port writes on the port bus and memory writes
+ * on the memory bus (the same address on the other bus is not them), and a ring whose contents
+ * make no sense (KVM's memory, but still: bounds) is consumed without harm. */
 static void test_coalesced_drain(void)
 {
 	struct fixture fx;
@@ -165,24 +166,31 @@ static void test_coalesced_drain(void)
 	vm.ring = &mem->ring;
 	vm.ring_entries = (4096 - sizeof(struct kvm_coalesced_mmio_ring)) /
 			  sizeof(struct kvm_coalesced_mmio);
-	kvm_vm_drain_coalesced(&vm, fx.pio); /* empty: nothing */
+	kvm_vm_drain_coalesced(&vm, fx.pio, fx.mmio); /* empty: nothing */
 	g_assert_cmpuint(fx.log.outs, ==, 0);
 
-	/* three writes that wrap around the end of the ring, then a bogus one */
+	/* three port writes that wrap around the end of the ring, a memory write, a memory write
+	 * at a port's address (nothing there on the memory bus), then two bogus ones */
+	const struct kvm_coalesced_mmio entries[] = {
+		{ .phys_addr = 0x3F9, .len = 1, .pio = 1, .data = { 0x11 } },
+		{ .phys_addr = 0x3FA, .len = 1, .pio = 1, .data = { 0x22 } },
+		{ .phys_addr = 0x3FB, .len = 1, .pio = 1, .data = { 0x33 } },
+		{ .phys_addr = 0xFEB00010, .len = 4, .pio = 0, .data = { 0x44, 0, 0, 0 } },
+		{ .phys_addr = 0x3F9, .len = 1, .pio = 0, .data = { 0x55 } },
+		{ .phys_addr = 0x3F8, .len = 200, .pio = 1 },
+		{ .phys_addr = 0xFEB00000, .len = 16, .pio = 0 },
+	};
+	const unsigned n = G_N_ELEMENTS(entries);
 	uint32_t first = vm.ring_entries - 2;
-	const uint8_t vals[] = { 0x11, 0x22, 0x33 };
-	for (unsigned i = 0; i < 3; i++) {
-		struct kvm_coalesced_mmio *e = &mem->ring.coalesced_mmio[(first + i) % vm.ring_entries];
-		*e = (struct kvm_coalesced_mmio){ .phys_addr = 0x3F9 + i, .len = 1, .pio = 1 };
-		e->data[0] = vals[i];
-	}
-	struct kvm_coalesced_mmio *bad = &mem->ring.coalesced_mmio[(first + 3) % vm.ring_entries];
-	*bad = (struct kvm_coalesced_mmio){ .phys_addr = 0x3F8, .len = 200, .pio = 1 };
+	for (unsigned i = 0; i < n; i++)
+		mem->ring.coalesced_mmio[(first + i) % vm.ring_entries] = entries[i];
 	mem->ring.first = first;
-	mem->ring.last = (first + 4) % vm.ring_entries;
-	kvm_vm_drain_coalesced(&vm, fx.pio);
-	g_assert_cmpuint(fx.log.outs, ==, 3);
-	g_assert_cmpmem(fx.log.last_out, 3, vals, 3);
+	mem->ring.last = (first + n) % vm.ring_entries;
+	kvm_vm_drain_coalesced(&vm, fx.pio, fx.mmio);
+	const uint8_t want[] = { 0x11, 0x22, 0x33, 0x44 };
+	g_assert_cmpuint(fx.log.outs, ==, 4);
+	g_assert_cmpmem(fx.log.last_out, 4, want, 4);
+	g_assert_cmpuint(fx.log.last_size, ==, 4);
 	g_assert_cmpuint(mem->ring.first, ==, mem->ring.last);
 	g_free(mem);
 	pthread_mutex_destroy(&vm.ring_lock);
