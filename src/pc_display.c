@@ -49,13 +49,18 @@ static void pc_lfb_unmap(void *opaque, uint64_t gpa)
  * held, on vCPU threads). The slot always has the size of VRAM, so the bitmap fits whatever
  * the guest did in between.
  */
-static void pc_lfb_sync(void *opaque)
+static void pc_take_posted(struct pc *pc)
 {
-	struct pc *pc = opaque;
 	pthread_mutex_lock(&pc->req_lock);
 	if (pc->cpus_on)
 		kvm_vm_drain_coalesced(&pc->kvm, pc->io, pc->mmio);
 	pthread_mutex_unlock(&pc->req_lock);
+}
+
+static void pc_lfb_sync(void *opaque)
+{
+	struct pc *pc = opaque;
+	pc_take_posted(pc);
 	pthread_mutex_t *lock = vga_lock(pc->vga);
 	pthread_mutex_lock(lock);
 	bool mapped = pc->lfb_mapped;
@@ -208,5 +213,6 @@ int pc_send_keys(struct pc *pc, const char *combo, char **error)
 
 size_t pc_text_screen(struct pc *pc, char *buf, size_t len)
 {
+	pc_take_posted(pc); /* the characters the guest wrote since its last exit */
 	return vga_text_snapshot(pc->vga, buf, len);
 }

@@ -11,7 +11,7 @@
 
 /* Part of a region: LEN bytes from OFFSET (its start). */
 struct bus_span {
-	uint16_t offset, len;
+	uint32_t offset, len;
 };
 
 #define BUS_MAX_POSTED 2

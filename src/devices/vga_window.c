@@ -209,4 +209,8 @@ const struct bus_ops vga_legacy_mem_ops = {
 	.write = vga_legacy_write,
 	.min_size = 1,
 	.max_size = 8,
+	/* All of it: a write only changes VRAM (through the latches, set by reads, which exit)
+	 * and marks it dirty; the display takes the posted writes before each render. A text
+	 * mode's screen is drawn this way, and a BIOS clears the window with a string of them. */
+	.posted = { { 0, 0x20000 } },
 };

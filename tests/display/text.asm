@@ -9,7 +9,7 @@
 ;                B1h (medium shade) then C5h (a line graphics cross) in each
 ;   rows 19-21   a double-line box in 1Eh around "drawn" in 4Fh at cols 60-71
 ;   row 24       a pangram in 07h
-; Then "drawn" on COM1 and halt.
+; "drawn" goes to COM1 before row 24 is written; then the guest halts.
 %include "stage1.inc"
 
 main:
@@ -95,13 +95,14 @@ main:
 	mov al, 0xBC
 	stosw
 
-	; row 24: a pangram
+	print drawn
+	; row 24: a pangram, after the last exit: the display shows these writes, which KVM
+	; queues without an exit (pcvm posts the VGA window's writes), only if it takes them
+	; from the queue itself before it renders
 	mov di, 24 * 160
 	mov si, pangram
 	mov ah, 0x07
 	call putstr
-
-	print drawn
 .halt:	cli
 	hlt
 	jmp .halt
