@@ -92,6 +92,17 @@ static void pc_flush_posted(void *opaque)
 		kvm_vm_drain_coalesced(&pc->kvm, pc->io, pc->mmio);
 }
 
+/* Posted writes wait for the guest's next exit, and a guest may stop exiting (spinning, or
+ * halted waiting for an in-kernel timer): what it posted last, the firmware's last log line,
+ * say, still shows within PC_POSTED_TICK_MS. Empty, the ring costs two loads to look at. */
+#define PC_POSTED_TICK_MS 100
+
+static gboolean pc_posted_tick(gpointer opaque)
+{
+	pc_flush_posted(opaque);
+	return G_SOURCE_CONTINUE;
+}
+
 /* bus_posted_fn for the port and memory buses: KVM queues what the devices declare posted.
  * Without a VM (between pc_cpus_off and pc_cpus_build) there is nothing to tell;
  * pc_cpus_build replays. */
@@ -716,6 +727,7 @@ int pc_run(struct pc *pc)
 		return 1;
 	}
 	pc_copy_bios_low(pc);
+	pc->posted_tick = g_timeout_add(PC_POSTED_TICK_MS, pc_posted_tick, pc);
 	pc->powered_on_at = g_get_monotonic_time();
 	log_info("powering on: %u vCPU(s), %" PRIu64 " MiB", pc->ncpus, pc->ram_size >> 20);
 	if (pc_cpus_on(pc, &error) < 0) {
@@ -739,6 +751,7 @@ int pc_run(struct pc *pc)
 		g_source_remove(pc->stdin_watch);
 	if (pc->stdin_retry)
 		g_source_remove(pc->stdin_retry);
+	g_source_remove(pc->posted_tick);
 	log_info("powered off (exit code %d)", pc->exit_code);
 	return pc->exit_code;
 }

@@ -97,6 +97,7 @@ struct pc {
 	/* host input for the serial port not yet taken by the UART */
 	GByteArray *stdin_pending;
 	guint stdin_watch, stdin_retry;
+	guint posted_tick; /* pc_posted_tick */
 };
 
 /* pc.c */

@@ -414,6 +414,10 @@ const struct bus_ops vga_ioport_ops = {
 	.write = vga_ioport_write,
 	.min_size = 1,
 	.max_size = 2,
+	/* every register: a write latches an index, a value or a DAC component, in order, and
+	 * starts nothing; reads exit, and the display takes the queue before it renders. A mode
+	 * set writes some sixty of them, a palette load 768. */
+	.posted = { { 0, 0x30 } },
 };
 
 /* ---- VRAM dirt ---- */

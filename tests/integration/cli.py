@@ -142,6 +142,13 @@ def test_running_lock(tap, binary, tmp, src):
                 pcvm(binary, "run", b), "already running", f"pid {first.pid}")
     time.sleep(1)
     tap.ok(first.poll() is None, "the running VM kept running")
+    log_path = os.path.join(b, "pcvm.log")
+    end = time.monotonic() + 30  # SeaBIOS first (ASan in CI)
+    while "spin: idle from here on" not in read(log_path) and time.monotonic() < end:
+        time.sleep(0.1)
+    tap.ok("firmware: spin: idle from here on" in read(log_path),
+           "pcvm.log shows what the guest wrote to the debug port last, while it runs",
+           read(log_path)[-2000:])
     first.send_signal(signal.SIGTERM)
     try:
         rc = first.wait(timeout=20)
