@@ -18,23 +18,39 @@ char *bundle_path(const char *dir, const char *name)
 	return g_build_filename(dir, name, NULL);
 }
 
+/* vm.conf is UTF-8 text (vm_config_load refuses anything else), and file names on Linux need
+ * not be: such a name cannot go into it, or the VM would no longer start. */
+static int bundle_check_utf8(const char *path, char **error)
+{
+	if (g_utf8_validate(path, -1, NULL))
+		return 0;
+	g_autofree char *shown = g_filename_display_name(path);
+	*error = g_strdup_printf("%s: vm.conf holds UTF-8 text, and this file name is not: "
+				 "rename the file",
+				 shown);
+	return -1;
+}
+
 static char *bundle_default_name(const char *dir)
 {
 	g_autofree char *canon = g_canonicalize_filename(dir, NULL);
-	char *base = g_path_get_basename(canon);
+	g_autofree char *base = g_path_get_basename(canon);
 	if (g_str_has_suffix(base, ".pcvm"))
 		base[strlen(base) - 5] = '\0';
-	return base;
+	return g_utf8_make_valid(base, -1); /* a name to show: vm.conf is UTF-8 */
 }
 
-/* Checks that an existing disk image opens, and returns its absolute path. */
+/* Checks that an existing image (a disk or an ISO) opens, and returns its absolute path. */
 static char *bundle_adopt_disk(const char *disk, char **error)
 {
+	g_autofree char *path = g_canonicalize_filename(disk, NULL);
+	if (bundle_check_utf8(path, error) < 0)
+		return NULL;
 	struct block_dev *bd = block_open(disk, true, error);
 	if (!bd)
 		return NULL;
 	block_close(bd);
-	return g_canonicalize_filename(disk, NULL);
+	return g_steal_pointer(&path);
 }
 
 int bundle_nic_from_spec(struct vm_nic *nic, const char *spec, char **error)
@@ -86,14 +102,12 @@ int bundle_create(const char *dir, const struct bundle_create_opts *o, char **er
 		return -1;
 	}
 	if (o->cdrom) {
-		struct block_dev *iso = block_open(o->cdrom, true, error);
-		if (!iso) {
+		cfg.ide[2].type = g_strdup("cdrom"); /* the secondary master, as on most PCs */
+		cfg.ide[2].file = bundle_adopt_disk(o->cdrom, error);
+		if (!cfg.ide[2].file) {
 			vm_config_clear(&cfg);
 			return -1;
 		}
-		block_close(iso);
-		cfg.ide[2].type = g_strdup("cdrom"); /* the secondary master, as on most PCs */
-		cfg.ide[2].file = g_canonicalize_filename(o->cdrom, NULL);
 	}
 	if (g_mkdir_with_parents(dir, 0755) < 0) {
 		*error = g_strdup_printf("%s: %s", dir, strerror(errno));
@@ -193,6 +207,9 @@ int bundle_set_string_list(const char *dir, const char *group, const char *key,
 	g_autofree char *conf = bundle_path(dir, BUNDLE_CONF);
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autoptr(GError) err = NULL;
+	for (const char *const *s = list; s && *s; s++)
+		if (bundle_check_utf8(*s, error) < 0)
+			return -1;
 	if (!g_key_file_load_from_file(kf, conf, G_KEY_FILE_KEEP_COMMENTS, &err))
 		goto fail;
 	if (list && list[0])
@@ -211,6 +228,8 @@ int bundle_set_drive_file(const char *dir, const char *slot, const char *file, c
 	g_autofree char *conf = bundle_path(dir, BUNDLE_CONF);
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autoptr(GError) err = NULL;
+	if (file && bundle_check_utf8(file, error) < 0)
+		return -1;
 	if (!g_key_file_load_from_file(kf, conf, G_KEY_FILE_KEEP_COMMENTS, &err) ||
 	    (g_key_file_set_string(kf, slot, "file", file ? file : ""), FALSE) ||
 	    !g_key_file_save_to_file(kf, conf, &err)) {

@@ -484,6 +484,12 @@ static int config_edit_set(GKeyFile *kf, const char *assignment, char **error)
 	const struct conf_key *k = config_edit_key(spec, &group, &key, error);
 	if (!k)
 		return -1;
+	/* vm_config_load refuses a file that is not UTF-8: such a value would make the VM
+	 * unusable (a terminal in another encoding can pass one) */
+	if (!g_utf8_validate(eq + 1, -1, NULL)) {
+		*error = g_strdup_printf("'%s': the value is not UTF-8 text", spec);
+		return -1;
+	}
 	for (const char *p = eq + 1; *p; p++)
 		if ((unsigned char)*p < 0x20) {
 			*error = g_strdup_printf("'%s': a value is one line, without control "
@@ -544,6 +550,10 @@ char *vm_config_edit_text(const char *text, const char *name, const char *const 
 {
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autoptr(GError) err = NULL;
+	if (!g_utf8_validate(text, -1, NULL)) { /* as vm_config_load */
+		*error = g_strdup_printf("%s: not a text file (invalid UTF-8)", name);
+		return NULL;
+	}
 	if (config_syntax_check(text, name, error) < 0)
 		return NULL;
 	if (!g_key_file_load_from_data(kf, text, -1, G_KEY_FILE_KEEP_COMMENTS, &err)) {
@@ -571,9 +581,15 @@ int vm_config_edit(const char *path, const char *const *sets, const char *const 
 		   char **error)
 {
 	g_autofree char *text = NULL;
+	gsize len;
 	g_autoptr(GError) err = NULL;
-	if (!g_file_get_contents(path, &text, NULL, &err)) {
+	if (!g_file_get_contents(path, &text, &len, &err)) {
 		*error = g_strdup(err->message);
+		return -1;
+	}
+	/* as vm_config_load: a NUL byte would end the text early, and the rest be lost */
+	if (!g_utf8_validate(text, len, NULL)) {
+		*error = g_strdup_printf("%s: not a text file (invalid UTF-8)", path);
 		return -1;
 	}
 	g_autofree char *out = vm_config_edit_text(text, path, sets, unsets, error);

@@ -103,15 +103,65 @@ static int run_handler(struct control_server *srv, struct control_client *cl,
 	return ret;
 }
 
+/* Deeper than any request (an object of arguments): json-glib parses recursively, and a line of
+ * 64 KiB of '[' takes most of the stack. */
+#define CONTROL_MAX_DEPTH 32
+
+/* Where the JSON value at P ends; NULL for what this server does not take although json-glib
+ * would: nesting deeper than CONTROL_MAX_DEPTH, or a string escape JSON does not have (RFC 8259
+ * §7; json-glib also takes C's, whose octal ones make strings that are not UTF-8: the reply
+ * that quotes one would not be either). The parser checks the rest. */
+static const char *json_value_end(const char *p)
+{
+	int depth = 0;
+	bool in_string = false, scalar = false;
+	for (; *p; p++) {
+		if (in_string) {
+			if (*p == '\\') {
+				if (!p[1] || !strchr("\"\\/bfnrtu", p[1]))
+					return NULL;
+				p++;
+			} else if (*p == '"') {
+				in_string = false;
+				if (depth == 0)
+					return p + 1;
+			}
+		} else if (scalar) { /* a number, true, false or null, at the top */
+			if (strchr(" \t\r\n{}[]\"", *p))
+				return p;
+		} else if (*p == '"') {
+			in_string = true;
+		} else if (*p == '{' || *p == '[') {
+			if (++depth > CONTROL_MAX_DEPTH)
+				return NULL;
+		} else if (*p == '}' || *p == ']') {
+			if (--depth <= 0)
+				return p + 1;
+		} else if (depth == 0) {
+			scalar = true;
+		}
+	}
+	return p;
+}
+
+/* Whether LINE holds one JSON value this server takes and nothing after it (RFC 8259 §2: a JSON
+ * text is one value): json-glib (1.6) reads "{...} {...}" as two statements and leaks every
+ * value but the last, so such a line would make the VM process grow with every request. */
+static bool one_json_value(const char *line)
+{
+	const char *end = json_value_end(line + strspn(line, " \t\r\n"));
+	return end && end[strspn(end, " \t\r\n")] == '\0';
+}
+
 /* Parses and runs one request line from CL; returns the reply. */
 static JsonNode *handle_line(struct control_server *srv, struct control_client *cl,
 			     const char *line)
 {
 	g_autoptr(JsonParser) parser = json_parser_new();
-	if (!json_parser_load_from_data(parser, line, -1, NULL))
+	if (!one_json_value(line) || !json_parser_load_from_data(parser, line, -1, NULL))
 		return reply_new(NULL, false, NULL, "not a JSON message");
-	JsonNode *root = json_parser_get_root(parser);
-	if (!JSON_NODE_HOLDS_OBJECT(root))
+	JsonNode *root = json_parser_get_root(parser); /* NULL for a line of white space */
+	if (!root || !JSON_NODE_HOLDS_OBJECT(root))
 		return reply_new(NULL, false, NULL, "a request is a JSON object");
 	JsonObject *req = json_node_get_object(root);
 	JsonNode *id = json_object_get_member(req, "id");
@@ -138,6 +188,57 @@ static JsonNode *handle_line(struct control_server *srv, struct control_client *
 	}
 	json_builder_end_object(b);
 	return reply_new(id, true, json_builder_get_root(b), NULL);
+}
+
+/* ARGS' member NAME, or NULL when it is absent or null. */
+static JsonNode *arg_node(JsonObject *args, const char *name)
+{
+	JsonNode *n = json_object_get_member(args, name);
+	return n && !JSON_NODE_HOLDS_NULL(n) ? n : NULL;
+}
+
+/* The json_object_get_*_member_with_default functions return 0 or NULL for a value of another
+ * type, and complain (g_critical) about an object or array: what a client sends is checked. */
+static bool arg_of_type(JsonNode *n, GType type, const char *name, const char *what,
+			char **error)
+{
+	if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == type)
+		return true;
+	*error = g_strdup_printf("\"%s\" must be %s", name, what);
+	return false;
+}
+
+bool control_arg_string(JsonObject *args, const char *name, const char *dflt, const char **out,
+			char **error)
+{
+	JsonNode *n = arg_node(args, name);
+	if (n && !arg_of_type(n, G_TYPE_STRING, name, "a string", error))
+		return false;
+	*out = n ? json_node_get_string(n) : dflt;
+	return true;
+}
+
+bool control_arg_int(JsonObject *args, const char *name, gint64 dflt, gint64 *out, char **error)
+{
+	JsonNode *n = arg_node(args, name);
+	if (n && !arg_of_type(n, G_TYPE_INT64, name, "a whole number", error))
+		return false;
+	*out = n ? json_node_get_int(n) : dflt;
+	return true;
+}
+
+bool control_arg_bool(JsonObject *args, const char *name, bool dflt, bool *out, char **error)
+{
+	JsonNode *n = arg_node(args, name);
+	if (n && !arg_of_type(n, G_TYPE_BOOLEAN, name, "true or false", error))
+		return false;
+	*out = n ? json_node_get_boolean(n) : dflt;
+	return true;
+}
+
+JsonNode *control_server_handle_line(struct control_server *srv, const char *line)
+{
+	return handle_line(srv, NULL, line);
 }
 
 static void client_line_ready(GObject *src, GAsyncResult *res, gpointer data)
@@ -321,7 +422,7 @@ static JsonNode *read_reply(GDataInputStream *in, control_event_fn on_event, voi
 			return NULL;
 		}
 		g_autoptr(JsonParser) p = json_parser_new();
-		if (!json_parser_load_from_data(p, line, -1, NULL) ||
+		if (!json_parser_load_from_data(p, line, -1, NULL) || !json_parser_get_root(p) ||
 		    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
 			continue;
 		JsonObject *o = json_node_get_object(json_parser_get_root(p));

@@ -29,6 +29,13 @@
 /* Fills RESULT (an object builder already opened) and returns 0, or returns -1 with *error. */
 typedef int (*control_handler)(void *opaque, JsonObject *args, JsonBuilder *result, char **error);
 
+/* A handler's argument NAME: true with *OUT set (to DFLT when ARGS lacks it or it is null), or
+ * false with *error set ("\"drive\" must be a string") when it has another JSON type. */
+bool control_arg_string(JsonObject *args, const char *name, const char *dflt, const char **out,
+			char **error);
+bool control_arg_int(JsonObject *args, const char *name, gint64 dflt, gint64 *out, char **error);
+bool control_arg_bool(JsonObject *args, const char *name, bool dflt, bool *out, char **error);
+
 struct control_command {
 	const char *name;
 	control_handler handler;
@@ -46,6 +53,9 @@ void control_server_event(struct control_server *srv, const char *name, JsonNode
  * whose request it handles. Takes DATA. Does nothing outside a handler (e.g. a revert the VM
  * makes by itself when it starts) or for SRV NULL. */
 void control_server_reply_event(struct control_server *srv, const char *name, JsonNode *data);
+/* Answers LINE (one request, without its newline) as if a client had sent it, and returns the
+ * reply (json_node_unref it); events of the handler reach no one. For tests. */
+JsonNode *control_server_handle_line(struct control_server *srv, const char *line);
 /* A "progress" event (above) for the running command: DONE of TOTAL in PHASE. */
 void control_server_progress(struct control_server *srv, const char *phase, uint64_t done,
 			     uint64_t total);

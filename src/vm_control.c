@@ -58,14 +58,14 @@ static int cmd_powerdown(void *opaque, JsonObject *args, JsonBuilder *b, char **
 /* args: drive ("cdrom" or "ide1:0"), file (a path; absent or null ejects), force (bool) */
 static int cmd_media_change(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
 {
-	const char *drive = json_object_get_string_member_with_default(args, "drive", "cdrom");
-	JsonNode *f = json_object_get_member(args, "file");
-	if (f && !JSON_NODE_HOLDS_NULL(f) && json_node_get_value_type(f) != G_TYPE_STRING) {
-		*error = g_strdup("\"file\" must be a path or null");
+	const char *drive, *file;
+	bool force;
+	/* what the client sends is checked: a "drive" of another type was NULL here, and
+	 * pc_change_media's strcmp crashed the VM (fuzz_control found it) */
+	if (!control_arg_string(args, "drive", "cdrom", &drive, error) ||
+	    !control_arg_string(args, "file", NULL, &file, error) ||
+	    !control_arg_bool(args, "force", false, &force, error))
 		return -1;
-	}
-	const char *file = f && !JSON_NODE_HOLDS_NULL(f) ? json_node_get_string(f) : NULL;
-	bool force = json_object_get_boolean_member_with_default(args, "force", FALSE);
 	int slot = pc_change_media(opaque, drive, file, force, error);
 	if (slot < 0)
 		return -1;
@@ -77,7 +77,9 @@ static int cmd_media_change(void *opaque, JsonObject *args, JsonBuilder *b, char
 /* args: file (an absolute path the VM process writes the PNG to) */
 static int cmd_screenshot(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
 {
-	const char *file = json_object_get_string_member_with_default(args, "file", NULL);
+	const char *file;
+	if (!control_arg_string(args, "file", NULL, &file, error))
+		return -1;
 	if (!file || !g_path_is_absolute(file)) {
 		*error = g_strdup("screenshot needs \"file\": an absolute path");
 		return -1;
@@ -92,7 +94,9 @@ static int cmd_screenshot(void *opaque, JsonObject *args, JsonBuilder *b, char *
 /* args: keys (a combination such as "ctrl-alt-delete") */
 static int cmd_send_keys(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
 {
-	const char *keys = json_object_get_string_member_with_default(args, "keys", NULL);
+	const char *keys;
+	if (!control_arg_string(args, "keys", NULL, &keys, error))
+		return -1;
 	if (!keys) {
 		*error = g_strdup("send-keys needs \"keys\", e.g. \"ctrl-alt-delete\"");
 		return -1;
@@ -111,16 +115,28 @@ static int cmd_text_screen(void *opaque, JsonObject *args, JsonBuilder *b, char 
 	return 0;
 }
 
-/* args: nic (index, default 0), rule ("tcp:127.0.0.1:2222-:22") */
+/* args: nic, a NIC's index (default 0): UINT_MAX, which no NIC has, for one out of range */
+static bool arg_nic(JsonObject *args, unsigned *nic, char **error)
+{
+	gint64 v;
+	if (!control_arg_int(args, "nic", 0, &v, error))
+		return false;
+	*nic = v < 0 || v > UINT_MAX ? UINT_MAX : (unsigned)v;
+	return true;
+}
+
+/* args: nic, rule ("tcp:127.0.0.1:2222-:22") */
 static int portfwd_change(void *opaque, JsonObject *args, bool add, char **error)
 {
-	gint64 nic = json_object_get_int_member_with_default(args, "nic", 0);
-	const char *rule = json_object_get_string_member_with_default(args, "rule", NULL);
+	unsigned nic;
+	const char *rule;
+	if (!arg_nic(args, &nic, error) || !control_arg_string(args, "rule", NULL, &rule, error))
+		return -1;
 	if (!rule) {
 		*error = g_strdup("needs \"rule\", e.g. \"tcp:127.0.0.1:2222-:22\"");
 		return -1;
 	}
-	return pc_portfwd(opaque, nic < 0 ? UINT_MAX : (unsigned)nic, add, rule, error);
+	return pc_portfwd(opaque, nic, add, rule, error);
 }
 
 static int cmd_portfwd_add(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
@@ -136,8 +152,10 @@ static int cmd_portfwd_remove(void *opaque, JsonObject *args, JsonBuilder *b, ch
 /* args: nic (default 0); result: rules, the active forwards */
 static int cmd_portfwd_list(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
 {
-	gint64 nic = json_object_get_int_member_with_default(args, "nic", 0);
-	g_autoptr(GPtrArray) rules = pc_portfwd_list(opaque, nic < 0 ? UINT_MAX : nic, error);
+	unsigned nic;
+	if (!arg_nic(args, &nic, error))
+		return -1;
+	g_autoptr(GPtrArray) rules = pc_portfwd_list(opaque, nic, error);
 	if (!rules)
 		return -1;
 	json_builder_set_member_name(b, "rules");
@@ -150,7 +168,9 @@ static int cmd_portfwd_list(void *opaque, JsonObject *args, JsonBuilder *b, char
 
 static const char *arg_snapshot(JsonObject *args, char **error)
 {
-	const char *which = json_object_get_string_member_with_default(args, "snapshot", NULL);
+	const char *which;
+	if (!control_arg_string(args, "snapshot", NULL, &which, error))
+		return NULL;
 	if (!which)
 		*error = g_strdup("needs \"snapshot\": an id or a name");
 	return which;
@@ -159,10 +179,11 @@ static const char *arg_snapshot(JsonObject *args, char **error)
 /* args: name, description */
 static int cmd_snapshot_take(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
 {
-	const char *name = json_object_get_string_member_with_default(args, "name", NULL);
-	const char *desc = json_object_get_string_member_with_default(args, "description", NULL);
+	const char *name, *desc;
 	g_autofree char *id = NULL;
-	if (pc_snapshot_take(opaque, name, desc, &id, error) < 0)
+	if (!control_arg_string(args, "name", NULL, &name, error) ||
+	    !control_arg_string(args, "description", NULL, &desc, error) ||
+	    pc_snapshot_take(opaque, name, desc, &id, error) < 0)
 		return -1;
 	json_builder_set_member_name(b, "id");
 	json_builder_add_string_value(b, id);
@@ -184,19 +205,17 @@ static int cmd_snapshot_delete(void *opaque, JsonObject *args, JsonBuilder *b, c
 /* args: snapshot, name, description (absent or null: unchanged) */
 static int cmd_snapshot_rename(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
 {
-	const char *which = arg_snapshot(args, error);
-	const char *name = json_object_get_string_member_with_default(args, "name", NULL);
-	JsonNode *d = json_object_get_member(args, "description");
+	const char *which = arg_snapshot(args, error), *name = NULL, *desc = NULL;
+	char *ignored = NULL;
 	if (!which)
 		return -1;
-	bool bad_desc = d && !JSON_NODE_HOLDS_NULL(d) &&
-			(!JSON_NODE_HOLDS_VALUE(d) || json_node_get_value_type(d) != G_TYPE_STRING);
-	if (!name || bad_desc) {
+	if (!control_arg_string(args, "name", NULL, &name, &ignored) || !name ||
+	    !control_arg_string(args, "description", NULL, &desc, &ignored)) {
+		g_free(ignored);
 		*error = g_strdup("needs \"name\" (a string) and an optional \"description\" "
 				  "(a string or null)");
 		return -1;
 	}
-	const char *desc = d && !JSON_NODE_HOLDS_NULL(d) ? json_node_get_string(d) : NULL;
 	return pc_snapshot_rename(opaque, which, name, desc, error);
 }
 

@@ -536,7 +536,8 @@ static const char *ide_disk_check(const struct ide_drive *d)
 		return "buffer position or block size out of range";
 	if (d->dma)
 		return ide_disk_dma_check(d, flags);
-	if (d->block > IDE_MAX_MULT || !ide_xfer_fits(d, flags))
+	/* an idle drive's block is the last one of its command, up to a DMA chunk: unused */
+	if ((d->xfer != IDE_XFER_IDLE && d->block > IDE_MAX_MULT) || !ide_xfer_fits(d, flags))
 		return "transfer state does not fit the command";
 	if (ide_mid_sectors(d, flags) && !ide_sectors_ok(d))
 		return "block outside the command or the disk";

@@ -26,9 +26,9 @@ void snapshot_tree_init(struct snapshot_tree *t)
 
 void snapshot_tree_clear(struct snapshot_tree *t)
 {
-	g_ptr_array_unref(t->nodes);
-	g_free(t->current);
-	snapshot_tree_init(t);
+	g_clear_pointer(&t->nodes, g_ptr_array_unref);
+	g_clear_pointer(&t->current, g_free);
+	t->next_id = 1;
 }
 
 struct snapshot_node *snapshot_tree_find(const struct snapshot_tree *t, const char *id)
@@ -52,24 +52,55 @@ struct snapshot_node *snapshot_tree_lookup(const struct snapshot_tree *t, const 
 	return n;
 }
 
-/* Every parent exists and no chain loops: what a damaged or hand-edited file may break. */
+/* Ids are what snapshot_tree_add gives: decimal numbers from 1, without leading zeros. They
+ * name the snapshot's files (ID.state, ...) and disk snapshots, so an id such as "../x" must
+ * not get that far, and one too large for next_id would make a new snapshot reuse an id. */
+#define SNAPSHOT_MAX_ID 999999999u
+#define SNAPSHOT_MAX_ID_DIGITS 9
+/* A bound on what a file may hold: listing walks the tree recursively, and a hand-made chain of
+ * a million snapshots would overflow the stack. */
+#define SNAPSHOT_MAX_NODES 10000u
+
+static bool id_valid(const char *id)
+{
+	size_t n = strspn(id, "0123456789");
+	return n && !id[n] && n <= SNAPSHOT_MAX_ID_DIGITS && id[0] != '0';
+}
+
+/* Ids are valid, every parent exists and no chain loops: what a damaged or hand-edited file may
+ * break. Each chain is walked once (ROOTED: the nodes seen to hang below a root), so that a
+ * long one costs no more than its length. */
 static int tree_check(const struct snapshot_tree *t, char **error)
 {
+	g_autoptr(GHashTable) by_id = g_hash_table_new(g_str_hash, g_str_equal);
+	g_autoptr(GHashTable) rooted = g_hash_table_new(NULL, NULL);
 	for (guint i = 0; i < t->nodes->len; i++) {
-		const struct snapshot_node *n = g_ptr_array_index(t->nodes, i);
-		const char *p = n->parent;
-		for (guint steps = 0; p; steps++) {
-			const struct snapshot_node *pn = snapshot_tree_find(t, p);
+		struct snapshot_node *n = g_ptr_array_index(t->nodes, i);
+		if (!id_valid(n->id)) {
+			*error = g_strdup_printf("[snapshot %s]: not a snapshot id (a number from 1 "
+						 "to %u)",
+						 n->id, SNAPSHOT_MAX_ID);
+			return -1;
+		}
+		g_hash_table_insert(by_id, n->id, n);
+	}
+	for (guint i = 0; i < t->nodes->len; i++) {
+		const struct snapshot_node *n = g_ptr_array_index(t->nodes, i), *p = n;
+		for (guint steps = 0; p->parent && !g_hash_table_contains(rooted, p); steps++) {
+			const struct snapshot_node *pn = g_hash_table_lookup(by_id, p->parent);
 			if (!pn || steps > t->nodes->len) {
 				*error = g_strdup_printf("snapshot %s: %s", n->id,
 							 pn ? "its parents form a loop"
 							    : "its parent does not exist");
 				return -1;
 			}
-			p = pn->parent;
+			p = pn;
 		}
+		for (p = n; p && !g_hash_table_contains(rooted, p);
+		     p = p->parent ? g_hash_table_lookup(by_id, p->parent) : NULL)
+			g_hash_table_add(rooted, (gpointer)p);
 	}
-	if (t->current && !snapshot_tree_find(t, t->current)) {
+	if (t->current && !g_hash_table_contains(by_id, t->current)) {
 		*error = g_strdup_printf("the current snapshot %s does not exist", t->current);
 		return -1;
 	}
@@ -84,6 +115,8 @@ static struct snapshot_node *node_read(GKeyFile *kf, const char *group, const ch
 	if (n->parent && !*n->parent)
 		g_clear_pointer(&n->parent, g_free);
 	n->name = g_key_file_get_string(kf, group, "name", NULL);
+	if (n->name && !*n->name)
+		g_clear_pointer(&n->name, g_free);
 	if (!n->name)
 		n->name = g_strdup(id);
 	n->description = g_key_file_get_string(kf, group, "description", NULL);
@@ -95,15 +128,26 @@ static struct snapshot_node *node_read(GKeyFile *kf, const char *group, const ch
 int snapshot_tree_load(struct snapshot_tree *t, const char *path, char **error)
 {
 	snapshot_tree_clear(t);
+	snapshot_tree_init(t);
 	if (!g_file_test(path, G_FILE_TEST_EXISTS))
 		return 0;
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autoptr(GError) err = NULL;
 	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
 		*error = g_strdup_printf("%s: %s", path, err->message);
+		snapshot_tree_clear(t);
 		return -1;
 	}
 	g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+	unsigned nsnapshots = 0;
+	for (int i = 0; groups[i]; i++)
+		nsnapshots += g_str_has_prefix(groups[i], NODE_PREFIX);
+	if (nsnapshots > SNAPSHOT_MAX_NODES) {
+		*error = g_strdup_printf("%s: %u snapshots: more than pcvm keeps (%u)", path,
+					 nsnapshots, SNAPSHOT_MAX_NODES);
+		snapshot_tree_clear(t);
+		return -1;
+	}
 	for (int i = 0; groups[i]; i++) {
 		if (!g_str_has_prefix(groups[i], NODE_PREFIX))
 			continue;
@@ -115,16 +159,21 @@ int snapshot_tree_load(struct snapshot_tree *t, const char *path, char **error)
 	t->current = g_key_file_get_string(kf, TREE_GROUP, "current", NULL);
 	if (t->current && !*t->current)
 		g_clear_pointer(&t->current, g_free);
-	t->next_id = MAX(1, g_key_file_get_uint64(kf, TREE_GROUP, "next-id", NULL));
-	for (guint i = 0; i < t->nodes->len; i++) {
-		const struct snapshot_node *n = g_ptr_array_index(t->nodes, i);
-		t->next_id = MAX(t->next_id, (unsigned)g_ascii_strtoull(n->id, NULL, 10) + 1);
-	}
+	guint64 next_id = g_key_file_get_uint64(kf, TREE_GROUP, "next-id", NULL);
 	g_autofree char *why = NULL;
-	if (tree_check(t, &why) < 0) {
+	if (next_id > SNAPSHOT_MAX_ID)
+		why = g_strdup_printf("[tree] next-id=%" G_GUINT64_FORMAT " is out of range (at "
+				      "most %u)",
+				      next_id, SNAPSHOT_MAX_ID);
+	if (why || tree_check(t, &why) < 0) {
 		*error = g_strdup_printf("%s: %s", path, why);
 		snapshot_tree_clear(t);
 		return -1;
+	}
+	t->next_id = MAX(1, next_id);
+	for (guint i = 0; i < t->nodes->len; i++) {
+		const struct snapshot_node *n = g_ptr_array_index(t->nodes, i);
+		t->next_id = MAX(t->next_id, (unsigned)g_ascii_strtoull(n->id, NULL, 10) + 1);
 	}
 	return 0;
 }
@@ -154,14 +203,30 @@ int snapshot_tree_save(const struct snapshot_tree *t, const char *path, char **e
 	return 0;
 }
 
+/* NAME as snapshot_tree_rename takes names: UTF-8 (the file holds UTF-8: bytes in another
+ * encoding, a name typed on a Latin-1 terminal, would read back as no name at all), one line
+ * without control characters (GKeyFile does not escape a leading form feed, and drops it when
+ * it reads the file), trimmed; the id when nothing is left. */
+static char *name_clean(const char *name, const char *id)
+{
+	char *s = g_utf8_make_valid(name ? name : "", -1);
+	for (char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	if (*g_strstrip(s))
+		return s;
+	g_free(s);
+	return g_strdup(id);
+}
+
 struct snapshot_node *snapshot_tree_add(struct snapshot_tree *t, const char *name,
 					const char *description, int64_t time, bool has_memory)
 {
 	struct snapshot_node *n = g_new0(struct snapshot_node, 1);
 	n->id = g_strdup_printf("%u", t->next_id++);
 	n->parent = g_strdup(t->current);
-	n->name = g_strdup(name && *name ? name : n->id);
-	n->description = g_strdup(description);
+	n->name = name_clean(name, n->id);
+	n->description = description ? g_utf8_make_valid(description, -1) : NULL;
 	n->time = time;
 	n->has_memory = has_memory;
 	g_ptr_array_add(t->nodes, n);

@@ -26,8 +26,10 @@ struct snapshot_tree {
 };
 
 void snapshot_tree_init(struct snapshot_tree *t);
+/* Frees what T holds (again after snapshot_tree_init, to use it once more). */
 void snapshot_tree_clear(struct snapshot_tree *t);
-/* Reads PATH (a missing file is an empty tree); refuses a damaged one with a message. */
+/* Reads PATH (a missing file is an empty tree); refuses a damaged one with a message, T then
+ * holding nothing. */
 int snapshot_tree_load(struct snapshot_tree *t, const char *path, char **error);
 int snapshot_tree_save(const struct snapshot_tree *t, const char *path, char **error);
 

@@ -142,6 +142,15 @@ def test_running(tap, binary, tmp, bundle, iso):
     r = s.reply()
     tap.ok(r and r["ok"] and r["id"] == "abc" and r["result"]["state"] == "running",
            "status over the socket echoes the id", r)
+    # arguments of the wrong type are refused (a number as "drive" crashed the VM: the CD
+    # drive's name was NULL), and so is a second request on one line (json-glib leaked it)
+    s.send(b'{"cmd": "media-change", "args": {"drive": 1}, "id": 8}\n')
+    r = s.reply()
+    tap.ok(r and r["ok"] is False and r["error"] == '"drive" must be a string',
+           "an argument of the wrong type is refused by name", r)
+    s.send(b'{"cmd": "send-keys", "args": {"keys": {}}, "id": 9} {"cmd": "reset"}\n')
+    r = s.reply()
+    tap.ok(r and r["ok"] is False and "JSON" in r["error"], "two requests on one line: refused", r)
     s.send(b"\xff\xfe\x00 binary\n")
     s.close()
     for _ in range(20):

@@ -822,6 +822,26 @@ static void test_save_load_in_flight(void)
 	g_free(path);
 }
 
+/* A DMA command done with chunks longer than a PIO block (here 64 sectors) leaves a state that
+ * loads: found by fuzz_devices, the idle drive's last chunk size was checked as a PIO block. */
+static void test_save_load_after_long_dma(void)
+{
+	struct rig *a = rig_new(), *b = rig_new();
+	prd(a, 0x1000, 0, 0x20000, 64 * 512, true);
+	bm_setup(a, 0, 0x1000, true);
+	issue28(a, 0xC8, 0, 64);
+	bm_start(a, 0, true);
+	g_assert_cmphex(ide_status(a), ==, DRDY | DSC);
+	GByteArray *s = save(a->dev);
+	char *error = NULL;
+	g_assert_cmpint(load(b->dev, s, &error), ==, 0);
+	g_assert_null(error);
+	g_assert_cmphex(ide_status(b), ==, DRDY | DSC);
+	g_byte_array_free(s, TRUE);
+	rig_free(a);
+	rig_free(b);
+}
+
 /* Random bus-master registers and DMA fields in a state: refused, or harmless afterwards. */
 static void test_hostile_state(void)
 {
@@ -908,6 +928,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/bmdma/atapi-dma", test_atapi_dma);
 	g_test_add_func("/bmdma/state/waiting", test_save_load_waiting);
 	g_test_add_func("/bmdma/state/in-flight", test_save_load_in_flight);
+	g_test_add_func("/bmdma/state/after-long-dma", test_save_load_after_long_dma);
 	g_test_add_func("/bmdma/state/hostile", test_hostile_state);
 	g_test_add_func("/bmdma/disk-errors", test_disk_errors);
 	return g_test_run();

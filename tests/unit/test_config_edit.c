@@ -186,6 +186,33 @@ static void test_file(void)
 	g_rmdir(dir);
 }
 
+/* vm_config_load refuses a file that is not UTF-8 text: an edit must neither write such a
+ * value (the VM would no longer start) nor cut a file at a NUL byte. */
+static void test_not_utf8(void)
+{
+	const char *latin1[] = { "vm.name=caf\xe9", NULL };
+	expect_refused(latin1, NULL, "'vm.name': the value is not UTF-8 text");
+	char *error = NULL;
+	g_assert_null(vm_config_edit_text("[vm]\nname=caf\xe9\n", "vm.conf", NULL, NULL, &error));
+	g_assert_nonnull(strstr(error, "vm.conf: not a text file (invalid UTF-8)"));
+	g_free(error);
+
+	g_autofree char *dir = g_dir_make_tmp("pcvm-cfgedit-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "vm.conf", NULL);
+	static const char nul[] = "[vm]\nname=a\n\0[ide0:0]\nfile=disk0.qcow2\n";
+	g_assert_true(g_file_set_contents(path, nul, sizeof(nul) - 1, NULL));
+	const char *good[] = { "vm.cpus=2", NULL };
+	g_assert_cmpint(vm_config_edit(path, good, NULL, &error), ==, -1);
+	g_assert_nonnull(strstr(error, "not a text file"));
+	g_free(error);
+	g_autofree char *same = NULL;
+	gsize len;
+	g_assert_true(g_file_get_contents(path, &same, &len, NULL));
+	g_assert_cmpmem(same, len, nul, sizeof(nul) - 1); /* left as it was */
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
 static void test_key_known(void)
 {
 	g_assert_true(vm_config_key_known("vm", "memory-mib"));
@@ -206,6 +233,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/config-edit/refusals", test_refusals);
 	g_test_add_func("/config-edit/boot-order", test_boot_order);
 	g_test_add_func("/config-edit/file", test_file);
+	g_test_add_func("/config-edit/not-utf8", test_not_utf8);
 	g_test_add_func("/config-edit/key-known", test_key_known);
 	return g_test_run();
 }

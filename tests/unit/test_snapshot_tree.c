@@ -150,6 +150,106 @@ static void test_damaged_files(void)
 	g_rmdir(dir);
 }
 
+/* Ids name the snapshot's files and disk snapshots: a hand-edited id that is not one pcvm
+ * gives, or a next-id that would wrap, is refused (fuzz_snapshot_tree found both). */
+static void test_bad_ids(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("pcvm-tree-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "index.conf", NULL);
+	static const struct {
+		const char *text, *message;
+	} bad[] = {
+		{ "[tree]\ncurrent=../../x\n[snapshot ../../x]\nname=a\n",
+		  "[snapshot ../../x]: not a snapshot id" },
+		{ "[snapshot 01]\nname=a\n", "[snapshot 01]: not a snapshot id" },
+		{ "[snapshot 4294967297]\nname=a\n", "[snapshot 4294967297]: not a snapshot id" },
+		{ "[tree]\nnext-id=4294967295\n[snapshot 1]\nname=a\n",
+		  "next-id=4294967295 is out of range" },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_assert_true(g_file_set_contents(path, bad[i].text, -1, NULL));
+		struct snapshot_tree t;
+		snapshot_tree_init(&t);
+		char *error = NULL;
+		g_assert_cmpint(snapshot_tree_load(&t, path, &error), ==, -1);
+		if (!strstr(error, bad[i].message) || !strstr(error, "index.conf"))
+			g_error("expected '%s' in: %s", bad[i].message, error);
+		g_free(error);
+		g_assert_null(t.nodes); /* a refused file leaves nothing held */
+		snapshot_tree_clear(&t);
+	}
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
+/* A long chain (hand-made: each snapshot the child of the one before) loads and lists in time
+ * linear in its length (the checks walked every chain from every node: hours for this one);
+ * a file with more snapshots than pcvm keeps is refused. */
+static void test_long_chain(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("pcvm-tree-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "index.conf", NULL);
+	GString *text = g_string_new("[tree]\ncurrent=4000\nnext-id=4001\n");
+	for (unsigned i = 1; i <= 4000; i++) {
+		g_string_append_printf(text, "[snapshot %u]\nparent=", i);
+		if (i > 1)
+			g_string_append_printf(text, "%u", i - 1);
+		g_string_append_printf(text, "\nname=s%u\n", i);
+	}
+	g_assert_true(g_file_set_contents(path, text->str, text->len, NULL));
+	struct snapshot_tree t;
+	snapshot_tree_init(&t);
+	char *error = NULL;
+	g_assert_cmpint(snapshot_tree_load(&t, path, &error), ==, 0);
+	g_assert_cmpuint(t.nodes->len, ==, 4000);
+	g_autofree char *list = snapshot_tree_format(&t, NULL, NULL);
+	g_assert_nonnull(strstr(list, "4000  s4000  [disk]"));
+	snapshot_tree_clear(&t);
+
+	g_string_assign(text, "");
+	for (unsigned i = 1; i <= 10001; i++)
+		g_string_append_printf(text, "[snapshot %u]\n", i);
+	g_assert_true(g_file_set_contents(path, text->str, text->len, NULL));
+	snapshot_tree_init(&t);
+	g_assert_cmpint(snapshot_tree_load(&t, path, &error), ==, -1);
+	g_assert_nonnull(strstr(error, "10001 snapshots: more than pcvm keeps (10000)"));
+	g_free(error);
+	snapshot_tree_clear(&t);
+	g_string_free(text, TRUE);
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
+/* A name in another encoding (a Latin-1 terminal) or with control characters must not read
+ * back as no name at all; and clear frees the tree (no array left behind for nobody to free). */
+static void test_name_not_utf8_and_clear(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("pcvm-tree-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "index.conf", NULL);
+	struct snapshot_tree t;
+	snapshot_tree_init(&t);
+	snapshot_tree_add(&t, "caf\xe9", "d\xe9j\xe0", 1, false);
+	char *error = NULL;
+	g_assert_cmpint(snapshot_tree_save(&t, path, &error), ==, 0);
+	snapshot_tree_clear(&t);
+	g_assert_null(t.nodes);
+	g_assert_null(t.current);
+	snapshot_tree_init(&t);
+	g_assert_cmpint(snapshot_tree_load(&t, path, &error), ==, 0);
+	struct snapshot_node *n = g_ptr_array_index(t.nodes, 0);
+	g_assert_cmpstr(n->name, ==, "caf\xef\xbf\xbd"); /* U+FFFD for the byte */
+	/* a name is one line, trimmed, as rename makes it: a leading form feed, which GKeyFile
+	 * writes as it is and drops when it reads, left the name empty */
+	struct snapshot_node *ff = snapshot_tree_add(&t, "\f", NULL, 2, false);
+	g_assert_cmpstr(ff->name, ==, ff->id);
+	struct snapshot_node *tab = snapshot_tree_add(&t, " two\tlines\n", NULL, 3, false);
+	g_assert_cmpstr(tab->name, ==, "two lines");
+	g_assert_cmpstr(n->description, ==, "d\xef\xbf\xbdj\xef\xbf\xbd");
+	snapshot_tree_clear(&t);
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -158,5 +258,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/snapshot-tree/file-round-trip", test_file_round_trip_and_ids_not_reused);
 	g_test_add_func("/snapshot-tree/damaged-files", test_damaged_files);
 	g_test_add_func("/snapshot-tree/sizes-in-list", test_sizes_in_list);
+	g_test_add_func("/snapshot-tree/bad-ids", test_bad_ids);
+	g_test_add_func("/snapshot-tree/long-chain", test_long_chain);
+	g_test_add_func("/snapshot-tree/name-not-utf8-and-clear", test_name_not_utf8_and_clear);
 	return g_test_run();
 }
