@@ -49,6 +49,7 @@ static void test_snapshot_space(void)
 	g_rmdir(dir);
 	/* no snapshots: the one line says where you are, and nothing is read from it */
 	snapshot_tree_clear(&t);
+	snapshot_tree_init(&t);
 	g_autofree char *empty = snapshot_tree_format(&t, NULL, NULL);
 	g_autoptr(GHashTable) none = snapshot_space_parse(empty);
 	g_assert_cmpuint(g_hash_table_size(none), ==, 0);
@@ -56,6 +57,7 @@ static void test_snapshot_space(void)
 	g_assert_cmpuint(g_hash_table_size(junk), ==, 0);
 	g_autoptr(GHashTable) null = snapshot_space_parse(NULL);
 	g_assert_cmpuint(g_hash_table_size(null), ==, 0);
+	snapshot_tree_clear(&t);
 }
 
 static void test_disk_info(void)
