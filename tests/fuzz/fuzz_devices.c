@@ -131,32 +131,6 @@ static uint32_t take(struct cursor *c, unsigned bytes)
 	return v;
 }
 
-/* ---- the network: what the e1000 sends comes back to it ---- */
-
-static int loop_send(struct net_backend *be, const struct iovec *iov, int iovcnt)
-{
-	static uint8_t frame[NET_MAX_FRAME];
-	size_t len = 0;
-	for (int i = 0; i < iovcnt; i++) {
-		size_t n = MIN(iov[i].iov_len, sizeof(frame) - len);
-		memcpy(frame + len, iov[i].iov_base, n);
-		len += n;
-	}
-	net_port_deliver(be->port, frame, len);
-	return 0;
-}
-
-static void loop_free(struct net_backend *be)
-{
-	g_free(be);
-}
-
-static const struct net_backend_ops loop_ops = {
-	.name = "loopback",
-	.send = loop_send,
-	.free = loop_free,
-};
-
 /* ---- the machine ---- */
 
 static struct dev_ctx machine_ctx(struct machine *m, int irq0, int irq1)
@@ -261,10 +235,7 @@ static void machine_add_pci(struct machine *m)
 	if (bus_register(m->mmio, 0xA0000, 0x20000, &vga_legacy_mem_ops, m->vga, lock, "vga") < 0)
 		abort();
 
-	m->port = net_port_new(NULL);
-	struct net_backend *be = g_new0(struct net_backend, 1);
-	be->ops = &loop_ops;
-	net_port_attach_backend(m->port, be);
+	m->port = fake_loopback_port();
 	ctx.net = m->port;
 	memcpy(ctx.mac, (const uint8_t[]){ 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 }, 6);
 	m->nic = add_device(m, &e1000_class, &ctx);

@@ -530,26 +530,6 @@ static void vga_text(struct rig *r)
 	vga_render_some(r);
 }
 
-/* ---- the e1000, its frames looped back to it ---- */
-
-static int loop_send(struct net_backend *be, const struct iovec *iov, int iovcnt)
-{
-	uint8_t frame[2048];
-	size_t len = 0;
-	for (int i = 0; i < iovcnt; i++) {
-		size_t n = MIN(iov[i].iov_len, sizeof(frame) - len);
-		memcpy(frame + len, iov[i].iov_base, n);
-		len += n;
-	}
-	net_port_deliver(be->port, frame, len);
-	return 0;
-}
-
-static void loop_free(struct net_backend *be) { g_free(be); }
-
-static const struct net_backend_ops loop_ops = { .name = "loopback", .send = loop_send,
-						  .free = loop_free };
-
 static void nic_wire(struct rig *r)
 {
 	pci_bus_attach(r->pci, 3, 0, e1000_pci(r->dev));
@@ -685,10 +665,7 @@ struct rig *rig_new(const struct device_class *cls)
 	r->disk = block_open_memory(DISK_SECTORS * 512ull);
 	r->disc = block_open_memory(DISC_BLOCKS * 2048ull);
 	r->disc->read_only = true;
-	r->port = net_port_new(NULL);
-	struct net_backend *be = g_new0(struct net_backend, 1);
-	be->ops = &loop_ops;
-	net_port_attach_backend(r->port, be);
+	r->port = fake_loopback_port();
 	struct dev_ctx ctx = r->env->ctx;
 	ctx.pci = r->pci;
 	ctx.disks[0] = r->disk;

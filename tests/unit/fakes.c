@@ -1,5 +1,10 @@
 #include "fakes.h"
 
+#include <string.h>
+#include <sys/uio.h>
+
+#include "net/net.h"
+
 static void fake_irq_set(void *opaque, unsigned gsi, int level)
 {
 	struct fake_env *env = opaque;
@@ -97,4 +102,37 @@ void fake_flush_posted(void *opaque)
 	for (unsigned i = 0; i < env->n_posted; i++)
 		bus_write(env->io, env->posted[i].port, 1, env->posted[i].val);
 	env->n_posted = 0;
+}
+
+static int loop_send(struct net_backend *be, const struct iovec *iov, int iovcnt)
+{
+	static uint8_t frame[NET_MAX_FRAME];
+	size_t len = 0;
+	for (int i = 0; i < iovcnt; i++) {
+		size_t n = MIN(iov[i].iov_len, sizeof(frame) - len);
+		memcpy(frame + len, iov[i].iov_base, n);
+		len += n;
+	}
+	net_port_deliver(be->port, frame, len);
+	return 0;
+}
+
+static void loop_free(struct net_backend *be)
+{
+	g_free(be);
+}
+
+static const struct net_backend_ops loop_ops = {
+	.name = "loopback",
+	.send = loop_send,
+	.free = loop_free,
+};
+
+struct net_port *fake_loopback_port(void)
+{
+	struct net_port *port = net_port_new(NULL);
+	struct net_backend *be = g_new0(struct net_backend, 1);
+	be->ops = &loop_ops;
+	net_port_attach_backend(port, be);
+	return port;
 }

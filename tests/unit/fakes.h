@@ -56,3 +56,6 @@ void fake_outl(struct fake_env *env, uint16_t port, uint32_t v);
  * only at fake_flush_posted or when a device calls the flush_posted hook. */
 void fake_post_outb(struct fake_env *env, uint16_t port, uint8_t v);
 void fake_flush_posted(void *env);
+/* A network port whose backend hands every frame sent back to the port (a NIC talking to
+ * itself); free it with net_port_free. */
+struct net_port *fake_loopback_port(void);
