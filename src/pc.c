@@ -89,7 +89,7 @@ static void pc_flush_posted(void *opaque)
 {
 	struct pc *pc = opaque;
 	if (!vcpu_on_this_thread())
-		kvm_vm_drain_coalesced(&pc->kvm, pc->io, pc->mmio);
+		kvm_vm_drain_posted(&pc->kvm, pc->io, pc->mmio);
 }
 
 /* Posted writes wait for the guest's next exit, and a guest may stop exiting (spinning, or
@@ -106,24 +106,29 @@ static gboolean pc_posted_tick(gpointer opaque)
 /* bus_posted_fn for the port and memory buses: KVM queues what the devices declare posted.
  * Without a VM (between pc_cpus_off and pc_cpus_build) there is nothing to tell;
  * pc_cpus_build replays. */
-static void pc_posted(struct pc *pc, uint64_t addr, uint64_t len, bool on, bool pio)
+static void pc_posted(struct pc *pc, const struct bus_posted *p, bool on, bool pio)
 {
-	if (len > UINT32_MAX || (pio && addr + len > 0x10000))
+	struct kvm_vm *vm = &pc->kvm;
+	if (pio && (p->addr >= 0x10000 || p->len > 0x10000 - p->addr))
 		return;
-	if (on)
-		kvm_vm_coalesce(&pc->kvm, addr, len, pio);
+	if (p->match && on)
+		kvm_vm_post_value(vm, p->addr, p->len, p->value, pio);
+	else if (p->match)
+		kvm_vm_unpost_value(vm, p->addr, p->len, p->value, pio);
+	else if (on)
+		kvm_vm_coalesce(vm, p->addr, p->len, pio);
 	else
-		kvm_vm_uncoalesce(&pc->kvm, addr, len, pio);
+		kvm_vm_uncoalesce(vm, p->addr, p->len, pio);
 }
 
-static void pc_posted_ports(void *opaque, uint64_t addr, uint64_t len, bool on)
+static void pc_posted_ports(void *opaque, const struct bus_posted *p, bool on)
 {
-	pc_posted(opaque, addr, len, on, true);
+	pc_posted(opaque, p, on, true);
 }
 
-static void pc_posted_memory(void *opaque, uint64_t addr, uint64_t len, bool on)
+static void pc_posted_memory(void *opaque, const struct bus_posted *p, bool on)
 {
-	pc_posted(opaque, addr, len, on, false);
+	pc_posted(opaque, p, on, false);
 }
 
 static void pc_vcpu_request(void *opaque, struct vcpu *v, enum vcpu_action action, const char *why)

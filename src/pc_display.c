@@ -53,7 +53,7 @@ static void pc_take_posted(struct pc *pc)
 {
 	pthread_mutex_lock(&pc->req_lock);
 	if (pc->cpus_on)
-		kvm_vm_drain_coalesced(&pc->kvm, pc->io, pc->mmio);
+		kvm_vm_drain_posted(&pc->kvm, pc->io, pc->mmio);
 	pthread_mutex_unlock(&pc->req_lock);
 }
 

@@ -68,8 +68,15 @@ static void bus_tell_posted(struct bus *bus, const struct bus_region *r, bool on
 		return;
 	for (unsigned i = 0; i < BUS_MAX_POSTED; i++) {
 		struct bus_span s = r->ops->posted[i];
+		struct bus_posted p = { r->base + s.offset, s.len };
 		if (s.len && s.offset + s.len <= r->len)
-			bus->posted_fn(bus->posted_opaque, r->base + s.offset, s.len, on);
+			bus->posted_fn(bus->posted_opaque, &p, on);
+	}
+	for (unsigned i = 0; i < BUS_MAX_POSTED_VALUES; i++) {
+		struct bus_value v = r->ops->posted_values[i];
+		struct bus_posted p = { r->base + v.offset, v.len, true, v.value };
+		if (v.len && (uint64_t)v.offset + v.len <= r->len)
+			bus->posted_fn(bus->posted_opaque, &p, on);
 	}
 }
 

@@ -14,7 +14,13 @@ struct bus_span {
 	uint32_t offset, len;
 };
 
+/* A write of VALUE, LEN (1, 2 or 4) bytes at OFFSET. */
+struct bus_value {
+	uint32_t offset, len, value;
+};
+
 #define BUS_MAX_POSTED 2
+#define BUS_MAX_POSTED_VALUES 4
 
 struct bus_ops {
 	uint64_t (*read)(void *opaque, uint64_t offset, unsigned size);
@@ -29,6 +35,15 @@ struct bus_ops {
 	 * Unused entries have len 0.
 	 */
 	struct bus_span posted[BUS_MAX_POSTED];
+	/*
+	 * Single writes that may be posted: one value to one register, when its landing late
+	 * shows to the guest only at its next exit (or in what a completion does, and completions
+	 * flush first), and landing twice is the same as once. KVM matches the value, so other
+	 * values written there still exit. The machine hands these over at the same times as the
+	 * spans, but keeps no order among them nor against the spans: two values for one
+	 * register with no exit between land in the order listed here. Unused entries: len 0.
+	 */
+	struct bus_value posted_values[BUS_MAX_POSTED_VALUES];
 };
 
 struct bus;
@@ -45,12 +60,21 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_
 /* Releases the region that starts at BASE and belongs to OPAQUE; returns -1 if none. */
 int bus_unregister(struct bus *bus, uint64_t base, void *opaque);
 
+/* A posted register in bus addresses: LEN bytes at ADDR, any value, or only VALUE (MATCH). */
+struct bus_posted {
+	uint64_t addr;
+	uint32_t len;
+	bool match;
+	uint32_t value;
+};
+
 /*
- * Told of every posted span (bus_ops.posted) as its region is registered (ON true) or released
- * (false), in bus addresses: how the machine keeps KVM's queued ports where the regions are,
- * a PCI BAR that moves included. Called on the thread that (un)registers, no lock held.
+ * Told of every posted span and value (bus_ops.posted, posted_values) as its region is
+ * registered (ON true) or released (false): how the machine keeps KVM's queued ports where the
+ * regions are, a PCI BAR that moves included. Called on the thread that (un)registers, no lock
+ * held.
  */
-typedef void (*bus_posted_fn)(void *opaque, uint64_t addr, uint64_t len, bool on);
+typedef void (*bus_posted_fn)(void *opaque, const struct bus_posted *p, bool on);
 void bus_set_posted_hook(struct bus *bus, bus_posted_fn fn, void *opaque);
 /* Tells the hook of every posted span registered now (ON true): for a new KVM VM. */
 void bus_replay_posted(struct bus *bus);

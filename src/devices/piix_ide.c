@@ -230,6 +230,15 @@ static const struct bus_ops piix_bm_ops = {
 	/* BMISX of each channel: write one to clear Error and Interrupt, and the two capable
 	 * bits, which nothing reads but a BIOS. A guest clears the status before each command. */
 	.posted = { { 8 * 0 + PIIX_BM_STATUS, 1 }, { 8 * 1 + PIIX_BM_STATUS, 1 } },
+	/* BMICX stop, in either direction: what a guest writes before it programs a command
+	 * and after one completes, the engine then idle. Stopping an engine still moving data
+	 * aborts it, and lands before that transfer's completion (which flushes first) or the
+	 * guest's next exit, which is all a guest can tell apart. Both stops with no exit between
+	 * leave the direction of the second listed here. */
+	.posted_values = { { 8 * 0 + PIIX_BM_CMD, 1, BM_CMD_TO_MEM },
+			   { 8 * 0 + PIIX_BM_CMD, 1, 0 },
+			   { 8 * 1 + PIIX_BM_CMD, 1, BM_CMD_TO_MEM },
+			   { 8 * 1 + PIIX_BM_CMD, 1, 0 } },
 };
 
 /* Whether a loaded register file holds only values a guest could have produced: Active only

@@ -5,6 +5,7 @@
 #include <glib.h>
 #include <inttypes.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -175,7 +176,9 @@ int kvm_vm_open(struct kvm_vm *vm, const char *path, char **error)
 	/* optional: without them every port write exits, as before */
 	vm->ring_page = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO);
 	vm->coalesced_pio = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_PIO) > 0;
+	vm->ioeventfd = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD) > 0;
 	pthread_mutex_init(&vm->ring_lock, NULL);
+	pthread_mutex_init(&vm->values_lock, NULL);
 	return 0;
 fail:
 	kvm_vm_close(vm);
@@ -217,13 +220,9 @@ void kvm_vm_map_ring(struct kvm_vm *vm, int vcpu_fd)
 			   sizeof(struct kvm_coalesced_mmio);
 }
 
-void kvm_vm_drain_coalesced(struct kvm_vm *vm, struct bus *pio, struct bus *mmio)
+static void kvm_vm_drain_ring(struct kvm_vm *vm, struct bus *pio, struct bus *mmio)
 {
 	struct kvm_coalesced_mmio_ring *r = vm->ring;
-	if (!r || __atomic_load_n(&r->first, __ATOMIC_ACQUIRE) ==
-			  __atomic_load_n(&r->last, __ATOMIC_ACQUIRE))
-		return;
-	pthread_mutex_lock(&vm->ring_lock);
 	uint32_t first = r->first % vm->ring_entries;
 	for (unsigned n = 0; n < vm->ring_entries &&
 			     first != __atomic_load_n(&r->last, __ATOMIC_ACQUIRE);
@@ -239,11 +238,109 @@ void kvm_vm_drain_coalesced(struct kvm_vm *vm, struct bus *pio, struct bus *mmio
 		first = (first + 1) % vm->ring_entries;
 		__atomic_store_n(&r->first, first, __ATOMIC_RELEASE);
 	}
+}
+
+/* The values KVM counted on their eventfds since the last drain, each written once (the count
+ * says how often, and once is the same), outside values_lock. */
+static void kvm_vm_drain_values(struct kvm_vm *vm, struct bus *pio, struct bus *mmio)
+{
+	struct kvm_posted_value due[KVM_MAX_POSTED_VALUES];
+	unsigned n = 0;
+	if (!__atomic_load_n(&vm->n_values, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&vm->values_lock);
+	if (vm->n_values && poll(vm->value_fds, vm->n_values, 0) > 0) {
+		for (unsigned i = 0; i < vm->n_values; i++) {
+			uint64_t count;
+			if ((vm->value_fds[i].revents & POLLIN) &&
+			    read(vm->value_fds[i].fd, &count, sizeof(count)) == sizeof(count))
+				due[n++] = vm->values[i];
+		}
+	}
+	pthread_mutex_unlock(&vm->values_lock);
+	for (unsigned i = 0; i < n; i++) {
+		struct bus *bus = due[i].pio ? pio : mmio;
+		if (bus)
+			bus_write(bus, due[i].addr, due[i].len, due[i].value);
+	}
+}
+
+void kvm_vm_drain_posted(struct kvm_vm *vm, struct bus *pio, struct bus *mmio)
+{
+	struct kvm_coalesced_mmio_ring *r = vm->ring;
+	bool ring = r && __atomic_load_n(&r->first, __ATOMIC_ACQUIRE) !=
+				 __atomic_load_n(&r->last, __ATOMIC_ACQUIRE);
+	if (!ring && !__atomic_load_n(&vm->n_values, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&vm->ring_lock);
+	if (ring)
+		kvm_vm_drain_ring(vm, pio, mmio);
+	kvm_vm_drain_values(vm, pio, mmio);
 	pthread_mutex_unlock(&vm->ring_lock);
+}
+
+static struct kvm_ioeventfd kvm_value_ioeventfd(const struct kvm_posted_value *v, int fd)
+{
+	return (struct kvm_ioeventfd){
+		.datamatch = v->value,
+		.addr = v->addr,
+		.len = v->len,
+		.fd = fd,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (v->pio ? KVM_IOEVENTFD_FLAG_PIO : 0),
+	};
+}
+
+int kvm_vm_post_value(struct kvm_vm *vm, uint64_t addr, uint32_t len, uint32_t value, bool pio)
+{
+	struct kvm_posted_value v = { addr, len, value, pio };
+	if (vm->vm_fd < 0 || !vm->ioeventfd || (len != 1 && len != 2 && len != 4))
+		return -1;
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	pthread_mutex_lock(&vm->values_lock);
+	struct kvm_ioeventfd e = kvm_value_ioeventfd(&v, fd);
+	if (vm->n_values == KVM_MAX_POSTED_VALUES || ioctl(vm->vm_fd, KVM_IOEVENTFD, &e) < 0) {
+		pthread_mutex_unlock(&vm->values_lock);
+		close(fd);
+		return -1;
+	}
+	vm->values[vm->n_values] = v;
+	vm->value_fds[vm->n_values] = (struct pollfd){ .fd = fd, .events = POLLIN };
+	__atomic_store_n(&vm->n_values, vm->n_values + 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&vm->values_lock);
+	return 0;
+}
+
+int kvm_vm_unpost_value(struct kvm_vm *vm, uint64_t addr, uint32_t len, uint32_t value, bool pio)
+{
+	int ret = -1;
+	pthread_mutex_lock(&vm->values_lock);
+	for (unsigned i = 0; i < vm->n_values; i++) {
+		const struct kvm_posted_value *v = &vm->values[i];
+		if (v->addr != addr || v->len != len || v->value != value || v->pio != pio)
+			continue;
+		struct kvm_ioeventfd e = kvm_value_ioeventfd(v, vm->value_fds[i].fd);
+		e.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+		ioctl(vm->vm_fd, KVM_IOEVENTFD, &e);
+		close(vm->value_fds[i].fd);
+		unsigned rest = vm->n_values - i - 1;
+		memmove(&vm->values[i], &vm->values[i + 1], rest * sizeof(vm->values[0]));
+		memmove(&vm->value_fds[i], &vm->value_fds[i + 1], rest * sizeof(vm->value_fds[0]));
+		__atomic_store_n(&vm->n_values, vm->n_values - 1, __ATOMIC_RELEASE);
+		ret = 0;
+		break;
+	}
+	pthread_mutex_unlock(&vm->values_lock);
+	return ret;
 }
 
 void kvm_vm_destroy(struct kvm_vm *vm)
 {
+	/* closing the VM releases its ioeventfds; the eventfds are ours (no vCPU runs now) */
+	for (unsigned i = 0; i < vm->n_values; i++)
+		close(vm->value_fds[i].fd);
+	vm->n_values = 0;
 	if (vm->ring)
 		munmap(vm->ring, sysconf(_SC_PAGESIZE));
 	vm->ring = NULL;

@@ -150,7 +150,7 @@ static void *vcpu_thread(void *arg)
 		int ret = ioctl(v->fd, KVM_RUN, 0);
 		/* port writes KVM queued instead of exiting happened before whatever stopped the
 		 * vCPU now: replay them first (and before it parks, so a paused machine has them) */
-		kvm_vm_drain_coalesced(v->vm, v->env->pio, v->env->mmio);
+		kvm_vm_drain_posted(v->vm, v->env->pio, v->env->mmio);
 		if (ret < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);

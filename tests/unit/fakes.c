@@ -1,7 +1,9 @@
 #include "fakes.h"
 
+#include <errno.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "net/net.h"
 
@@ -135,4 +137,15 @@ struct net_port *fake_loopback_port(void)
 	be->ops = &loop_ops;
 	net_port_attach_backend(port, be);
 	return port;
+}
+
+bool fake_kvm_usable(void)
+{
+	if (access("/dev/kvm", R_OK | W_OK) == 0)
+		return true;
+	if (!g_strcmp0(g_getenv("CI"), "true"))
+		g_test_fail_printf("/dev/kvm: %s (CI must have KVM)", g_strerror(errno));
+	else
+		g_test_skip("no usable /dev/kvm");
+	return false;
 }

@@ -59,3 +59,6 @@ void fake_flush_posted(void *env);
 /* A network port whose backend hands every frame sent back to the port (a NIC talking to
  * itself); free it with net_port_free. */
 struct net_port *fake_loopback_port(void);
+/* Whether the test may use /dev/kvm. If not, skips the test, or fails it under CI=true (CI
+ * machines must have KVM), and returns false. */
+bool fake_kvm_usable(void);

@@ -537,6 +537,39 @@ static void test_async_posted_clear(void)
 	g_free(path);
 }
 
+/*
+ * The guest's stop (a write of 08h or 00h to the command register) is posted too. Made while a
+ * chunk is in flight, it must land before that chunk's completion, which would otherwise move
+ * the data into memory the guest just took back and raise an interrupt for a transfer it
+ * aborted: the stop is an abort, as when it exits.
+ */
+static void test_async_posted_stop(void)
+{
+	char *path;
+	struct block_dev *disk = temp_disk(&path, DISK_SECTORS * 512ull);
+	struct rig *r = rig_new_with(disk, NULL, false);
+	uint8_t ref[512];
+	disk_pattern(disk, 3, 1, ref, 5);
+	prd(r, 0x1000, 0, 0x20000, 512, true);
+	bm_setup(r, 0, 0x1000, true);
+	issue28(r, 0xC8, 3, 1);
+	bm_start(r, 0, true);
+	fake_post_outb(r->env, BM, BM_TO_MEM);
+	block_drain(disk);
+	g_assert_cmpuint(r->env->n_posted, ==, 0);
+	g_assert_cmphex(bm_status(r, 0), ==, 0);
+	g_assert_cmpuint(r->env->ram[0x20000 + 1], ==, 0);
+	g_assert_cmpuint(r->env->irq_raises[14], ==, 0);
+	g_assert_cmphex(fake_inb(r->env, CTRL0), ==, BSY | DRDY | DSC); /* waits for a restart */
+	bm_start(r, 0, true);
+	block_drain(disk);
+	g_assert_cmphex(bm_status(r, 0), ==, BM_IRQ);
+	g_assert_cmpmem(r->env->ram + 0x20000, 512, ref, 512);
+	rig_free(r);
+	g_unlink(path);
+	g_free(path);
+}
+
 /* A software reset while a chunk is in flight: the completion finds nobody and touches
  * neither the drive nor guest memory. */
 static void test_async_reset_disowns(void)
@@ -924,6 +957,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/bmdma/async/busy-until-done", test_async_busy_until_done);
 	g_test_add_func("/bmdma/async/reset-disowns", test_async_reset_disowns);
 	g_test_add_func("/bmdma/async/posted-clear", test_async_posted_clear);
+	g_test_add_func("/bmdma/async/posted-stop", test_async_posted_stop);
 	g_test_add_func("/bmdma/at-once", test_at_once);
 	g_test_add_func("/bmdma/atapi-dma", test_atapi_dma);
 	g_test_add_func("/bmdma/state/waiting", test_save_load_waiting);

@@ -55,23 +55,40 @@ static void test_claim_and_overlap(void)
 	bus_free(bus);
 }
 
-/* What the posted-write hook heard: spans switched on minus those switched off, by address. */
+/* What the posted-write hook heard: spans switched on minus those switched off, by address,
+ * and the same for posted values, by address and value. */
 struct posted_log {
 	int on[0x200];
+	int value_on[0x200][4];
 	unsigned calls;
 };
 
-static void posted_hook(void *opaque, uint64_t addr, uint64_t len, bool on)
+static void posted_hook(void *opaque, const struct bus_posted *p, bool on)
 {
 	struct posted_log *log = opaque;
 	log->calls++;
-	for (uint64_t a = addr; a < addr + len; a++)
+	if (p->match) {
+		g_assert_cmpuint(p->value, <, 4);
+		g_assert_cmpuint(p->len, ==, 1);
+		log->value_on[p->addr][p->value] += on ? 1 : -1;
+		return;
+	}
+	for (uint64_t a = p->addr; a < p->addr + p->len; a++)
 		log->on[a] += on ? 1 : -1;
 }
 
 static const struct bus_ops ops_posted = {
 	rec_read, rec_write, 1, 4, .posted = { { 1, 3 }, { 12, 8 } }, /* the second runs past 16 */
+	.posted_values = { { 0, 1, 2 }, { 0, 1, 3 }, { 16, 1, 1 } },   /* the third lies past 16 */
 };
+
+/* The posted values heard for the region at BASE: 2 and 3 at its first port, nothing else. */
+static void assert_values(const struct posted_log *log, unsigned base)
+{
+	for (unsigned p = 0x100; p < 0x200; p++)
+		for (unsigned v = 0; v < 4; v++)
+			g_assert_cmpint(log->value_on[p][v], ==, p == base && v >= 2);
+}
 
 /* Regions tell the hook where their posted registers are as they come and go; a span that
  * does not fit the region is not passed on; replay repeats what is registered now. */
@@ -84,19 +101,22 @@ static void test_posted_spans(void)
 	g_assert_cmpint(bus_register(bus, 0x100, 16, &ops_posted, &a, NULL, "a"), ==, 0);
 	g_assert_cmpint(bus_register(bus, 0x10F, 16, &ops_posted, &b, NULL, "b"), ==, -1);
 	g_assert_cmpint(bus_register(bus, 0x180, 16, &ops_any, &b, NULL, "b"), ==, 0);
-	g_assert_cmpuint(log.calls, ==, 1);
+	g_assert_cmpuint(log.calls, ==, 3);
 	for (unsigned p = 0x100; p < 0x200; p++)
 		g_assert_cmpint(log.on[p], ==, p >= 0x101 && p <= 0x103);
+	assert_values(&log, 0x100);
 	/* moved, as a BAR does: off at the old place, on at the new */
 	g_assert_cmpint(bus_unregister(bus, 0x100, &a), ==, 0);
 	g_assert_cmpint(bus_register(bus, 0x140, 16, &ops_posted, &a, NULL, "a"), ==, 0);
 	for (unsigned p = 0x100; p < 0x200; p++)
 		g_assert_cmpint(log.on[p], ==, p >= 0x141 && p <= 0x143);
+	assert_values(&log, 0x140);
 	/* a new VM: everything registered now, once more */
-	memset(log.on, 0, sizeof(log.on));
+	memset(&log, 0, sizeof(log));
 	bus_replay_posted(bus);
 	for (unsigned p = 0x100; p < 0x200; p++)
 		g_assert_cmpint(log.on[p], ==, p >= 0x141 && p <= 0x143);
+	assert_values(&log, 0x140);
 	/* the posted writes themselves are ordinary writes when they arrive */
 	g_assert_true(bus_write(bus, 0x142, 1, 0x5A));
 	g_assert_cmpuint(a.regs[2], ==, 0x5A);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "fakes.h"
 #include "kvm/cpu_state.h"
 #include "kvm/kvm.h"
 #include "kvm/vcpu.h"
@@ -52,13 +53,8 @@ static bool probe_tsc_settable(int fd);
 static bool fx_open(struct fx *fx)
 {
 	memset(fx, 0, sizeof(*fx));
-	if (access("/dev/kvm", R_OK | W_OK) != 0) {
-		if (!g_strcmp0(g_getenv("CI"), "true"))
-			g_test_fail_printf("/dev/kvm: %s (CI must have KVM)", g_strerror(errno));
-		else
-			g_test_skip("no usable /dev/kvm");
+	if (!fake_kvm_usable())
 		return false;
-	}
 	char *error = NULL;
 	g_assert_cmpint(kvm_vm_open(&fx->vm, "/dev/kvm", &error), ==, 0);
 	g_assert_cmpint(kvm_vm_create(&fx->vm, &error), ==, 0);

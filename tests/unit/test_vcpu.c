@@ -166,7 +166,7 @@ static void test_coalesced_drain(void)
 	vm.ring = &mem->ring;
 	vm.ring_entries = (4096 - sizeof(struct kvm_coalesced_mmio_ring)) /
 			  sizeof(struct kvm_coalesced_mmio);
-	kvm_vm_drain_coalesced(&vm, fx.pio, fx.mmio); /* empty: nothing */
+	kvm_vm_drain_posted(&vm, fx.pio, fx.mmio); /* empty: nothing */
 	g_assert_cmpuint(fx.log.outs, ==, 0);
 
 	/* three port writes that wrap around the end of the ring, a memory write, a memory write
@@ -186,7 +186,7 @@ static void test_coalesced_drain(void)
 		mem->ring.coalesced_mmio[(first + i) % vm.ring_entries] = entries[i];
 	mem->ring.first = first;
 	mem->ring.last = (first + n) % vm.ring_entries;
-	kvm_vm_drain_coalesced(&vm, fx.pio, fx.mmio);
+	kvm_vm_drain_posted(&vm, fx.pio, fx.mmio);
 	const uint8_t want[] = { 0x11, 0x22, 0x33, 0x44 };
 	g_assert_cmpuint(fx.log.outs, ==, 4);
 	g_assert_cmpmem(fx.log.last_out, 4, want, 4);
