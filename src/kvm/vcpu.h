@@ -35,7 +35,7 @@ struct vcpu {
 	struct kvm_run *run;
 	int run_size;
 	const struct vcpu_env *env;
-	struct kvm_vm *vm; /* its coalesced-write ring */
+	struct kvm_vm *vm; /* its posted writes (kvm_vm_drain_posted) */
 	pthread_t thread;
 	bool thread_started;
 	pthread_mutex_t lock;
