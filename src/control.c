@@ -441,6 +441,14 @@ JsonNode *control_call(const char *path, const char *cmd, JsonNode *args, char *
 JsonNode *control_call_full(const char *path, const char *cmd, JsonNode *args,
 			    control_event_fn on_event, void *opaque, char **error)
 {
+	g_autofree char *line = control_request_line(cmd, args); /* takes ARGS */
+	/* json-glib writes a string's bytes as they are: a file name that is not UTF-8 (Linux
+	 * allows any bytes) would make a line the VM cannot read */
+	if (!g_utf8_validate(line, -1, NULL)) {
+		*error = g_strdup("an argument is not UTF-8 text (a file name in another "
+				  "encoding?), and requests to the VM are JSON, which is: rename it");
+		return NULL;
+	}
 	g_autoptr(GSocketClient) client = g_socket_client_new();
 	g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
 	g_autoptr(GError) err = NULL;
@@ -448,13 +456,10 @@ JsonNode *control_call_full(const char *path, const char *cmd, JsonNode *args,
 		g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr), NULL, &err);
 	if (!conn) {
 		*error = g_strdup_printf("the VM is not running (%s: %s)", path, err->message);
-		if (args)
-			json_node_unref(args);
 		return NULL;
 	}
 	/* a VM that does not answer within 30 s is reported, not waited for forever */
 	g_socket_set_timeout(g_socket_connection_get_socket(conn), 30);
-	g_autofree char *line = control_request_line(cmd, args);
 	GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
 	if (!g_output_stream_write_all(out, line, strlen(line), NULL, NULL, &err)) {
 		*error = g_strdup(err->message);

@@ -293,6 +293,14 @@ def steps(tap, who, ctl, serial, iso_a, iso_b):
     tap.ok(rc == 1 and "none.iso" in err, f"{who}: inserting a missing file is refused, named",
            f"{rc}\n{out}{err}")
     conf_is("", "vm.conf is unchanged by the refused insert")
+    if who == "pcvm":
+        # a file name that is not UTF-8 cannot travel in the JSON request (nor live in vm.conf)
+        latin = os.path.join(os.fsencode(os.path.dirname(iso_a)), b"caf\xe9.iso")
+        shutil.copyfile(iso_a, latin)
+        rc, out, err = ctl.insert(latin)
+        tap.ok(rc == 1 and "not UTF-8" in err,
+               f"{who}: a file name that is not UTF-8 is refused, saying so", f"{rc}\n{out}{err}")
+        conf_is("", "vm.conf is unchanged by it")
 
     # The tray is still locked, but empty and open: the lock keeps a disc in, it does not keep
     # one out (a real drive takes the next disc; so does QEMU).

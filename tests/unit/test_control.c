@@ -198,6 +198,27 @@ static void test_args(void)
 	g_clear_pointer(&error, g_free);
 }
 
+/* A client's argument that is not UTF-8 (a Latin-1 file name) is refused before anything is
+ * sent, with a message saying so, rather than sent as a line the VM cannot parse. No VM
+ * listens at the path: a request that went out would be told the VM is not running. */
+static void test_client_not_utf8(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("pcvm-control-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "control.sock", NULL);
+	char *error = NULL;
+	JsonNode *args = json_from_string("{\"file\":\"x\"}", NULL);
+	json_object_set_string_member(json_node_get_object(args), "file", "/iso/caf\xe9.iso");
+	g_assert_null(control_call(path, "media-change", args, &error));
+	g_assert_nonnull(strstr(error, "not UTF-8"));
+	g_clear_pointer(&error, g_free);
+	/* the same in UTF-8 goes out */
+	args = json_from_string("{\"file\":\"/iso/caf\u00e9.iso\"}", NULL);
+	g_assert_null(control_call(path, "media-change", args, &error));
+	g_assert_nonnull(strstr(error, "not running"));
+	g_free(error);
+	g_rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -205,5 +226,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/control/one-request-per-line", test_one_request_per_line);
 	g_test_add_func("/control/json-glib-extras", test_json_glib_extras);
 	g_test_add_func("/control/args", test_args);
+	g_test_add_func("/control/client-not-utf8", test_client_not_utf8);
 	return g_test_run();
 }
