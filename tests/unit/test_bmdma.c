@@ -449,6 +449,25 @@ static struct block_dev *temp_disk(char **path, uint64_t bytes)
 	return bd;
 }
 
+/* On a temporary disk whose requests go through the I/O thread: one sector at LBA (pattern
+ * SEED, also in REF) and a one-entry table reading it to 0x20000; the engine set up, not
+ * started. async_rig_free removes the disk. */
+static struct rig *async_sector_rig(char **path, uint32_t lba, uint8_t seed, uint8_t ref[512])
+{
+	struct rig *r = rig_new_with(temp_disk(path, DISK_SECTORS * 512ull), NULL, false);
+	disk_pattern(r->disk, lba, 1, ref, seed);
+	prd(r, 0x1000, 0, 0x20000, 512, true);
+	bm_setup(r, 0, 0x1000, true);
+	return r;
+}
+
+static void async_rig_free(struct rig *r, char *path)
+{
+	rig_free(r);
+	g_unlink(path);
+	g_free(path);
+}
+
 /* BSY and Active while a request is in flight, the interrupt only once it completed. */
 static void test_async_busy_until_done(void)
 {
@@ -509,12 +528,8 @@ static void test_async_busy_until_done(void)
 static void test_async_posted_clear(void)
 {
 	char *path;
-	struct block_dev *disk = temp_disk(&path, DISK_SECTORS * 512ull);
-	struct rig *r = rig_new_with(disk, NULL, false);
 	uint8_t ref[512];
-	disk_pattern(disk, 7, 1, ref, 11);
-	prd(r, 0x1000, 0, 0x20000, 512, true);
-	bm_setup(r, 0, 0x1000, true);
+	struct rig *r = async_sector_rig(&path, 7, 11, ref);
 	fake_post_outb(r->env, CMD0 + 6, 0xE0);
 	fake_post_outb(r->env, CMD0 + 2, 1);
 	fake_post_outb(r->env, CMD0 + 3, 7);
@@ -525,16 +540,14 @@ static void test_async_posted_clear(void)
 	bm_start(r, 0, true);
 	fake_post_outb(r->env, BM + 2, BM_IRQ);
 	unsigned before = r->env->flushes;
-	block_drain(disk);
+	block_drain(r->disk);
 	g_assert_cmpuint(r->env->flushes, >, before);
 	g_assert_cmpuint(r->env->n_posted, ==, 0);
 	fake_flush_posted(r->env); /* the guest's next exit */
 	g_assert_cmphex(bm_status(r, 0), ==, BM_IRQ);
 	g_assert_cmpuint(r->env->irq_raises[14], ==, 1);
 	g_assert_cmpmem(r->env->ram + 0x20000, 512, ref, 512);
-	rig_free(r);
-	g_unlink(path);
-	g_free(path);
+	async_rig_free(r, path);
 }
 
 /*
@@ -546,28 +559,22 @@ static void test_async_posted_clear(void)
 static void test_async_posted_stop(void)
 {
 	char *path;
-	struct block_dev *disk = temp_disk(&path, DISK_SECTORS * 512ull);
-	struct rig *r = rig_new_with(disk, NULL, false);
 	uint8_t ref[512];
-	disk_pattern(disk, 3, 1, ref, 5);
-	prd(r, 0x1000, 0, 0x20000, 512, true);
-	bm_setup(r, 0, 0x1000, true);
+	struct rig *r = async_sector_rig(&path, 3, 5, ref);
 	issue28(r, 0xC8, 3, 1);
 	bm_start(r, 0, true);
 	fake_post_outb(r->env, BM, BM_TO_MEM);
-	block_drain(disk);
+	block_drain(r->disk);
 	g_assert_cmpuint(r->env->n_posted, ==, 0);
 	g_assert_cmphex(bm_status(r, 0), ==, 0);
 	g_assert_cmpuint(r->env->ram[0x20000 + 1], ==, 0);
 	g_assert_cmpuint(r->env->irq_raises[14], ==, 0);
 	g_assert_cmphex(fake_inb(r->env, CTRL0), ==, BSY | DRDY | DSC); /* waits for a restart */
 	bm_start(r, 0, true);
-	block_drain(disk);
+	block_drain(r->disk);
 	g_assert_cmphex(bm_status(r, 0), ==, BM_IRQ);
 	g_assert_cmpmem(r->env->ram + 0x20000, 512, ref, 512);
-	rig_free(r);
-	g_unlink(path);
-	g_free(path);
+	async_rig_free(r, path);
 }
 
 /* A software reset while a chunk is in flight: the completion finds nobody and touches
@@ -575,23 +582,17 @@ static void test_async_posted_stop(void)
 static void test_async_reset_disowns(void)
 {
 	char *path;
-	struct block_dev *disk = temp_disk(&path, DISK_SECTORS * 512ull);
-	struct rig *r = rig_new_with(disk, NULL, false);
 	uint8_t ref[512];
-	disk_pattern(disk, 1, 1, ref, 9);
-	prd(r, 0x1000, 0, 0x20000, 512, true);
-	bm_setup(r, 0, 0x1000, true);
+	struct rig *r = async_sector_rig(&path, 1, 9, ref);
 	issue28(r, 0xC8, 1, 1);
 	bm_start(r, 0, true);
 	fake_outb(r->env, CTRL0, 0x04);
 	fake_outb(r->env, CTRL0, 0x00);
-	block_drain(disk);
+	block_drain(r->disk);
 	g_assert_cmphex(ide_status(r), ==, DRDY | DSC);
 	g_assert_cmpuint(r->env->ram[0x20000 + 1], ==, 0);
 	g_assert_cmpuint(r->env->irq_raises[14], ==, 0);
-	rig_free(r);
-	g_unlink(path);
-	g_free(path);
+	async_rig_free(r, path);
 }
 
 /*
