@@ -175,6 +175,56 @@ static GArray *snap_read_state(struct pc *pc, const char *path, GBytes **bytes, 
 	return sections;
 }
 
+/* WHY without PREFIX: a message that starts by naming the device need not name it twice. */
+static const char *snap_strip_prefix(const char *why, const char *prefix)
+{
+	return g_str_has_prefix(why, prefix) ? why + strlen(prefix) : why;
+}
+
+/*
+ * Every section snap_apply would load, checked as its load checks it but with nothing applied:
+ * each device's fields against its state description and class (state_check, on a scratch
+ * copy), the CPUs' and in-kernel chips' payloads without an ioctl that changes anything. A
+ * content refusal found only while loading would stop the VM. LABEL starts the message
+ * ("snapshot 3"), SUFFIX ends it.
+ */
+static int snap_check_sections(struct pc *pc, const char *label, GArray *sections,
+			       const char *suffix, char **error)
+{
+	char *why = NULL;
+	g_autofree char *what = NULL, *prefix = NULL;
+	for (guint i = 0; i < pc->devices->len && !why; i++) {
+		struct pc_device *d = &g_array_index(pc->devices, struct pc_device, i);
+		const struct state_section *s =
+			state_sections_find(sections, d->cls->state->name, i);
+		pthread_mutex_t *lock = d->cls->lock(d->dev);
+		pthread_mutex_lock(lock);
+		if (state_check(d->cls->state, d->dev, s->payload, s->len, &why) < 0) {
+			what = g_strdup(d->cls->name);
+			prefix = g_strconcat(d->cls->state->name, ": ", NULL);
+		}
+		pthread_mutex_unlock(lock);
+	}
+	const struct state_section *k = state_sections_find(sections, VM_KERNEL_STATE_SECTION, 0);
+	if (!why && vm_kernel_state_validate(&pc->kvm, k->payload, k->len, &why) < 0) {
+		what = g_strdup("KVM (interrupt controllers, timer, clock)");
+		prefix = g_strdup("KVM state: ");
+	}
+	for (unsigned i = 0; i < pc->ncpus && !why; i++) {
+		const struct state_section *c = state_sections_find(sections, CPU_STATE_SECTION, i);
+		if (cpu_state_validate(&pc->kvm, c->payload, c->len, &why) < 0) {
+			what = g_strdup_printf("CPU %u", i);
+			prefix = g_strdup("vCPU state: ");
+		}
+	}
+	if (!why)
+		return 0;
+	*error = g_strdup_printf("%s: %s state refused: %s (%s)", label, what,
+				 snap_strip_prefix(why, prefix), suffix);
+	g_free(why);
+	return -1;
+}
+
 static int snap_load_devices(struct pc *pc, GArray *sections, char **error)
 {
 	for (guint i = 0; i < pc->devices->len; i++) {
@@ -402,6 +452,10 @@ int pc_snapshot_take(struct pc *pc, const char *name, const char *description, c
 	struct snapshot_tree t;
 	if (snap_check_disks(pc, error) < 0 || snap_load_tree(pc, &t, error) < 0)
 		return -1;
+	if (snapshot_tree_check_room(&t, error) < 0) {
+		snapshot_tree_clear(&t);
+		return -1;
+	}
 	struct snapshot_node *n = snapshot_tree_add(&t, name, description, g_get_real_time() / 1000000,
 						    true);
 	int64_t paused_us = 0;
@@ -430,6 +484,9 @@ int pc_snapshot_take(struct pc *pc, const char *name, const char *description, c
 
 /* ---- revert ---- */
 
+/* How a refusal before the first change ends. */
+#define SNAP_KEEPS_RUNNING "the VM keeps running as it was"
+
 /* The RAM and VRAM files exist and have this machine's sizes: checked before a revert
  * changes anything, since a failure after that point stops the VM. */
 static int snap_check_ram_files(struct pc *pc, const char *id, char **error)
@@ -440,7 +497,7 @@ static int snap_check_ram_files(struct pc *pc, const char *id, char **error)
 		uint64_t want = i == 0 ? pc->ram_size : vga_vram_size(pc->vga);
 		GStatBuf st;
 		if (g_stat(path, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != want) {
-			*error = g_strdup_printf("%s: %s (the VM keeps running as it was)", path,
+			*error = g_strdup_printf("%s: %s (" SNAP_KEEPS_RUNNING ")", path,
 						 g_stat(path, &st) < 0 ? g_strerror(errno)
 									: "not this VM's size");
 			return -1;
@@ -523,8 +580,10 @@ static GArray *snap_revert_check(struct pc *pc, const struct snapshot_node *n, G
 		return NULL;
 	}
 	g_autofree char *state = snap_path(pc, n->id, ".state");
+	g_autofree char *label = g_strdup_printf("snapshot %s", n->id);
 	GArray *sections = snap_read_state(pc, state, bytes, error);
-	if (sections && snap_check_ram_files(pc, n->id, error) < 0)
+	if (sections && (snap_check_ram_files(pc, n->id, error) < 0 ||
+			 snap_check_sections(pc, label, sections, SNAP_KEEPS_RUNNING, error) < 0))
 		g_clear_pointer(&sections, state_sections_free);
 	return sections;
 }
@@ -672,7 +731,10 @@ bool pc_resume_suspended(struct pc *pc, char **error)
 	GBytes *bytes = NULL;
 	GArray *sections = snap_read_state(pc, state, &bytes, error);
 	struct snap_retired old = { .vm_fd = -1 };
-	bool ok = sections && snap_apply(pc, SNAP_SUSPEND_ID, sections, &old, error) == 0;
+	bool ok = sections &&
+		  snap_check_sections(pc, "the suspended VM", sections,
+				      "its saved state is kept", error) == 0 &&
+		  snap_apply(pc, SNAP_SUSPEND_ID, sections, &old, error) == 0;
 	if (ok) {
 		pc_vcpus_hold(pc, false);
 		snap_remove_files(pc, SNAP_SUSPEND_ID); /* RAM stays mapped from the unlinked file */

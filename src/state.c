@@ -133,6 +133,22 @@ int state_load(const struct state_desc *desc, void *obj, const uint8_t *buf, siz
 	return 0;
 }
 
+int state_check(const struct state_desc *desc, const void *obj, const uint8_t *buf, size_t len,
+		char **error)
+{
+	if (state_walk(desc, NULL, buf, len, false, error) < 0)
+		return -1;
+	if (!desc->check)
+		return 0;
+	/* fields the section lacks keep the object's values, as in a load */
+	g_assert(desc->size > 0); /* STATE_DESC sets it */
+	void *scratch = g_memdup2(obj, desc->size);
+	state_walk(desc, scratch, buf, len, true, error);
+	int ret = desc->check(scratch, error);
+	g_free(scratch);
+	return ret;
+}
+
 /* ---- the state file ---- */
 
 static const char state_magic[8] = "PCVMSTAT";

@@ -34,6 +34,13 @@ struct state_desc {
 	/* After a load: recompute derived state; return -1 (with *error set) to refuse values
 	 * the device cannot accept (an index past an array, say). */
 	int (*post_load)(void *obj, char **error);
+	/* The refusing part of post_load on its own, which post_load calls too: returns -1 with
+	 * *error set for values the device cannot accept. Pure: it reads OBJ (loaded fields, and
+	 * configuration the device keeps unchanged, such as its power-on config space) and
+	 * changes nothing; state_check runs it on a scratch copy of the object, so it must not
+	 * lock, follow pointers to state that changes, or touch the host. */
+	int (*check)(const void *obj, char **error);
+	size_t size; /* sizeof the object: what state_check copies */
 };
 
 /* Compile-time check that the field's C type has the width the table claims. */
@@ -60,8 +67,11 @@ struct state_desc {
 #define STATE_U32_ARRAY(type, f) STATE_ARRAY_(type, f, STATE_KIND_U32, 4)
 #define STATE_U64_ARRAY(type, f) STATE_ARRAY_(type, f, STATE_KIND_U64, 8)
 
-#define STATE_DESC(sname, ver, table, ...)                                                         \
-	{ .name = sname, .version = ver, .fields = table, .nfields = G_N_ELEMENTS(table), __VA_ARGS__ }
+/* TYPE: the object's type (its size is what state_check copies; malloc's alignment must do). */
+#define STATE_DESC(sname, ver, type, table, ...)                                                   \
+	{ .name = sname, .version = ver, .fields = table, .nfields = G_N_ELEMENTS(table),          \
+	  .size = sizeof(type) + STATE_CHECK_(_Alignof(type) <= _Alignof(max_align_t)),            \
+	  __VA_ARGS__ }
 
 /* Appends OBJ's fields to OUT. */
 void state_save(const struct state_desc *desc, const void *obj, GByteArray *out);
@@ -69,6 +79,12 @@ void state_save(const struct state_desc *desc, const void *obj, GByteArray *out)
  * *error set (g_free it) and OBJ untouched (unless post_load refused). */
 int state_load(const struct state_desc *desc, void *obj, const uint8_t *buf, size_t len,
 	       char **error);
+/* Whether state_load would accept BUF into OBJ, with OBJ left untouched: the section is
+ * validated as state_load validates it, then loaded into a scratch copy of OBJ (the caller
+ * holds OBJ's lock, as for state_load) and DESC's check hook run on that. Returns 0, or -1
+ * with *error set. What a revert runs on every section before it changes anything. */
+int state_check(const struct state_desc *desc, const void *obj, const uint8_t *buf, size_t len,
+		char **error);
 
 /*
  * The state file: magic "PCVMSTAT", u32 format version, sections (u16 name length, name,

@@ -485,14 +485,21 @@ static const char *acpi_pm_check(const struct acpi_pm *pm)
 	return NULL;
 }
 
+/* The state_desc check hook: pure, as state_check runs it on a scratch copy. */
+static int acpi_pm_state_check(const void *obj, char **error)
+{
+	const char *bad = acpi_pm_check(obj);
+	if (bad)
+		*error = g_strdup_printf("piix4-pm: %s", bad);
+	return bad ? -1 : 0;
+}
+
 /* Rebuilds the mapping, the timer and the SCI. A refused state leaves the device at power-on
  * rather than half loaded. */
 static int acpi_pm_post_load(void *obj, char **error)
 {
 	struct acpi_pm *pm = obj;
-	const char *bad = acpi_pm_check(pm);
-	if (bad) {
-		*error = g_strdup_printf("piix4-pm: %s", bad);
+	if (acpi_pm_state_check(pm, error) < 0) {
 		acpi_pm_reset(pm);
 		return -1;
 	}
@@ -517,7 +524,8 @@ static const struct state_field acpi_pm_fields[] = {
 };
 
 static const struct state_desc acpi_pm_state =
-	STATE_DESC("piix4-pm", 1, acpi_pm_fields, .post_load = acpi_pm_post_load);
+	STATE_DESC("piix4-pm", 1, struct acpi_pm, acpi_pm_fields, .post_load = acpi_pm_post_load,
+		   .check = acpi_pm_state_check);
 
 static void *acpi_pm_create(const struct dev_ctx *ctx)
 {

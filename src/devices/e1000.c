@@ -655,6 +655,15 @@ static const char *e1000_check(const struct e1000 *d)
 	return NULL;
 }
 
+/* The state_desc check hook: pure, as state_check runs it on a scratch copy. */
+static int e1000_state_check(const void *obj, char **error)
+{
+	const char *bad = e1000_check(obj);
+	if (bad)
+		*error = g_strdup_printf("e1000: %s", bad);
+	return bad ? -1 : 0;
+}
+
 static uint64_t e1000_delay_ns(struct e1000 *d, unsigned reg)
 {
 	return (uint64_t)MAX(E1000_REG(d, reg) & 0xFFFF, 1) * E1000_DELAY_UNIT_NS;
@@ -665,9 +674,7 @@ static uint64_t e1000_delay_ns(struct e1000 *d, unsigned reg)
 static int e1000_post_load(void *obj, char **error)
 {
 	struct e1000 *d = obj;
-	const char *bad = e1000_check(d);
-	if (bad) {
-		*error = g_strdup_printf("e1000: %s", bad);
+	if (e1000_state_check(d, error) < 0) {
 		e1000_reset(d);
 		return -1;
 	}
@@ -714,7 +721,8 @@ static const struct state_field e1000_fields[] = {
 };
 
 static const struct state_desc e1000_state =
-	STATE_DESC("e1000", 1, e1000_fields, .post_load = e1000_post_load);
+	STATE_DESC("e1000", 1, struct e1000, e1000_fields, .post_load = e1000_post_load,
+		   .check = e1000_state_check);
 
 const struct device_class e1000_class = {
 	.name = "e1000",

@@ -422,11 +422,13 @@ static pthread_mutex_t *fw_cfg_lock(void *dev)
 	return &((struct fw_cfg *)dev)->lock;
 }
 
-/* The items are rebuilt by the machine, so a saved offset must fit the item it points into. */
-static int fw_cfg_post_load(void *obj, char **error)
+/* The items are rebuilt by the machine, so a saved offset must fit the item it points into.
+ * The state_desc check hook: pure (an item's length is part of the object, which the machine
+ * sets up once). */
+static int fw_cfg_state_check(const void *obj, char **error)
 {
-	struct fw_cfg *fw = obj;
-	const struct fw_cfg_item *it = fw_cfg_current(fw);
+	const struct fw_cfg *fw = obj;
+	const struct fw_cfg_item *it = fw_cfg_current((struct fw_cfg *)fw); /* only read */
 	uint32_t len = it ? it->len : 0;
 	if (fw->offset > len) {
 		*error = g_strdup_printf("fw-cfg: data offset %" PRIu32 " is past the end of item "
@@ -434,6 +436,11 @@ static int fw_cfg_post_load(void *obj, char **error)
 		return -1;
 	}
 	return 0;
+}
+
+static int fw_cfg_post_load(void *obj, char **error)
+{
+	return fw_cfg_state_check(obj, error);
 }
 
 static const struct state_field fw_cfg_fields[] = {
@@ -444,7 +451,8 @@ static const struct state_field fw_cfg_fields[] = {
 };
 
 static const struct state_desc fw_cfg_state =
-	STATE_DESC("fw-cfg", 1, fw_cfg_fields, .post_load = fw_cfg_post_load);
+	STATE_DESC("fw-cfg", 1, struct fw_cfg, fw_cfg_fields, .post_load = fw_cfg_post_load,
+		   .check = fw_cfg_state_check);
 
 const struct device_class fw_cfg_class = {
 	.name = "fw-cfg",

@@ -53,7 +53,8 @@ static const struct state_field i440fx_fields[] = {
 	STATE_U8_ARRAY(struct i440fx, pci.config),
 };
 
-static const struct state_desc i440fx_state = STATE_DESC("i440fx", 1, i440fx_fields);
+static const struct state_desc i440fx_state =
+	STATE_DESC("i440fx", 1, struct i440fx, i440fx_fields);
 
 const struct device_class i440fx_class = {
 	.name = "i440fx",

@@ -407,13 +407,20 @@ static const char *i8042_check(const struct i8042 *s)
 	return NULL;
 }
 
+/* The state_desc check hook: pure, as state_check runs it on a scratch copy. */
+static int i8042_state_check(const void *obj, char **error)
+{
+	const char *bad = i8042_check(obj);
+	if (bad)
+		*error = g_strdup_printf("i8042: %s", bad);
+	return bad ? -1 : 0;
+}
+
 /* A refused state leaves the device at power-on rather than half loaded. */
 static int i8042_post_load(void *obj, char **error)
 {
 	struct i8042 *s = obj;
-	const char *bad = i8042_check(s);
-	if (bad) {
-		*error = g_strdup_printf("i8042: %s", bad);
+	if (i8042_state_check(s, error) < 0) {
 		i8042_reset(s);
 		return -1;
 	}
@@ -461,7 +468,8 @@ static const struct state_field i8042_fields[] = {
 };
 
 static const struct state_desc i8042_state =
-	STATE_DESC("i8042", 1, i8042_fields, .post_load = i8042_post_load);
+	STATE_DESC("i8042", 1, struct i8042, i8042_fields, .post_load = i8042_post_load,
+		   .check = i8042_state_check);
 
 static void *i8042_create(const struct dev_ctx *ctx)
 {

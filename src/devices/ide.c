@@ -634,7 +634,7 @@ static void ide_reissue(struct ide_channel *chan, struct ide_drive *d)
 		ide_dma_pump(chan, d);
 }
 
-int ide_channel_post_load(struct ide_channel *chan, char **error)
+int ide_channel_check(const struct ide_channel *chan, char **error)
 {
 	for (int i = 0; i < 2; i++) {
 		const char *why = ide_drive_check(&chan->drive[i]);
@@ -642,9 +642,17 @@ int ide_channel_post_load(struct ide_channel *chan, char **error)
 			why = "flag out of range";
 		if (why) {
 			*error = g_strdup_printf("ide: drive %d: %s", i, why);
-			ide_channel_reset(chan);
 			return -1;
 		}
+	}
+	return 0;
+}
+
+int ide_channel_post_load(struct ide_channel *chan, char **error)
+{
+	if (ide_channel_check(chan, error) < 0) {
+		ide_channel_reset(chan);
+		return -1;
 	}
 	for (int i = 0; i < 2; i++) {
 		struct ide_drive *d = &chan->drive[i];

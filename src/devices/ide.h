@@ -179,6 +179,9 @@ bool ide_channel_irq_asserted(const struct ide_channel *chan);
  * bad values returns -1 with *error set and leaves the channel reset.
  */
 int ide_channel_post_load(struct ide_channel *chan, char **error);
+/* The refusing part of ide_channel_post_load on its own: pure (it reads CHAN only), for the
+ * check hook of the device that holds the channel. Returns 0, or -1 with *error set. */
+int ide_channel_check(const struct ide_channel *chan, char **error);
 
 /* State fields of the channel member C of TYPE (e.g. chan[0] of struct piix_ide). */
 #define IDE_ATAPI_STATE_FIELDS_(type, a)                                                           \

@@ -116,7 +116,7 @@ static const struct state_field piix3_fields[] = {
 };
 
 static const struct state_desc piix3_state =
-	STATE_DESC("piix3", 1, piix3_fields, .post_load = piix3_post_load);
+	STATE_DESC("piix3", 1, struct piix3, piix3_fields, .post_load = piix3_post_load);
 
 const struct device_class piix3_class = {
 	.name = "piix3",

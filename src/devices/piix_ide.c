@@ -391,11 +391,35 @@ int ide_cdrom_change_media(struct piix_ide *dev, unsigned channel, unsigned unit
 	return ret;
 }
 
+static int piix_ide_regs_check(const struct piix_ide *dev, char **error)
+{
+	if (piix_ide_config_valid(dev) && piix_bm_valid(dev))
+		return 0;
+	*error = g_strdup("piix-ide: read-only configuration or bus-master bits differ");
+	return -1;
+}
+
+/* The state_desc check hook: pure, as state_check runs it on a scratch copy. */
+static int piix_ide_state_check(const void *obj, char **error)
+{
+	const struct piix_ide *dev = obj;
+	if (piix_ide_regs_check(dev, error) < 0)
+		return -1;
+	for (unsigned ch = 0; ch < 2; ch++) {
+		char *why = NULL;
+		if (ide_channel_check(&dev->chan[ch], &why) < 0) {
+			*error = g_strdup_printf("piix-ide: channel %u: %s", ch, why);
+			g_free(why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int piix_ide_post_load(void *obj, char **error)
 {
 	struct piix_ide *dev = obj;
-	if (!piix_ide_config_valid(dev) || !piix_bm_valid(dev)) {
-		*error = g_strdup("piix-ide: read-only configuration or bus-master bits differ");
+	if (piix_ide_regs_check(dev, error) < 0) {
 		piix_ide_reset(dev); /* leave a usable device behind the refusal */
 		return -1;
 	}
@@ -421,7 +445,8 @@ static const struct state_field piix_ide_fields[] = {
 
 /* Version 2: ATAPI drive state, DMA position and mode, the DRQ block end, sig_latched. */
 static const struct state_desc piix_ide_state =
-	STATE_DESC("piix-ide", 2, piix_ide_fields, .post_load = piix_ide_post_load);
+	STATE_DESC("piix-ide", 2, struct piix_ide, piix_ide_fields, .post_load = piix_ide_post_load,
+		   .check = piix_ide_state_check);
 
 const struct device_class piix_ide_class = {
 	.name = "piix-ide",

@@ -65,7 +65,8 @@ static const struct state_field port92_fields[] = {
 	STATE_U8(struct port92, value),
 };
 
-static const struct state_desc port92_state = STATE_DESC("port92", 1, port92_fields);
+static const struct state_desc port92_state =
+	STATE_DESC("port92", 1, struct port92, port92_fields);
 
 const struct device_class port92_class = {
 	.name = "port92",

@@ -643,15 +643,24 @@ static pthread_mutex_t *rtc_lock(void *dev)
 	return &((struct rtc *)dev)->lock;
 }
 
-static int rtc_check_state(struct rtc *s, char **error)
+/* The state_desc check hook: pure, as state_check runs it on a scratch copy. */
+static int rtc_state_check(const void *obj, char **error)
 {
+	const struct rtc *s = obj;
 	if (s->index < RTC_CMOS_SIZE && s->phase_ns < NS_PER_SEC && s->dow_offset < 7 &&
 	    s->offset_sec < RTC_MAX_OFFSET && s->offset_sec > -RTC_MAX_OFFSET)
 		return 0;
 	*error = g_strdup_printf("rtc: bad state (index %#x, phase %" PRIu32 " ns, day-of-week "
 				 "offset %u, time offset %" PRId64 " s)",
 				 s->index, s->phase_ns, s->dow_offset, s->offset_sec);
-	/* leave something safe to run even though the load failed */
+	return -1;
+}
+
+/* Refuses what rtc_state_check refuses, leaving something safe to run even so. */
+static int rtc_check_state(struct rtc *s, char **error)
+{
+	if (rtc_state_check(s, error) == 0)
+		return 0;
 	s->index &= 0x7F;
 	s->phase_ns %= NS_PER_SEC;
 	s->dow_offset %= 7;
@@ -685,7 +694,8 @@ static const struct state_field rtc_fields[] = {
 };
 
 static const struct state_desc rtc_state =
-	STATE_DESC("rtc", 1, rtc_fields, .post_load = rtc_post_load);
+	STATE_DESC("rtc", 1, struct rtc, rtc_fields, .post_load = rtc_post_load,
+		   .check = rtc_state_check);
 
 const struct device_class rtc_class = {
 	.name = "rtc",

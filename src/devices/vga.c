@@ -577,14 +577,22 @@ static const char *vga_check(struct vga *vga)
 	return NULL;
 }
 
+/* The state_desc check hook: pure, as state_check runs it on a scratch copy (vga_check only
+ * reads, though its helpers take a non-const vga). */
+static int vga_state_check(const void *obj, char **error)
+{
+	const char *bad = vga_check((struct vga *)obj);
+	if (bad)
+		*error = g_strdup_printf("vga: %s", bad);
+	return bad ? -1 : 0;
+}
+
 /* Rebuilds the mappings and redraws everything. A refused state leaves the device at
  * power-on rather than half loaded. */
 static int vga_post_load(void *obj, char **error)
 {
 	struct vga *vga = obj;
-	const char *bad = vga_check(vga);
-	if (bad) {
-		*error = g_strdup_printf("vga: %s", bad);
+	if (vga_state_check(vga, error) < 0) {
 		vga_reset(vga);
 		return -1;
 	}
@@ -626,7 +634,8 @@ static const struct state_field vga_fields[] = {
 };
 
 static const struct state_desc vga_state =
-	STATE_DESC("vga", 1, vga_fields, .post_load = vga_post_load);
+	STATE_DESC("vga", 1, struct vga, vga_fields, .post_load = vga_post_load,
+		   .check = vga_state_check);
 
 static void *vga_create(const struct dev_ctx *ctx)
 {

@@ -260,6 +260,8 @@ int snapshot_offline_take(const char *dir, const struct vm_config *cfg, const ch
 {
 	struct offline o;
 	int ret = offline_open(&o, dir, cfg, error);
+	if (ret == 0)
+		ret = snapshot_tree_check_room(&o.tree, error);
 	if (ret == 0) {
 		struct snapshot_node *n = snapshot_tree_add(&o.tree, name, description,
 							    g_get_real_time() / 1000000, false);

@@ -219,6 +219,24 @@ static char *name_clean(const char *name, const char *id)
 	return g_strdup(id);
 }
 
+int snapshot_tree_check_room(const struct snapshot_tree *t, char **error)
+{
+	if (t->nodes->len >= SNAPSHOT_MAX_NODES) {
+		*error = g_strdup_printf("there are %u snapshots, the most pcvm keeps: delete one "
+					 "before taking another",
+					 t->nodes->len);
+		return -1;
+	}
+	/* the file keeps the id after the new one, which must be one too */
+	if (t->next_id >= SNAPSHOT_MAX_ID) {
+		*error = g_strdup_printf("no snapshot id is left (ids go up to %u and are never "
+					 "reused)",
+					 SNAPSHOT_MAX_ID);
+		return -1;
+	}
+	return 0;
+}
+
 struct snapshot_node *snapshot_tree_add(struct snapshot_tree *t, const char *name,
 					const char *description, int64_t time, bool has_memory)
 {

@@ -36,6 +36,10 @@ int snapshot_tree_save(const struct snapshot_tree *t, const char *path, char **e
 struct snapshot_node *snapshot_tree_find(const struct snapshot_tree *t, const char *id);
 /* By id, or else by name (names need not be unique: the newest wins); NULL if none. */
 struct snapshot_node *snapshot_tree_lookup(const struct snapshot_tree *t, const char *id_or_name);
+/* Whether T can take one more node and still be read back: at most 10,000 snapshots (what
+ * snapshot_tree_load accepts) and ids that stay valid. Returns 0, or -1 with *error set: what a
+ * take asks before it changes anything. */
+int snapshot_tree_check_room(const struct snapshot_tree *t, char **error);
 /* A new node below the current one, made current; returns it (the tree owns it). */
 struct snapshot_node *snapshot_tree_add(struct snapshot_tree *t, const char *name,
 					const char *description, int64_t time, bool has_memory);

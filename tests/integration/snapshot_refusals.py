@@ -11,6 +11,13 @@
     format version, garbage appended, an absurd section length, missing): the revert is
     refused, the VM keeps running as it was (the counter guest counts on, no jump back), the
     tree's current node unchanged; with the intact file the revert works;
+  - a tree that holds 10,000 snapshots, the most index.conf may hold when read: take (off
+    and running) is refused up front, index.conf and the disk unchanged (it used to write a
+    tree that could not be read back);
+  - an ID.state whose checksum is right but a section's contents are refused (a bus-master
+    register bit no guest can set in piix-ide, a field the uart does not have, damaged CPU and
+    KVM payloads): the revert is refused naming the device, before anything changed; the VM
+    runs on, and pcvm.log has no "restore failed";
   - a damaged ID.ram (truncated, missing): refused the same way, the VM running on
     (the issue: "validated whole before anything is applied").
 
@@ -21,7 +28,9 @@ usage: snapshot_refusals.py PCVM
 """
 import os
 import shutil
+import struct
 import sys
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import snapshotlib as sl  # noqa: E402
@@ -129,6 +138,45 @@ def test_index(tap, vm):
         f.write(good)
 
 
+def full_index(good=b"[tree]\ncurrent=\nnext-id=1\n"):
+    """GOOD (an index.conf) with disk-only snapshots added up to 10,000 in all: its own stay
+    listed, so that nothing of them looks like a leftover to remove."""
+    have = good.count(b"\n[snapshot ") + good.startswith(b"[snapshot ")
+    more = [f"\n[snapshot {i}]\nparent=\nname=fill {i}\nhas-memory=false\n".encode()
+            for i in range(have + 1, 10001)]
+    return good + b"".join(more)
+
+
+def test_full_tree(tap, vm, state):
+    index = vm.snapdir("index.conf")
+    os.makedirs(vm.snapdir(), exist_ok=True)
+    try:
+        with open(index, "rb") as f:
+            good = f.read()
+    except FileNotFoundError:
+        good = None
+    full = full_index(good) if good else full_index()
+    with open(index, "wb") as f:
+        f.write(full)
+    ids_before, _ = sl.disk_snapshot_ids(vm.disk)
+    c = vm.last_count() if vm.running() else None
+    rc, out, err, _ = vm.snap("take", "one too many")
+    with open(index, "rb") as f:
+        after = f.read()
+    ids, _ = sl.disk_snapshot_ids(vm.disk)
+    tap.ok(rc != 0 and "there are 10000 snapshots, the most pcvm keeps" in err
+           and after == full and ids == ids_before and (c is None or runs_on(vm, c)),
+           f"{state}: with 10,000 snapshots take is refused up front; index.conf and the "
+           "disk unchanged",
+           f"exit {rc}: {out}{err}\nindex.conf changed: {after != full}\n"
+           f"disk snapshots {ids_before} -> {ids}")
+    if good is None:
+        os.unlink(index)
+    else:
+        with open(index, "wb") as f:
+            f.write(good)
+
+
 def flip(data, pos, bit=0x10):
     b = bytearray(data)
     b[pos] ^= bit
@@ -189,6 +237,101 @@ def test_state(tap, vm, sid):
     return True
 
 
+def state_sections(data):
+    """{(name, instance): (payload offset, length)} of a state file (src/state.h): magic,
+    u32 format version, sections (u16 name length, name, u32 instance, u32 version, u64 length,
+    payload), u16 0xFFFF, CRC-32 of everything before it."""
+    pos, out = 12, {}
+    while True:
+        nlen = struct.unpack_from("<H", data, pos)[0]
+        pos += 2
+        if nlen == 0xFFFF:
+            return out
+        name = data[pos:pos + nlen].decode()
+        instance, _version, plen = struct.unpack_from("<IIQ", data, pos + nlen)
+        pos += nlen + 16
+        out[(name, instance)] = (pos, plen)
+        pos += plen
+
+
+def section_of(data, name):
+    return next(v for (n, _), v in state_sections(data).items() if n == name)
+
+
+def field_at(data, section, field):
+    """Where FIELD's elements start in device SECTION's payload (state.h: per field u8 name
+    length, name, u8 kind, u32 count, then the elements)."""
+    pos, plen = section_of(data, section)
+    end = pos + plen
+    widths = {1: 1, 2: 2, 3: 4, 4: 8, 5: 1}
+    while pos < end:
+        nlen = data[pos]
+        name = data[pos + 1:pos + 1 + nlen].decode()
+        kind, count = data[pos + 1 + nlen], struct.unpack_from("<I", data, pos + 2 + nlen)[0]
+        pos += 1 + nlen + 1 + 4
+        if name == field:
+            return pos
+        pos += widths[kind] * count
+    raise KeyError(f"{section}: no field {field}")
+
+
+def edited(good, at, value):
+    """GOOD with byte AT set to VALUE and the file's checksum made right again: only the
+    section's own checks can tell."""
+    b = bytearray(good)
+    b[at] = value
+    b[-4:] = struct.pack("<I", zlib.crc32(bytes(b[:-4])))
+    return bytes(b)
+
+
+def content_damage(good):
+    bmdma = field_at(good, "piix-ide", "bmdma")
+    rbr = field_at(good, "uart16550a", "rbr")
+    cpu, cpu_len = section_of(good, "cpu")
+    kvm, kvm_len = section_of(good, "kvm")
+    return [
+        # BMICX's reserved byte 1: no guest write sets it (piix_ide_post_load refuses it)
+        ("a piix-ide bus-master bit no guest can set", "piix-ide state refused",
+         edited(good, bmdma + 1, 0x5A)),
+        # the field's name: "rbr" -> "rbx", a field the uart does not have
+        ("a uart16550a field this pcvm does not know", "uart16550a state refused",
+         edited(good, rbr - 6, ord("x"))),
+        ("a damaged CPU payload", "CPU 0 state refused",
+         edited(good, cpu + cpu_len // 2, good[cpu + cpu_len // 2] ^ 0x10)),
+        ("a damaged KVM payload", "KVM (interrupt controllers, timer, clock) state refused",
+         edited(good, kvm + kvm_len // 2, good[kvm + kvm_len // 2] ^ 0x10)),
+    ]
+
+
+def test_state_contents(tap, vm, sid):
+    """A state file that parses, with a section whose contents a load refuses: refused before
+    the disks, RAM or KVM change, so the VM runs on (it used to stop: "restore failed")."""
+    path = vm.snapdir(f"{sid}.state")
+    with open(path, "rb") as f:
+        good = f.read()
+    for what, message, data in content_damage(good):
+        with open(path, "wb") as f:
+            f.write(data)
+        current = vm.tree().current
+        c = vm.last_count()
+        log_at = len(vm.log())
+        rc, out, err, _ = vm.snap("revert", sid)
+        new_log = vm.log()[log_at:]
+        tap.ok(rc != 0 and f"snapshot {sid}: {message}" in err
+               and "the VM keeps running as it was" in err and runs_on(vm, c)
+               and vm.tree().current == current and not vm.mismatches()
+               and "restore failed" not in new_log,
+               f"ID.state with {what}: revert refused ('{err.strip()[:90]}'); the VM runs on "
+               "unchanged",
+               f"exit {rc}: {err.strip()}\ncounts: {c} -> {vm.last_count()}\n"
+               f"status {vm.status()}\n{sl.log_tail(new_log, 6)}")
+        if not vm.running() or vm.status() != "running":
+            return False
+    with open(path, "wb") as f:
+        f.write(good)
+    return True
+
+
 def test_ram(tap, vm, sid, good_lo, good_hi):
     path = vm.snapdir(f"{sid}.ram")
     keep = path + ".intact"
@@ -225,6 +368,7 @@ def main():
 
 def run_tests(tap, vm, guest_bytes):
     test_unknown(tap, vm, "VM off, no snapshots")
+    test_full_tree(tap, vm, "VM off")
     vm.start()  # booting while the raw-disk VM is tested
     test_raw(tap, vm.binary, vm.tmp, guest_bytes)
     if not tap.ok(vm.wait_counts(3, seconds=60) is not None, "the counter guest runs",
@@ -237,7 +381,8 @@ def run_tests(tap, vm, guest_bytes):
     tap.ok(rc == 0, f"take snapshot {sid}", err)
     test_unknown(tap, vm, "running")
     test_index(tap, vm)
-    if test_state(tap, vm, sid):
+    test_full_tree(tap, vm, "running")
+    if test_state(tap, vm, sid) and test_state_contents(tap, vm, sid):
         test_ram(tap, vm, sid, lo, hi)
     if vm.running():
         vm.stop()

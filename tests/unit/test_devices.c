@@ -1,7 +1,8 @@
 /*
  * One table-driven test over every registered device: each has a complete class and a state
  * description, and reset -> save -> load into a fresh instance -> save gives identical bytes.
- * With scrambled values, a load either round-trips exactly or is refused with a message.
+ * With scrambled values, a load either round-trips exactly or is refused with a message, and
+ * state_check (what a revert runs first) gives the load's answer without changing the device.
  */
 #include "fakes.h"
 
@@ -41,6 +42,20 @@ static void test_class_complete(gconstpointer data)
 	g_assert_cmpuint(cls->state->version, >=, 1);
 }
 
+/* state_check's answer for BUF, with DEV (its lock held) unchanged byte for byte. */
+static int check_unchanged(const struct device_class *cls, void *dev, const GByteArray *buf,
+			   char **error)
+{
+	pthread_mutex_t *lock = cls->lock(dev);
+	pthread_mutex_lock(lock);
+	void *before = g_memdup2(dev, cls->state->size);
+	int ret = state_check(cls->state, dev, buf->data, buf->len, error);
+	g_assert_cmpmem(dev, cls->state->size, before, cls->state->size);
+	pthread_mutex_unlock(lock);
+	g_free(before);
+	return ret;
+}
+
 static void test_round_trip(gconstpointer data)
 {
 	const struct device_class *cls = data;
@@ -50,6 +65,7 @@ static void test_round_trip(gconstpointer data)
 	void *b = create_device(cls, env, disk);
 	GByteArray *sa = save(cls, a);
 	char *error = NULL;
+	g_assert_cmpint(check_unchanged(cls, b, sa, &error), ==, 0);
 	g_assert_cmpint(state_load(cls->state, b, sa->data, sa->len, &error), ==, 0);
 	GByteArray *sb = save(cls, b);
 	g_assert_cmpmem(sa->data, sa->len, sb->data, sb->len);
@@ -102,15 +118,19 @@ static void test_scrambled(gconstpointer data)
 		void *shadow = g_malloc0(desc_extent(cls->state) + 1);
 		scramble(cls->state, shadow, rand);
 		state_save(cls->state, shadow, junk);
-		char *error = NULL;
+		char *error = NULL, *check_error = NULL;
+		int checked = check_unchanged(cls, b, junk, &check_error);
 		if (state_load(cls->state, b, junk->data, junk->len, &error) == 0) {
+			g_assert_cmpint(checked, ==, 0);
 			GByteArray *sb = save(cls, b);
 			g_assert_cmpmem(junk->data, junk->len, sb->data, sb->len);
 			g_byte_array_free(sb, TRUE);
 		} else {
 			g_assert_nonnull(error);
+			g_assert_cmpstr(check_error, ==, error);
 			g_free(error);
 		}
+		g_free(check_error);
 		g_free(shadow);
 		g_byte_array_free(junk, TRUE);
 		cls->destroy(a);

@@ -220,6 +220,54 @@ static void test_long_chain(void)
 	g_rmdir(dir);
 }
 
+/* A take is refused up front when the tree holds the most snapshots a file may hold when read,
+ * or when the new id would leave the file a next-id it refuses: a tree written past either
+ * could not be read back. */
+static void test_full_tree(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("pcvm-tree-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "index.conf", NULL);
+	struct snapshot_tree t;
+	snapshot_tree_init(&t);
+	char *error = NULL;
+	for (unsigned i = 0; i < 10000; i++) {
+		g_assert_cmpint(snapshot_tree_check_room(&t, &error), ==, 0);
+		snapshot_tree_add(&t, "s", NULL, i, false);
+	}
+	g_assert_cmpint(snapshot_tree_save(&t, path, &error), ==, 0);
+	g_assert_cmpint(snapshot_tree_load(&t, path, &error), ==, 0); /* the most: still read */
+	g_assert_cmpuint(t.nodes->len, ==, 10000);
+	g_assert_cmpint(snapshot_tree_check_room(&t, &error), ==, -1);
+	g_assert_nonnull(strstr(error, "there are 10000 snapshots, the most pcvm keeps"));
+	g_clear_pointer(&error, g_free);
+	/* one more would have made a file that cannot be read */
+	snapshot_tree_add(&t, "s", NULL, 0, false);
+	g_assert_cmpint(snapshot_tree_save(&t, path, &error), ==, 0);
+	g_assert_cmpint(snapshot_tree_load(&t, path, &error), ==, -1);
+	g_clear_pointer(&error, g_free);
+	snapshot_tree_clear(&t);
+
+	/* the last id a file may name in next-id */
+	g_assert_true(g_file_set_contents(path, "[tree]\nnext-id=999999998\n", -1, NULL));
+	snapshot_tree_init(&t);
+	g_assert_cmpint(snapshot_tree_load(&t, path, &error), ==, 0);
+	g_assert_cmpint(snapshot_tree_check_room(&t, &error), ==, 0);
+	snapshot_tree_add(&t, "last", NULL, 1, false);
+	g_assert_cmpint(snapshot_tree_save(&t, path, &error), ==, 0);
+	g_assert_cmpint(snapshot_tree_load(&t, path, &error), ==, 0);
+	g_assert_nonnull(snapshot_tree_find(&t, "999999998"));
+	g_assert_cmpint(snapshot_tree_check_room(&t, &error), ==, -1);
+	g_assert_nonnull(strstr(error, "no snapshot id is left"));
+	g_clear_pointer(&error, g_free);
+	snapshot_tree_add(&t, "past", NULL, 2, false);
+	g_assert_cmpint(snapshot_tree_save(&t, path, &error), ==, 0);
+	g_assert_cmpint(snapshot_tree_load(&t, path, &error), ==, -1);
+	g_clear_pointer(&error, g_free);
+	snapshot_tree_clear(&t);
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
 /* A name in another encoding (a Latin-1 terminal) or with control characters must not read
  * back as no name at all; and clear frees the tree (no array left behind for nobody to free). */
 static void test_name_not_utf8_and_clear(void)
@@ -260,6 +308,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/snapshot-tree/sizes-in-list", test_sizes_in_list);
 	g_test_add_func("/snapshot-tree/bad-ids", test_bad_ids);
 	g_test_add_func("/snapshot-tree/long-chain", test_long_chain);
+	g_test_add_func("/snapshot-tree/full-tree", test_full_tree);
 	g_test_add_func("/snapshot-tree/name-not-utf8-and-clear", test_name_not_utf8_and_clear);
 	return g_test_run();
 }
