@@ -10,8 +10,9 @@
  *          of its description (missing bytes read as 0): the harness writes the section, so
  *          that the fuzzer works on what post_load has to check, not on field names
  *   N < 0x80  N % (classes with state) picks a class of device_classes[]: the rest is its section
- * A device is built on the fakes as the machine wires it (fuzz_state_rig.c) and state_load()
- * runs on it, under its lock, as a revert does. A state the device accepts must then survive:
+ * A device is built on the fakes as the machine wires it (fuzz_state_rig.c) and state_check()
+ * then state_load() run on it, under its lock, as a revert does: they must agree, and the check
+ * must leave the device as it was. A state the device accepts must then survive:
  * a sweep over its registers, time, the host's input, the guest's usual steps and a reset; and
  * it must save and load back unchanged (a snapshot of a reverted guest must revert too).
  *
@@ -71,6 +72,28 @@ static int load(struct rig *r, const uint8_t *buf, size_t len, char **error)
 	return ret;
 }
 
+/* What a revert runs on every section first: state_check must change nothing in the device,
+ * and say why when it refuses. Returns its verdict. */
+static int check(struct rig *r, const uint8_t *buf, size_t len)
+{
+	GByteArray *before = save(r);
+	char *error = NULL;
+	pthread_mutex_t *lock = r->cls->lock(r->dev);
+	pthread_mutex_lock(lock);
+	int ret = state_check(r->cls->state, r->dev, buf, len, &error);
+	pthread_mutex_unlock(lock);
+	GByteArray *after = save(r);
+	if (before->len != after->len || (before->len && memcmp(before->data, after->data,
+							       before->len)))
+		fail(r->cls, "state_check changed the device", error);
+	if (ret < 0 && !error)
+		fail(r->cls, "a refused check says nothing", NULL);
+	g_free(error);
+	g_byte_array_free(before, TRUE);
+	g_byte_array_free(after, TRUE);
+	return ret;
+}
+
 /* What the device holds now saves, loads back and saves the same. */
 static void check_round_trip(struct rig *r, const char *when)
 {
@@ -97,7 +120,11 @@ static void load_device(const struct device_class *cls, const uint8_t *payload, 
 {
 	struct rig *r = rig_new(cls);
 	char *error = NULL;
-	if (load(r, payload, len, &error) == 0) {
+	int checked = check(r, payload, len);
+	int loaded = load(r, payload, len, &error);
+	if (checked != loaded) /* a revert would stop the VM, or refuse a good snapshot */
+		fail(cls, "state_check and state_load disagree", error);
+	if (loaded == 0) {
 		check_round_trip(r, "a state it loaded does not load back");
 		rig_sweep(r);
 		rig_use(r, 0, RIG_STEPS);
