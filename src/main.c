@@ -1,5 +1,6 @@
 /* pcvm: the command line. `pcvm run DIR` is the VM process; the other commands manage bundles. */
 #include <glib.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -669,6 +670,9 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* a peer that goes away (a VNC viewer, a control client, a closed stdout) is an error on
+	 * that write, never the end of a VM */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
 		return cmd_help(argc, argv), 1;
 	for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)

@@ -1,6 +1,11 @@
 /*
  * The VNC server: libvncserver driven by a GLib main loop on a thread of its own.
  *
+ * libvncserver is loaded (vnc_lib.h) and its screen created only when the first viewer is
+ * handed over (vnc_screen_ensure): a VM nobody watches maps neither it nor its TLS stack, and
+ * listens, accepts and captures (screenshots) without it. Until then SCREEN and FB are NULL.
+ * A viewer that comes when the library cannot be loaded is told why and closed; the VM runs on.
+ *
  * Threads. Everything a viewer can stall runs on the "vnc" thread, around its own
  * GMainContext: the listening sockets, the connections waiting to be handed over, the clients,
  * the 30 Hz tick and libvncserver's screen (vnc_listen.c, vnc_client.c). libvncserver writes
@@ -49,7 +54,6 @@
 #include "ui/vnc.h"
 
 #include <limits.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -117,14 +121,14 @@ static void vnc_resize(struct vnc_server *vnc, const struct display_surface *s)
 	vnc->fb_unfilled = false;
 	copy_rect(vnc, s, 0, 0, s->width, s->height);
 	/* clients that support DesktopSize get the new size with their next update */
-	rfbNewFramebuffer(vnc->screen, (char *)vnc->fb, s->width, s->height, 8, 3, 4);
+	vnc_lib.NewFramebuffer(vnc->screen, (char *)vnc->fb, s->width, s->height, 8, 3, 4);
 	/* rfbNewFramebuffer resets the pixel format to its own default; ours again, and every
 	 * client's translation from it */
 	vnc_set_format(vnc->screen);
-	rfbClientIteratorPtr it = rfbGetClientIterator(vnc->screen);
-	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));)
+	rfbClientIteratorPtr it = vnc_lib.GetClientIterator(vnc->screen);
+	for (rfbClientPtr cl; (cl = vnc_lib.ClientIteratorNext(it));)
 		vnc->screen->setTranslateFunction(cl);
-	rfbReleaseClientIterator(it);
+	vnc_lib.ReleaseClientIterator(it);
 	g_free(old);
 }
 
@@ -148,7 +152,7 @@ static void vnc_sync(struct vnc_server *vnc, const struct display_surface *s,
 	if (up->resized || vnc->fb_unfilled) {
 		vnc->fb_unfilled = false;
 		copy_rect(vnc, s, 0, 0, s->width, s->height);
-		rfbMarkRectAsModified(vnc->screen, 0, 0, s->width, s->height);
+		vnc_lib.MarkRectAsModified(vnc->screen, 0, 0, s->width, s->height);
 		return;
 	}
 	for (unsigned i = 0; i < up->nrects && i < DISPLAY_MAX_RECTS; i++) {
@@ -157,7 +161,7 @@ static void vnc_sync(struct vnc_server *vnc, const struct display_surface *s,
 			continue;
 		unsigned w = MIN(r->w, s->width - r->x), h = MIN(r->h, s->height - r->y);
 		copy_rect(vnc, s, r->x, r->y, w, h);
-		rfbMarkRectAsModified(vnc->screen, r->x, r->y, r->x + w, r->y + h);
+		vnc_lib.MarkRectAsModified(vnc->screen, r->x, r->y, r->x + w, r->y + h);
 	}
 }
 
@@ -196,6 +200,8 @@ static const struct display_surface *vnc_refresh_locked(struct vnc_server *vnc)
 /* On the VNC thread: the display's changes into the framebuffer, then to every viewer. */
 void vnc_tick(struct vnc_server *vnc)
 {
+	if (!vnc->screen)
+		return; /* no viewer yet: the changes wait in the display (and UNSENT) */
 	pthread_mutex_lock(&vnc->render_lock);
 	const struct display_surface *s = vnc_refresh_locked(vnc);
 	vnc_sync(vnc, s, &vnc->unsent);
@@ -328,19 +334,19 @@ static struct vnc_server *vnc_alloc(const struct display_ops *display, const cha
 /* libvncserver's screen, over a framebuffer of the display's size. */
 static void vnc_screen_new(struct vnc_server *vnc)
 {
+	vnc_global_init();
 	/* the initial size */
 	pthread_mutex_lock(&vnc->render_lock);
 	const struct display_surface *s = vnc_refresh_locked(vnc);
 	vnc->fb_w = surface_usable(s) ? s->width : 640;
 	vnc->fb_h = surface_usable(s) ? s->height : 480;
 	pthread_mutex_unlock(&vnc->render_lock);
-	/* Filled by the first sync, which comes before any viewer sees it (a new connection
-	 * brings the framebuffer up to date), not here: with no viewer it then stays untouched
-	 * zero pages instead of 1.2 MB (640x480) of resident memory. */
+	/* filled by the first sync, which comes before the viewer sees it (a new connection
+	 * brings the framebuffer up to date) */
 	vnc->fb = g_malloc0((size_t)vnc->fb_w * vnc->fb_h * 4);
 	vnc->fb_unfilled = true;
 
-	rfbScreenInfoPtr screen = rfbGetScreen(NULL, NULL, vnc->fb_w, vnc->fb_h, 8, 3, 4);
+	rfbScreenInfoPtr screen = vnc_lib.GetScreen(NULL, NULL, vnc->fb_w, vnc->fb_h, 8, 3, 4);
 	vnc->screen = screen;
 	screen->frameBuffer = (char *)vnc->fb;
 	vnc_set_format(screen);
@@ -359,11 +365,23 @@ static void vnc_screen_new(struct vnc_server *vnc)
 	screen->newClientHook = vnc_new_client;
 	if (vnc->password) {
 		screen->authPasswdData = vnc->passwords;
-		screen->passwordCheck = rfbCheckPasswordByList;
+		screen->passwordCheck = vnc_lib.CheckPasswordByList;
 	}
 	/* no cursor drawn into the picture: the guest draws its own pointer */
-	rfbSetCursor(screen, NULL);
-	rfbInitServer(screen); /* ignores SIGPIPE: libvncserver writes with write() */
+	vnc_lib.SetCursor(screen, NULL);
+	vnc_lib.InitServer(screen); /* ignores SIGPIPE, as main() did already */
+}
+
+bool vnc_screen_ensure(struct vnc_server *vnc, char **error)
+{
+	if (vnc->screen)
+		return true;
+	if (!vnc_lib_load(error))
+		return false;
+	vnc_screen_new(vnc);
+	log_info("vnc: libvncserver's screen set up for the first viewer (%ux%u)", vnc->fb_w,
+		 vnc->fb_h);
+	return true;
 }
 
 struct vnc_server *vnc_server_new(const struct display_ops *display, const struct vnc_options *opts,
@@ -377,9 +395,7 @@ struct vnc_server *vnc_server_new(const struct display_ops *display, const struc
 		g_free(known);
 		return NULL;
 	}
-	vnc_global_init();
 	struct vnc_server *vnc = vnc_alloc(display, layout, opts);
-	vnc_screen_new(vnc);
 	if (!(vnc->relay = vnc_relay_new(error))) {
 		vnc_server_free(vnc);
 		return NULL;
@@ -404,7 +420,7 @@ void vnc_server_free(struct vnc_server *vnc)
 	vnc_thread_stop(vnc);
 	/* the thread is gone: what it owned is this thread's now */
 	for (guint i = 0; i < vnc->clients->len; i++)
-		rfbCloseClient(((struct vnc_client *)g_ptr_array_index(vnc->clients, i))->cl);
+		vnc_lib.CloseClient(((struct vnc_client *)g_ptr_array_index(vnc->clients, i))->cl);
 	vnc_sweep(vnc);
 	while (vnc->pending->len)
 		vnc_pending_free(g_ptr_array_index(vnc->pending, 0), true);
@@ -412,8 +428,10 @@ void vnc_server_free(struct vnc_server *vnc)
 	if (vnc->unix_path)
 		unlink(vnc->unix_path);
 	vnc_tick_stop(vnc);
-	rfbShutdownServer(vnc->screen, TRUE);
-	rfbScreenCleanup(vnc->screen);
+	if (vnc->screen) {
+		vnc_lib.ShutdownServer(vnc->screen, TRUE);
+		vnc_lib.ScreenCleanup(vnc->screen);
+	}
 	vnc_relay_free(vnc->relay); /* after libvncserver closed its ends */
 	vnc_input_flush(vnc); /* the keys and buttons the viewers held, released */
 	g_ptr_array_free(vnc->pending, true);

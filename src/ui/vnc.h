@@ -4,7 +4,8 @@
  * display's dirty rectangles, keyboard (X keysyms through the layout's keymap, and QEMU's
  * extended key event with raw scan codes) and pointer (as relative PS/2 motion) back to the
  * display. Every socket also accepts WebSocket clients (noVNC), as libvncserver detects them.
- * Threading in detail: vnc.c's header comment.
+ * libvncserver itself is loaded when the first viewer connects (vnc_lib.h). Threading in
+ * detail: vnc.c's header comment.
  */
 #pragma once
 #include <stdbool.h>
@@ -31,13 +32,13 @@ struct vnc_options {
 struct vnc_server;
 
 /*
- * Starts listening, and the server's thread. DISPLAY is copied; its opaque must stay valid until
- * vnc_server_free. The server calls display->refresh() from its thread about 30 times a second
- * while a viewer is connected (and once here, for the initial size), never at the same time as
- * vnc_server_capture() does; display->key() and display->pointer() when viewers type and move,
- * on the calling thread's thread-default main context (the VM's main loop), in order. NULL with
- * *error (g_free it) on a bad option, a non-loopback address without a password, or a socket
- * that cannot be bound.
+ * Starts listening, and the server's thread; ignores SIGPIPE for the process. DISPLAY is
+ * copied; its opaque must stay valid until vnc_server_free. The server calls
+ * display->refresh() from its thread about 30 times a second while a viewer is connected (and
+ * once for the first, for the size), never at the same time as vnc_server_capture() does;
+ * display->key() and display->pointer() when viewers type and move, on the calling thread's
+ * thread-default main context (the VM's main loop), in order. NULL with *error (g_free it) on
+ * a bad option, a non-loopback address without a password, or a socket that cannot be bound.
  */
 struct vnc_server *vnc_server_new(const struct display_ops *display, const struct vnc_options *opts,
 				  char **error);

@@ -152,7 +152,7 @@ static gboolean client_retry(gpointer data);
 static void client_drop(struct vnc_client *c, const char *why)
 {
 	log_info("vnc: viewer dropped: %s", why);
-	rfbCloseClient(c->cl);
+	vnc_lib.CloseClient(c->cl);
 }
 
 /* A message is in the socket buffer only in part: poll for the rest on a timer. */
@@ -181,7 +181,7 @@ static bool client_can_send(rfbClientPtr cl)
 void vnc_client_update(rfbClientPtr cl)
 {
 	if (cl->sock != RFB_INVALID_SOCKET && cl->state == RFB_NORMAL && client_can_send(cl))
-		rfbUpdateClient(cl);
+		vnc_lib.UpdateClient(cl);
 }
 
 /* Handles the messages that are in whole, then sends the client what it asked for. */
@@ -191,18 +191,18 @@ static void client_pump(struct vnc_client *c)
 	unsigned n = 0;
 	while (cl->sock != RFB_INVALID_SOCKET && n < VNC_PUMP_MAX) {
 		/* libvncserver's WebSocket decoder keeps what it read beyond one message */
-		if (cl->wsctx && webSocketsHasDataInBuffer(cl)) {
-			rfbProcessClientMessage(cl);
+		if (cl->wsctx && vnc_lib.WebSocketsHasDataInBuffer(cl)) {
+			vnc_lib.ProcessClientMessage(cl);
 			n++;
 			continue;
 		}
 		enum gate g = client_gate(c);
 		if (g == GATE_READY) {
 			c->partial_since = 0;
-			rfbProcessClientMessage(cl);
+			vnc_lib.ProcessClientMessage(cl);
 			n++;
 		} else if (g == GATE_CLOSED) {
-			rfbCloseClient(cl);
+			vnc_lib.CloseClient(cl);
 		} else {
 			if (g == GATE_PARTIAL)
 				client_wait_rest(c);
@@ -228,7 +228,7 @@ static gboolean client_retry(gpointer data)
 	enum gate g = c->cl->sock == RFB_INVALID_SOCKET ? GATE_CLOSED : client_gate(c);
 	if (g == GATE_CLOSED) {
 		if (c->cl->sock != RFB_INVALID_SOCKET)
-			rfbCloseClient(c->cl);
+			vnc_lib.CloseClient(c->cl);
 	} else if (g == GATE_PARTIAL) {
 		struct pollfd pfd = { .fd = c->cl->sock, .events = POLLRDHUP };
 		if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)))
@@ -343,6 +343,6 @@ void vnc_sweep(struct vnc_server *vnc)
 			continue;
 		struct vnc_client *c = g_ptr_array_index(vnc->clients, i);
 		if (c->cl->sock == RFB_INVALID_SOCKET)
-			rfbClientConnectionGone(c->cl); /* calls client_gone */
+			vnc_lib.ClientConnectionGone(c->cl); /* calls client_gone */
 	}
 }

@@ -210,15 +210,16 @@ static rfbBool qemu_enable(rfbClientPtr cl, void **data, int encoding)
 		rfbFramebufferUpdateMsg msg;
 		rfbFramebufferUpdateRectHeader rect;
 	} ack = {
-		.msg = { .type = rfbFramebufferUpdate, .nRects = Swap16IfLE(1) },
-		.rect = { .r = { .w = Swap16IfLE(cl->screen->width),
-				 .h = Swap16IfLE(cl->screen->height) },
-			  .encoding = Swap32IfLE(rfbEncodingQemuExtendedKeyEvent) },
+		/* RFB is big-endian; not rfb.h's Swap16IfLE, which reads a variable of the library's */
+		.msg = { .type = rfbFramebufferUpdate, .nRects = GUINT16_TO_BE(1) },
+		.rect = { .r = { .w = GUINT16_TO_BE((uint16_t)cl->screen->width),
+				 .h = GUINT16_TO_BE((uint16_t)cl->screen->height) },
+			  .encoding = GUINT32_TO_BE(rfbEncodingQemuExtendedKeyEvent) },
 	};
 	G_STATIC_ASSERT(sizeof(ack) ==
 			sz_rfbFramebufferUpdateMsg + sz_rfbFramebufferUpdateRectHeader);
-	if (rfbWriteExact(cl, (const char *)&ack, sizeof(ack)) < 0)
-		rfbCloseClient(cl);
+	if (vnc_lib.WriteExact(cl, (const char *)&ack, sizeof(ack)) < 0)
+		vnc_lib.CloseClient(cl);
 	return TRUE;
 }
 
@@ -227,25 +228,25 @@ static rfbBool qemu_message(rfbClientPtr cl, void *data, const rfbClientToServer
 	if (msg->type != rfbQemuEvent)
 		return FALSE;
 	rfbQemuExtendedKeyEventMsg ev;
-	if (rfbReadExact(cl, (char *)&ev + 1, 1) <= 0) {
-		rfbCloseClient(cl);
+	if (vnc_lib.ReadExact(cl, (char *)&ev + 1, 1) <= 0) {
+		vnc_lib.CloseClient(cl);
 		return TRUE;
 	}
 	if (ev.subtype != 0) {
 		log_info("vnc: viewer sent QEMU client message %u, which pcvm does not support",
 			 ev.subtype);
-		rfbCloseClient(cl);
+		vnc_lib.CloseClient(cl);
 		return TRUE;
 	}
-	if (rfbReadExact(cl, (char *)&ev + 2, sz_rfbQemuExtendedKeyEventMsg - 2) <= 0) {
-		rfbCloseClient(cl);
+	if (vnc_lib.ReadExact(cl, (char *)&ev + 2, sz_rfbQemuExtendedKeyEventMsg - 2) <= 0) {
+		vnc_lib.CloseClient(cl);
 		return TRUE;
 	}
 	struct vnc_client *c = cl->clientData;
 	if (cl->viewOnly)
 		return TRUE;
-	bool down = Swap16IfLE(ev.down) != 0;
-	uint32_t keycode = Swap32IfLE(ev.keycode), keysym = Swap32IfLE(ev.keysym);
+	bool down = ev.down != 0;
+	uint32_t keycode = GUINT32_FROM_BE(ev.keycode), keysym = GUINT32_FROM_BE(ev.keysym);
 	if (keycode == 0)
 		vnc_kbd_event(down, keysym, cl);
 	else if (keycode <= 0xFF)
@@ -264,14 +265,14 @@ static rfbProtocolExtension qemu_extension = {
 	.handleMessage = qemu_message,
 };
 
-/* libvncserver's log and extensions are process-wide. */
+/* libvncserver's log and extensions are process-wide; after vnc_lib_load. */
 void vnc_global_init(void)
 {
 	static gsize done;
 	if (g_once_init_enter(&done)) {
-		rfbLog = vnc_log;
-		rfbErr = vnc_log;
-		rfbRegisterProtocolExtension(&qemu_extension);
+		*vnc_lib.Log = vnc_log;
+		*vnc_lib.Err = vnc_log;
+		vnc_lib.RegisterProtocolExtension(&qemu_extension);
 		g_once_init_leave(&done, 1);
 	}
 }

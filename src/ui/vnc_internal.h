@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "ui/vnc.h"
+#include "ui/vnc_lib.h"
 
 #define VNC_BASE_PORT 5900
 #define VNC_TICK_MS 33       /* display refresh while a viewer is connected, ~30 Hz */
@@ -90,10 +91,10 @@ struct vnc_server {
 	gint quit, exited;
 
 	/* the VNC thread's (the creator's before the thread starts and after it ends) */
-	rfbScreenInfoPtr screen;
+	rfbScreenInfoPtr screen; /* NULL until the first viewer: vnc_screen_ensure */
 	uint32_t *fb; /* what libvncserver serves: the display surface as of the last sync */
 	unsigned fb_w, fb_h;
-	bool fb_unfilled; /* fb is still the zeroed block of vnc_server_new: sync copies it all */
+	bool fb_unfilled; /* fb is still the zeroed block of vnc_screen_ensure: sync copies it all */
 	GPtrArray *listeners;
 	GPtrArray *pending;
 	struct vnc_relay *relay; /* its own thread; from vnc_server_new to vnc_server_free */
@@ -119,6 +120,9 @@ guint vnc_add_fd(struct vnc_server *vnc, int fd, GIOCondition cond, GUnixFDSourc
 		 gpointer data);
 guint vnc_add_timeout(struct vnc_server *vnc, unsigned ms, GSourceFunc fn, gpointer data);
 void vnc_remove(struct vnc_server *vnc, guint *id);
+/* On the VNC thread, before a viewer is handed over: loads libvncserver (vnc_lib.h) and creates
+ * the screen, the first time. false with *error (g_free it) when the library cannot be loaded. */
+bool vnc_screen_ensure(struct vnc_server *vnc, char **error);
 void vnc_tick(struct vnc_server *vnc);
 void vnc_tick_start(struct vnc_server *vnc);
 void vnc_tick_stop(struct vnc_server *vnc);

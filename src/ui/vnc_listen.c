@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -65,10 +66,10 @@ static rfbClientPtr relayed_client(struct vnc_server *vnc, int fd, bool silent,
 		close(fd);
 		return NULL;
 	}
-	rfbClientPtr cl = rfbNewClient(vnc->screen, lib); /* closes LIB when it refuses */
+	rfbClientPtr cl = vnc_lib.NewClient(vnc->screen, lib); /* closes LIB when it refuses */
 	char stand_in[4];
 	if (cl && silent && recv(cl->sock, stand_in, sizeof(stand_in), MSG_DONTWAIT) != 4) {
-		rfbCloseClient(cl); /* vnc_sweep frees it */
+		vnc_lib.CloseClient(cl); /* vnc_sweep frees it */
 		cl = NULL;
 	}
 	if (!cl) {
@@ -78,13 +79,70 @@ static rfbClientPtr relayed_client(struct vnc_server *vnc, int fd, bool silent,
 	return cl;
 }
 
-/* Gives a connection whose first bytes have arrived (N of them; -2: none) to libvncserver. */
+/* ---- a viewer that cannot be served ---- */
+
+static gboolean refused_readable(int fd, GIOCondition cond, gpointer data)
+{
+	struct vnc_pending *p = data;
+	char buf[512];
+	ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+		return G_SOURCE_CONTINUE;
+	p->watch = 0; /* this source ends with the callback */
+	vnc_pending_free(p, true);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean refused_timer(gpointer data)
+{
+	struct vnc_pending *p = data;
+	p->timer = 0;
+	vnc_pending_free(p, true);
+	return G_SOURCE_REMOVE;
+}
+
+/*
+ * Tells the viewer REASON as an RFB 3.8 server refusing it (§7.1.1-7.1.2: the version, no
+ * security types, the reason), all at once: an RFB viewer waits for the server's version and
+ * then shows the reason. What the viewer sends is read and dropped until it closes (or after
+ * VNC_PARTIAL_TIMEOUT_US): closing with its bytes unread would reset the connection, and a
+ * reset can throw the reason away before the viewer has read it.
+ */
+static void pending_refuse(struct vnc_pending *p, const char *reason)
+{
+	uint32_t len = strlen(reason);
+	uint8_t head[sz_rfbProtocolVersionMsg + 5];
+	memcpy(head, "RFB 003.008\n", sz_rfbProtocolVersionMsg);
+	head[sz_rfbProtocolVersionMsg] = 0;
+	uint32_t be_len = GUINT32_TO_BE(len);
+	memcpy(head + sz_rfbProtocolVersionMsg + 1, &be_len, 4);
+	struct iovec iov[2] = { { head, sizeof(head) }, { (void *)reason, len } };
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+	sendmsg(p->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT); /* a new socket's buffer takes it */
+	shutdown(p->fd, SHUT_WR);
+	vnc_remove(p->vnc, &p->watch);
+	vnc_remove(p->vnc, &p->timer);
+	p->watch = vnc_add_fd(p->vnc, p->fd, G_IO_IN | G_IO_HUP | G_IO_ERR, refused_readable, p);
+	p->timer = vnc_add_timeout(p->vnc, VNC_PARTIAL_TIMEOUT_US / 1000, refused_timer, p);
+}
+
+/* ---- handing over ---- */
+
+/* Gives a connection whose first bytes have arrived (N of them; -2: none) to libvncserver,
+ * loading it for the first viewer. */
 static void pending_hand_over(struct vnc_pending *p, ssize_t n)
 {
 	struct vnc_server *vnc = p->vnc;
 	int fd = p->fd;
 	char peer[INET6_ADDRSTRLEN + 8];
 	peer_name(fd, peer, sizeof(peer));
+	char *error = NULL;
+	if (!vnc_screen_ensure(vnc, &error)) {
+		log_warn("%s (viewer from %s refused)", error, peer);
+		pending_refuse(p, error);
+		g_free(error);
+		return;
+	}
 	vnc_pending_free(p, false);
 	/* the WebSocket check and the server's version happen in here */
 	struct vnc_relay_link *link = NULL;

@@ -12,6 +12,8 @@
     random messages: afterwards a capture still works, the VM still runs and keys still
     arrive; keys a vanished viewer held are released;
   - `pcvm send-keys DIR ctrl-alt-delete` reboots the guest (SeaBIOS's INT 9 handler);
+  - libvncserver is mapped (/proc/PID/maps) only once the first viewer connects, which then
+    gets the frame `pcvm screenshot` took without it;
   - with [display] vnc-password= only VNC authentication is offered (TCP and vnc.sock), a
     wrong response fails, the right one (DES, computed here) gets the console; --vnc on a
     non-loopback address without a password is refused.
@@ -492,6 +494,40 @@ def password(tap, vm, display):
         tap.ok(False, "password: the right one gets the console", repr(e))
 
 
+def libvncserver_mapped(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return any("libvncserver" in line for line in f)
+
+
+def lazy_library(tap, vm, tmp):
+    """libvncserver is loaded when the first viewer connects, not before: VM has had none yet
+    (no TCP port, nothing on vnc.sock). A screenshot does not need it; the viewer gets the same
+    frame."""
+    pid = vm.proc.pid
+    shot, err = vm.screenshot(os.path.join(tmp, "lazy-screenshot.png"))
+    tap.ok(shot is not None, "before any viewer: pcvm screenshot", err)
+    tap.ok(not libvncserver_mapped(pid),
+           "before any viewer: libvncserver is not mapped (/proc/PID/maps)")
+    try:
+        c = dl.Rfb(vm.vnc_sock)
+    except (OSError, dl.RfbError) as e:
+        tap.ok(False, "the first viewer completes the RFB handshake", repr(e) + vm.stderr())
+        return
+    try:
+        tap.ok(libvncserver_mapped(pid),
+               "the first viewer completes the RFB handshake: libvncserver is mapped now")
+        img = c.capture()
+        diff = None if shot is None else dl.compare(img, shot,
+                                                    names=("first viewer", "screenshot"))
+        tap.ok(shot is not None and diff is None,
+               f"the first viewer gets the frame pcvm screenshot took ({img.width}x{img.height})",
+               diff)
+    except (OSError, dl.RfbError) as e:
+        tap.ok(False, "the first viewer gets a frame", repr(e))
+    finally:
+        c.close()
+
+
 def beyond_loopback(tap, binary, tmp, disk):
     """--vnc on a non-loopback address without a password is refused."""
     bundle = os.path.join(tmp, "open.pcvm")
@@ -549,6 +585,7 @@ def main():
             pw.stop()
             beyond_loopback(tap, binary, tmp, disk)
             if de.wait_serial("keys ready", WAIT):
+                lazy_library(tap, de, tmp)
                 german_keys(tap, de)
             else:
                 tap.ok(False, "the key guest is ready under --keyboard=de", de.stderr())

@@ -1,8 +1,11 @@
 /*
  * The VNC server against a fake display, driven by a minimal RFB 3.8 client written here, and
  * PNG screenshots read back with libpng. The server runs on its own thread; the test's main
- * loop only delivers the input it queues (key() and pointer() run there).
+ * loop only delivers the input it queues (key() and pointer() run there). libvncserver is not
+ * linked: the server loads it for its first viewer, which /vnc/lazy-load checks in a process
+ * of its own, and /vnc/no-library what a viewer gets when it cannot.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -20,6 +23,7 @@
 #include "ui/display.h"
 #include "ui/screenshot.h"
 #include "ui/vnc.h"
+#include "ui/vnc_lib.h"
 
 #define TIMEOUT_US (5 * G_USEC_PER_SEC)
 
@@ -329,6 +333,28 @@ static void wr32(uint8_t *p, uint32_t v)
 	p[3] = v;
 }
 
+/* Whether the process has libvncserver mapped (RTLD_NOLOAD loads nothing). */
+static bool lib_mapped(void)
+{
+	void *lib = dlopen(VNC_LIB_SONAME, RTLD_NOW | RTLD_NOLOAD);
+	if (lib)
+		dlclose(lib);
+	return lib != NULL;
+}
+
+/* VNC authentication's DES response (RFB 3.8 §7.2.2), computed by libvncserver's own
+ * rfbEncryptBytes: the server has loaded it by the time it sends a challenge. */
+static void encrypt_challenge(uint8_t *challenge, const char *password)
+{
+	void *lib = dlopen(VNC_LIB_SONAME, RTLD_NOW | RTLD_NOLOAD);
+	g_assert_nonnull(lib);
+	__typeof__(rfbEncryptBytes) *encrypt =
+		(__typeof__(rfbEncryptBytes) *)dlsym(lib, "rfbEncryptBytes");
+	g_assert_nonnull(encrypt);
+	encrypt(challenge, (char *)password);
+	dlclose(lib);
+}
+
 /* Version, security, ClientInit, ServerInit; then SetPixelFormat 32 bpp (0x00RRGGBB, little
  * endian). False if authentication failed. */
 static bool client_handshake(struct client *c, const char *password)
@@ -348,7 +374,7 @@ static bool client_handshake(struct client *c, const char *password)
 	if (password) {
 		uint8_t challenge[CHALLENGESIZE];
 		must_read(c->fd, challenge, sizeof(challenge));
-		rfbEncryptBytes(challenge, (char *)password);
+		encrypt_challenge(challenge, password);
 		must_write(c->fd, challenge, sizeof(challenge));
 	}
 	uint8_t result[4];
@@ -452,6 +478,15 @@ static void expect_same(const struct display_surface *got, const struct display_
 				s->pixels + (size_t)y * s->stride, s->width * 4);
 }
 
+/* A screenshot through the server: a copy of the display's picture. */
+static void expect_capture(struct fixture *f)
+{
+	struct display_surface *shot = vnc_server_capture(f->vnc);
+	g_assert_nonnull(shot);
+	expect_same(shot, &f->d.surf);
+	g_free(shot);
+}
+
 static void client_expect_frame(struct client *c, const struct display_surface *s)
 {
 	g_assert_cmpuint(c->w, ==, s->width);
@@ -533,10 +568,7 @@ static void test_frame(void)
 	/* a screenshot through the server: a copy of the picture, and the change it refreshes
 	 * still reaches the viewer */
 	fake_dirty(&f.d, 20, 20, 5, 5, 0x0000FF);
-	struct display_surface *shot = vnc_server_capture(f.vnc);
-	g_assert_nonnull(shot);
-	expect_same(shot, &f.d.surf);
-	g_free(shot);
+	expect_capture(&f);
 	client_request(c, true);
 	client_read_update(c);
 	client_expect_frame(c, &f.d.surf);
@@ -1120,9 +1152,100 @@ static void test_png(void)
 	fake_clear(&d);
 }
 
+/* ---- libvncserver, loaded for the first viewer ---- */
+
+/* Runs the calling test again in a process of its own (once loaded, libvncserver stays) and
+ * expects it to pass; true in that process, which runs the test's body. */
+static bool in_own_process(void)
+{
+	if (g_test_subprocess())
+		return true;
+	g_test_trap_subprocess(NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+	g_test_trap_assert_passed();
+	return false;
+}
+
+/* C asks for the whole picture, gets the display's frame, and disconnects. */
+static void expect_frame_then_leave(struct fixture *f, struct client *c)
+{
+	client_request(c, false);
+	client_read_update(c);
+	client_expect_frame(c, &f->d.surf);
+	client_free(c);
+	PUMP_UNTIL(vnc_server_clients(f->vnc) == 0);
+}
+
+/* A server nobody watches, a screenshot and a connection that closes without a word leave the
+ * library unloaded; the first viewer loads it and gets the picture, with a change made before it
+ * came. */
+static void test_lazy_load(void)
+{
+	if (!in_own_process())
+		return;
+	g_assert_false(lib_mapped());
+	struct fixture f = { 0 };
+	fixture_start(&f, NULL, NULL);
+	expect_capture(&f);
+	close(sock_connect(f.sock));
+	pump_for(300); /* past the server's wait for a WebSocket request */
+	g_assert_false(lib_mapped());
+	fake_dirty(&f.d, 3, 4, 5, 6, 0x00FF00);
+	struct client *c = client_connect(&f, raw_only, 1);
+	g_assert_true(lib_mapped());
+	expect_frame_then_leave(&f, c);
+	fixture_stop(&f);
+}
+
+/* A viewer while the library cannot be loaded: RFB 3.8's refusal (no security types) with a
+ * reason that mentions WHAT, then the end of the connection. */
+static void expect_lib_refusal(struct fixture *f, const char *what)
+{
+	int fd = sock_connect(f->sock);
+	char version[13] = { 0 }, reason[512] = { 0 };
+	must_read(fd, version, 12);
+	g_assert_cmpstr(version, ==, "RFB 003.008\n");
+	must_write(fd, "RFB 003.008\n", 12);
+	uint8_t ntypes, len[4];
+	must_read(fd, &ntypes, 1);
+	g_assert_cmpuint(ntypes, ==, 0);
+	must_read(fd, len, 4);
+	g_assert_cmpuint(rd32(len), <, sizeof(reason));
+	must_read(fd, reason, rd32(len));
+	g_assert_null(strchr(reason, '\n')); /* one line */
+	if (!strstr(reason, what))
+		g_error("reason '%s' does not mention '%s'", reason, what);
+	expect_closed(fd);
+	close(fd);
+}
+
+/* VNC_LIB_ENV names a missing file, then a library without libvncserver's symbols: viewers
+ * are told why and closed, the server goes on (screenshots), and the next viewer, once the
+ * library can be loaded, gets the console. */
+static void test_no_library(void)
+{
+	if (!in_own_process())
+		return;
+	struct fixture f = { 0 };
+	fixture_start(&f, NULL, NULL);
+	g_setenv(VNC_LIB_ENV, "/nonexistent/libvncserver.so.1", TRUE);
+	expect_lib_refusal(&f, "cannot load libvncserver (/nonexistent/libvncserver.so.1");
+	g_setenv(VNC_LIB_ENV, "libz.so.1", TRUE);
+	expect_lib_refusal(&f, "lacks rfbGetScreen");
+	g_assert_false(lib_mapped());
+	g_assert_cmpuint(vnc_server_clients(f.vnc), ==, 0);
+	expect_capture(&f);
+
+	g_unsetenv(VNC_LIB_ENV);
+	struct client *c = client_connect(&f, raw_only, 1);
+	expect_frame_then_leave(&f, c);
+	fixture_stop(&f);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/vnc/lazy-load", test_lazy_load);
+	g_test_add_func("/vnc/no-library", test_no_library);
 	g_test_add_func("/vnc/frame", test_frame);
 	g_test_add_func("/vnc/resize", test_resize);
 	g_test_add_func("/vnc/keys", test_keys);
