@@ -44,18 +44,16 @@ static void vcpu_install_kick_handler(void)
 
 static int vcpu_set_msrs(struct vcpu *v, struct kvm_vm *vm)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[G_N_ELEMENTS(vcpu_power_on_msrs)];
-	} msrs = { 0 };
-	for (size_t i = 0; i < G_N_ELEMENTS(vcpu_power_on_msrs); i++) {
+	const size_t n = G_N_ELEMENTS(vcpu_power_on_msrs);
+	g_autofree struct kvm_msrs *msrs = g_malloc0(sizeof(*msrs) + n * sizeof(msrs->entries[0]));
+	for (size_t i = 0; i < n; i++) {
 		if (!kvm_vm_has_msr(vm, vcpu_power_on_msrs[i].index))
 			continue;
-		msrs.e[msrs.hdr.nmsrs].index = vcpu_power_on_msrs[i].index;
-		msrs.e[msrs.hdr.nmsrs].data = vcpu_power_on_msrs[i].value;
-		msrs.hdr.nmsrs++;
+		msrs->entries[msrs->nmsrs].index = vcpu_power_on_msrs[i].index;
+		msrs->entries[msrs->nmsrs].data = vcpu_power_on_msrs[i].value;
+		msrs->nmsrs++;
 	}
-	return ioctl(v->fd, KVM_SET_MSRS, &msrs) == (int)msrs.hdr.nmsrs ? 0 : -1;
+	return ioctl(v->fd, KVM_SET_MSRS, msrs) == (int)msrs->nmsrs ? 0 : -1;
 }
 
 int vcpu_create(struct vcpu *v, struct kvm_vm *vm, unsigned id, unsigned ncpus,

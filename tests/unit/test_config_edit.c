@@ -79,7 +79,7 @@ static void test_strings_and_lists(void)
 	const char *sets[] = { "vm.name=C:\\VMs; \"quoted\" #1", "ide1:0.file=",
 			       "net0.forward=tcp:127.0.0.1:2222-:22;udp:127.0.0.1:5353-:53", NULL };
 	struct vm_config cfg;
-	g_autofree char *out = edit_ok(base, sets, NULL, &cfg);
+	g_free(edit_ok(base, sets, NULL, &cfg));
 	g_assert_cmpstr(cfg.name, ==, "C:\\VMs; \"quoted\" #1"); /* read back as written */
 	g_assert_null(cfg.ide[2].file);				  /* empty: no disc */
 	g_assert_cmpuint(g_strv_length(cfg.net[0].forward), ==, 2);

@@ -89,23 +89,26 @@ static void xioctl(int fd, unsigned long req, void *arg)
 		g_error("ioctl %#lx: %s", req, g_strerror(errno));
 }
 
+/* One MSR through KVM_GET_MSRS / KVM_SET_MSRS (struct kvm_msrs ends in a flexible array). */
+static struct kvm_msrs *msr_one(uint32_t index, uint64_t value)
+{
+	struct kvm_msrs *m = g_malloc0(sizeof(*m) + sizeof(m->entries[0]));
+	m->nmsrs = 1;
+	m->entries[0] = (struct kvm_msr_entry){ .index = index, .data = value };
+	return m;
+}
+
 static uint64_t msr_get(int fd, uint32_t index)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} m = { .hdr.nmsrs = 1, .e.index = index };
-	g_assert_cmpint(ioctl(fd, KVM_GET_MSRS, &m), ==, 1);
-	return m.e.data;
+	g_autofree struct kvm_msrs *m = msr_one(index, 0);
+	g_assert_cmpint(ioctl(fd, KVM_GET_MSRS, m), ==, 1);
+	return m->entries[0].data;
 }
 
 static void msr_set(int fd, uint32_t index, uint64_t value)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} m = { .hdr.nmsrs = 1, .e.index = index, .e.data = value };
-	g_assert_cmpint(ioctl(fd, KVM_SET_MSRS, &m), ==, 1);
+	g_autofree struct kvm_msrs *m = msr_one(index, value);
+	g_assert_cmpint(ioctl(fd, KVM_SET_MSRS, m), ==, 1);
 }
 
 static bool probe_tsc_settable(int fd)

@@ -615,7 +615,7 @@ static void test_truncated(void)
 		return;
 	g_autofree char *contents = NULL;
 	gsize len;
-	g_autofree char *base = hostile_base(&len, &contents);
+	g_free(hostile_base(&len, &contents));
 	g_autofree char *path = tmp_path("truncated.qcow2");
 	unsigned opened = 0, refused = 0;
 	for (gsize cut = 0; cut < len; cut += 512) {

@@ -105,7 +105,7 @@ static void on_disk_info(GObject *src, GAsyncResult *res, gpointer data)
 {
 	g_autoptr(GError) err = NULL;
 	g_autofree char *out = NULL;
-	g_autofree char *ok = cli_run_finish(res, &out, &err);
+	g_free(cli_run_finish(res, &out, &err)); /* what it printed is in OUT */
 	if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED))
 		return;
 	struct settings *s = data;
@@ -165,7 +165,7 @@ static void on_run_done(GObject *src, GAsyncResult *res, gpointer data)
 {
 	struct run_call *c = data;
 	g_autoptr(GError) err = NULL;
-	g_autofree char *out = cli_run_finish(res, NULL, &err);
+	g_free(cli_run_finish(res, NULL, &err)); /* the output: only success matters */
 	if (!g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
 		struct settings *s = c->s;
 		s->busy--;
@@ -256,7 +256,7 @@ static bool collect(struct settings *s, struct vm_settings *new)
 static void on_saved(GObject *src, GAsyncResult *res, gpointer data)
 {
 	g_autoptr(GError) err = NULL;
-	g_autofree char *out = cli_run_finish(res, NULL, &err);
+	g_free(cli_run_finish(res, NULL, &err)); /* the output: only success matters */
 	if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED))
 		return;
 	struct settings *s = data;

@@ -84,7 +84,7 @@ static void call_end(struct snapshot_call *c, const GError *err)
 static void on_cli(GObject *src, GAsyncResult *res, gpointer data)
 {
 	g_autoptr(GError) err = NULL;
-	g_autofree char *out = cli_run_finish(res, NULL, &err);
+	g_free(cli_run_finish(res, NULL, &err)); /* the output: only success matters */
 	call_end(data, err);
 }
 
@@ -127,7 +127,9 @@ static void on_control(GObject *src, GAsyncResult *res, gpointer data)
 {
 	struct snapshot_call *c = data;
 	g_autoptr(GError) err = NULL;
-	g_autoptr(JsonNode) r = vmctl_call_finish(res, &err);
+	JsonNode *r = vmctl_call_finish(res, &err); /* the result: only success matters */
+	if (r)
+		json_node_unref(r);
 	if (g_error_matches(err, VMCTL_ERROR, VMCTL_ERROR_NOT_RUNNING))
 		return run_cli(c); /* it went off meanwhile: the command line does it */
 	call_end(c, err);

@@ -47,7 +47,7 @@ static void on_configured(GObject *src, GAsyncResult *res, gpointer data)
 {
 	GTask *task = data;
 	GError *err = NULL;
-	g_autofree char *out = cli_run_finish(res, NULL, &err);
+	g_free(cli_run_finish(res, NULL, &err)); /* the output: only success matters */
 	if (err)
 		g_task_return_error(task, err);
 	else
