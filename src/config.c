@@ -337,6 +337,22 @@ static int config_check_boot(const char *boot, const char *text, const char *nam
 	return -1;
 }
 
+/* [display] adapter=: the adapters pcvm emulates (pc_display.c); the GUI's wizard writes one of
+ * these (data/guest-presets.conf display=). */
+static const char *const display_adapters[] = { "stdvga" };
+
+static int config_check_display(const struct vm_config *cfg, const char *text, const char *name,
+				char **error)
+{
+	if (!cfg->adapter ||
+	    str_in(cfg->adapter, display_adapters, G_N_ELEMENTS(display_adapters)))
+		return 0;
+	*error = g_strdup_printf("%s:%d: [display] adapter=%s: expected stdvga (the Bochs/QEMU "
+				 "standard VGA, the only display adapter pcvm has)",
+				 name, config_key_line(text, "display", "adapter"), cfg->adapter);
+	return -1;
+}
+
 static int config_ide_slot(const char *group)
 {
 	for (int i = 0; i < VM_IDE_SLOTS; i++)
@@ -363,10 +379,12 @@ int vm_config_parse(struct vm_config *cfg, const char *text, const char *name, c
 		if (!strcmp(g, "vm"))
 			ret = config_read_group(kf, text, name, g, vm_keys, G_N_ELEMENTS(vm_keys), cfg,
 						error);
-		else if (!strcmp(g, "display"))
+		else if (!strcmp(g, "display")) {
 			ret = config_read_group(kf, text, name, g, display_keys,
 						G_N_ELEMENTS(display_keys), cfg, error);
-		else if (slot >= 0)
+			if (ret == 0)
+				ret = config_check_display(cfg, text, name, error);
+		} else if (slot >= 0)
 			ret = config_read_group(kf, text, name, g, drive_keys,
 						G_N_ELEMENTS(drive_keys), &cfg->ide[slot], error);
 		else if (nic >= 0) {

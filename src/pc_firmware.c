@@ -3,7 +3,9 @@
 #include <string.h>
 #include <uuid/uuid.h>
 
+#include "devices/e1000.h"
 #include "devices/fw_cfg.h"
+#include "devices/pci.h"
 #include "devices/rtc.h"
 #include "devices/smbios.h"
 #include "pc_internal.h"
@@ -26,25 +28,71 @@ static void pc_fw_cfg_e820(struct pc *pc)
 	fw_cfg_add_file(pc->fw, "etc/e820", map, n * sizeof(map[0]));
 }
 
-/* OpenFirmware paths SeaBIOS matches against its devices (SeaBIOS docs, "Runtime config"),
- * in the order of [vm] boot= (default disk, cdrom, network). A disk that does not boot falls
- * through to the next entry. */
+/*
+ * The fw_cfg "bootorder" file: one OpenFirmware path a line, best first, in the order of
+ * [vm] boot= (default disk, cdrom, network). SeaBIOS (boot.c, find_prio) gives each device it
+ * finds the priority of the first line its own path is a prefix of, and every device on no
+ * line a lower one taken from the CMOS boot bytes: a device boot= names must be on a line, or
+ * an unlisted disk would still come before it. A disk that does not boot falls through to the
+ * next entry.
+ */
+static void pc_bootorder_drives(GString *out, const struct pc_boot_targets *t, enum ide_kind kind)
+{
+	for (unsigned slot = 0; slot < VM_IDE_SLOTS; slot++)
+		if (t->drive_kind[slot] == kind) /* SeaBIOS: the PIIX IDE function is 00:01.1 */
+			g_string_append_printf(out, "/pci@i0cf8/ide@1,1/drive@%u/disk@%u\n",
+					       slot / 2, slot % 2);
+}
+
+/* SeaBIOS looks up a card's option ROM as "/pci@i0cf8/ANY@SLOT" (build_pci_path: slot in
+ * hex, ",FN" for a function other than 0); the line names the card as QEMU names an e1000
+ * given bootindex=, by its PCI class and the PHY below it. */
+static void pc_bootorder_nics(GString *out, const struct pc_boot_targets *t)
+{
+	for (unsigned i = 0; i < VM_MAX_NICS; i++) {
+		int devfn = t->nic_devfn[i];
+		if (devfn < 0)
+			continue;
+		g_string_append_printf(out, "/pci@i0cf8/ethernet@%x", (unsigned)devfn >> 3);
+		if (devfn & 7)
+			g_string_append_printf(out, ",%x", (unsigned)devfn & 7);
+		g_string_append(out, "/ethernet-phy@0\n");
+	}
+}
+
+char *pc_bootorder_text(const char *boot_order, const struct pc_boot_targets *t)
+{
+	static const struct {
+		const char *name;
+		enum ide_kind drive; /* IDE_KIND_NONE: the network cards */
+	} items[] = { { "disk", IDE_KIND_DISK }, { "cdrom", IDE_KIND_CDROM },
+		      { "network", IDE_KIND_NONE } };
+	GString *out = g_string_new(NULL);
+	g_auto(GStrv) names = g_strsplit(boot_order, ",", -1);
+	for (int i = 0; names[i]; i++) {
+		const char *name = g_strstrip(names[i]);
+		for (size_t k = 0; k < G_N_ELEMENTS(items); k++) {
+			if (strcmp(name, items[k].name))
+				continue;
+			if (items[k].drive == IDE_KIND_NONE)
+				pc_bootorder_nics(out, t);
+			else
+				pc_bootorder_drives(out, t, items[k].drive);
+		}
+	}
+	return g_string_free(out, FALSE);
+}
+
 static void pc_fw_cfg_bootorder(struct pc *pc)
 {
-	GString *order = g_string_new(NULL);
-	g_auto(GStrv) items = g_strsplit(pc->boot_order, ",", -1);
-	for (int i = 0; items[i]; i++) {
-		const char *item = g_strstrip(items[i]);
-		enum ide_kind want = !strcmp(item, "disk")	? IDE_KIND_DISK
-				     : !strcmp(item, "cdrom") ? IDE_KIND_CDROM
-							       : IDE_KIND_NONE;
-		for (unsigned slot = 0; want != IDE_KIND_NONE && slot < VM_IDE_SLOTS; slot++)
-			if (pc->drive_kind[slot] == want)
-				g_string_append_printf(order, "/pci@i0cf8/ide@1,1/drive@%u/disk@%u\n",
-						       slot / 2, slot % 2);
+	struct pc_boot_targets t;
+	memcpy(t.drive_kind, pc->drive_kind, sizeof(t.drive_kind));
+	for (unsigned i = 0; i < VM_MAX_NICS; i++) {
+		const struct pci_function *f = pc->nics[i].dev ? e1000_pci(pc->nics[i].dev) : NULL;
+		t.nic_devfn[i] = f && f->rom_size ? (int)f->devfn : -1;
 	}
-	fw_cfg_add_file(pc->fw, "bootorder", order->str, order->len + 1);
-	g_string_free(order, TRUE);
+	g_autofree char *order = pc_bootorder_text(pc->boot_order, &t);
+	fw_cfg_add_file(pc->fw, "bootorder", order, strlen(order) + 1);
 	uint32_t wait_ms = 10000; /* "No bootable device": retry after 10 s */
 	fw_cfg_add_file(pc->fw, "etc/boot-fail-wait", &wait_ms, sizeof(wait_ms));
 }

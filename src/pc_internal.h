@@ -125,3 +125,12 @@ void pc_free_nics(struct pc *pc);
 /* pc_firmware.c */
 void pc_setup_cmos(struct pc *pc);
 void pc_setup_fw_cfg(struct pc *pc, const struct vm_config *cfg);
+/* What the machine can boot from, as the fw_cfg "bootorder" file names it. */
+struct pc_boot_targets {
+	enum ide_kind drive_kind[VM_IDE_SLOTS];
+	int nic_devfn[VM_MAX_NICS]; /* -1: no card [netN], or a card without an option ROM */
+};
+/* The "bootorder" text (one SeaBIOS device path a line) for BOOT_ORDER, a [vm] boot= list:
+ * for each of its items, every drive of that kind in slot order, or for "network" every
+ * network card with a boot ROM in [netN] order. Freed with g_free. */
+char *pc_bootorder_text(const char *boot_order, const struct pc_boot_targets *t);

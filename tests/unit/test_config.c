@@ -184,6 +184,29 @@ static void test_nic_errors(void)
 	g_assert_cmphex(mac[5], ==, 0x56);
 }
 
+/* pcvm has one display adapter, the Bochs/QEMU standard VGA: any other value of [display]
+ * adapter= is refused (it would silently boot the standard VGA), naming the file, the line and
+ * the value it takes. */
+static void test_display_adapter(void)
+{
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	char *error = NULL;
+	g_assert_cmpint(vm_config_parse(&cfg, "[vm]\nname=x\n[display]\nadapter=stdvga\n",
+					"vm.conf", &error),
+			==, 0);
+	g_assert_cmpstr(cfg.adapter, ==, "stdvga");
+	vm_config_clear(&cfg);
+	static const char *const bad[] = { "cirrus", "stdgva", "StdVGA", "vmware", "" };
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree char *text = g_strdup_printf(
+			"[vm]\nname=x\n\n[display]\nkeyboard=de\nadapter=%s\n", bad[i]);
+		g_autofree char *want =
+			g_strdup_printf("vm.conf:6: [display] adapter=%s: expected stdvga", bad[i]);
+		expect_error(text, want);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -195,5 +218,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/config/save-load", test_save_load);
 	g_test_add_func("/config/nic", test_nic);
 	g_test_add_func("/config/nic-errors", test_nic_errors);
+	g_test_add_func("/config/display-adapter", test_display_adapter);
 	return g_test_run();
 }

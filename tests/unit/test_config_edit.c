@@ -77,9 +77,12 @@ static void test_set_keeps_comments(void)
 static void test_strings_and_lists(void)
 {
 	const char *sets[] = { "vm.name=C:\\VMs; \"quoted\" #1", "ide1:0.file=",
-			       "net0.forward=tcp:127.0.0.1:2222-:22;udp:127.0.0.1:5353-:53", NULL };
+			       "net0.forward=tcp:127.0.0.1:2222-:22;udp:127.0.0.1:5353-:53",
+			       "display.adapter=stdvga", /* as the GUI's wizard may set it */
+			       NULL };
 	struct vm_config cfg;
 	g_free(edit_ok(base, sets, NULL, &cfg));
+	g_assert_cmpstr(cfg.adapter, ==, "stdvga");
 	g_assert_cmpstr(cfg.name, ==, "C:\\VMs; \"quoted\" #1"); /* read back as written */
 	g_assert_null(cfg.ide[2].file);				  /* empty: no disc */
 	g_assert_cmpuint(g_strv_length(cfg.net[0].forward), ==, 2);
@@ -120,6 +123,8 @@ static void test_refusals(void)
 	expect_refused(bridged, NULL, "bridged needs bridge=NAME");
 	const char *mode[] = { "net0.mode=wifi", NULL };
 	expect_refused(mode, NULL, "expected nat, bridged, hostonly or none");
+	const char *adapter[] = { "display.adapter=cirrus", NULL };
+	expect_refused(adapter, NULL, "[display] adapter=cirrus: expected stdvga");
 	const char *disk[] = { "ide0:0.file=", NULL };
 	expect_refused(disk, NULL, "[ide0:0] has no file=");
 	const char *unset_key[] = { "vm.colour", NULL };

@@ -1,5 +1,6 @@
 /* fw_cfg through its real ports (0x510 selector, 0x511 data, 0x514/0x518 DMA address) on a
- * fake PIO bus with 1 MiB of fake RAM, and the SMBIOS tables SeaBIOS reads from it. */
+ * fake PIO bus with 1 MiB of fake RAM, the SMBIOS tables SeaBIOS reads from it, and the
+ * "bootorder" file the machine writes for [vm] boot=. */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "devices/smbios.h"
 #include "fakes.h"
 #include "log.h"
+#include "pc_internal.h"
 
 #define PORT_SEL 0x510
 #define PORT_DATA 0x511
@@ -608,6 +610,93 @@ static void test_smbios_via_fw_cfg(struct fix *f, gconstpointer data)
 	g_byte_array_free(anchor, TRUE);
 }
 
+/* ---- the "bootorder" file (pc_firmware.c) ---- */
+
+/* SeaBIOS's lookup (boot.c, find_prio), written from its description: the 1-based number of
+ * the first line that GLOB is a prefix of, ending at the line's end or a '/'; a '*' in GLOB
+ * stands for any characters up to a '/' or the character after the '*'. 0: no line. */
+static bool glob_prefix(const char *glob, const char *line)
+{
+	while (*glob || (*line && *line != '/')) {
+		if (*glob == '*') {
+			if (!*line || *line == '/' || *line == glob[1])
+				glob++;
+			else
+				line++;
+		} else if (*glob++ != *line++) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static int seabios_prio(const char *text, const char *glob)
+{
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	for (int i = 0; lines[i] && *lines[i]; i++)
+		if (glob_prefix(glob, lines[i]))
+			return i + 1;
+	return 0;
+}
+
+#define NIC(slot, fn) ((slot) << 3 | (fn))
+#define DISK(c, u) "/pci@i0cf8/ide@1,1/drive@" #c "/disk@" #u "\n"
+#define ETH(at) "/pci@i0cf8/ethernet@" at "/ethernet-phy@0\n"
+
+#define D IDE_KIND_DISK
+#define C IDE_KIND_CDROM
+#define N IDE_KIND_NONE
+
+static void test_bootorder_text(void)
+{
+	static const struct {
+		const char *boot;
+		struct pc_boot_targets t;
+		const char *want;
+	} cases[] = {
+		/* the default order; net0 (00:03.0) with iPXE */
+		{ "disk,cdrom,network", { { D, N, C, N }, { NIC(3, 0), -1, -1, -1 } },
+		  DISK(0, 0) DISK(1, 0) ETH("3") },
+		{ "network,disk", { { D, N, C, N }, { NIC(3, 0), -1, -1, -1 } },
+		  ETH("3") DISK(0, 0) },
+		/* every card with a ROM in [netN] order (net1 has rom=none), slots in hex */
+		{ "network, cdrom", { { D, D, N, C }, { NIC(3, 0), -1, NIC(0xa, 2), NIC(7, 0) } },
+		  ETH("3") ETH("a,2") ETH("7") DISK(1, 1) },
+		{ "cdrom,disk", { { D, D, N, C }, { NIC(3, 0), -1, -1, -1 } },
+		  DISK(1, 1) DISK(0, 0) DISK(0, 1) },
+		{ "disk", { { N, N, N, N }, { NIC(3, 0), -1, -1, -1 } }, "" },
+		{ "network", { { D, N, N, N }, { -1, -1, -1, -1 } }, "" },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree char *text = pc_bootorder_text(cases[i].boot, &cases[i].t);
+		g_assert_cmpstr(text, ==, cases[i].want);
+	}
+}
+
+#undef D
+#undef C
+#undef N
+
+/* The paths are ones SeaBIOS finds its devices by: with boot=network,disk the NIC's option ROM
+ * (SeaBIOS looks up "/pci@i0cf8/ANY@3", ANY a glob star) comes first, then the IDE master. */
+static void test_bootorder_seabios_match(void)
+{
+	struct pc_boot_targets t = {
+		{ IDE_KIND_DISK, IDE_KIND_NONE, IDE_KIND_CDROM, IDE_KIND_NONE },
+		{ NIC(3, 0), NIC(5, 0), -1, -1 },
+	};
+	g_autofree char *text = pc_bootorder_text("network,disk", &t);
+	g_assert_cmpint(seabios_prio(text, "/pci@i0cf8/*@3"), ==, 1);
+	g_assert_cmpint(seabios_prio(text, "/pci@i0cf8/*@5"), ==, 2);
+	g_assert_cmpint(seabios_prio(text, "/pci@i0cf8/*@1,1/drive@0/disk@0"), ==, 3);
+	/* not listed: the CD (boot= does not name it), a card without a ROM, slot 3's function 1 */
+	g_assert_cmpint(seabios_prio(text, "/pci@i0cf8/*@1,1/drive@1/disk@0"), ==, 0);
+	g_assert_cmpint(seabios_prio(text, "/pci@i0cf8/*@6"), ==, 0);
+	g_assert_cmpint(seabios_prio(text, "/pci@i0cf8/*@3,1"), ==, 0);
+	/* the disk's line is no prefix match for a card in slot 1 */
+	g_assert_cmpint(seabios_prio(text, "/pci@i0cf8/*@1"), ==, 0);
+}
+
 #define ADD(name, fn) g_test_add("/fw_cfg/" name, struct fix, NULL, fix_setup, fn, fix_teardown)
 
 int main(int argc, char **argv)
@@ -629,5 +718,7 @@ int main(int argc, char **argv)
 	ADD("smbios-via-fw-cfg", test_smbios_via_fw_cfg);
 	g_test_add_func("/smbios/tables", test_smbios_tables);
 	g_test_add_func("/smbios/large-ram", test_smbios_large_ram);
+	g_test_add_func("/bootorder/text", test_bootorder_text);
+	g_test_add_func("/bootorder/seabios-match", test_bootorder_seabios_match);
 	return g_test_run();
 }
