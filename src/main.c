@@ -12,6 +12,7 @@
 #include "cli_settings.h"
 #include "log.h"
 #include "net/slirp.h"
+#include "cli_vms.h"
 #include "pc.h"
 #include "snapshot/offline.h"
 #include "snapshot/tree.h"
@@ -645,6 +646,8 @@ static const struct command {
 	{ "portfwd", cmd_portfwd, "add, remove or list NAT port forwards, running or not" },
 	{ "net", cli_net, "create, list or remove host-only networks" },
 	{ "snapshot", cmd_snapshot,
+	{ "list", cli_list, "the VMs of the library (or of DIR...): state, memory, CPUs, path" },
+	{ "start", cli_start, "start a VM in the background (pcvm run, detached)" },
 	  "take, list, revert, delete or rename snapshots, running or not" },
 	{ "screenshot", cmd_screenshot, "save a running VM's screen as PNG" },
 	{ "send-keys", cmd_send_keys, "press key combinations (ctrl-alt-delete, shift-a, f12)" },

@@ -91,61 +91,6 @@ static const char *guest_label(PcvmVm *vm)
 
 /* ---- finding the bundles and reading their vm.conf, on a worker thread ---- */
 
-void bundle_info_free(gpointer data)
-{
-	struct bundle_info *b = data;
-	g_free(b->dir);
-	g_free(b->name);
-	g_free(b->guest);
-	g_free(b);
-}
-
-/* DIR's vm.conf, or NULL when DIR is not a bundle. A vm.conf that does not parse still makes
- * a bundle (named after its directory): `pcvm run` will say what is wrong with it. */
-static struct bundle_info *bundle_read(const char *dir)
-{
-	g_autofree char *conf = g_build_filename(dir, "vm.conf", NULL);
-	if (!g_file_test(conf, G_FILE_TEST_IS_REGULAR))
-		return NULL;
-	struct bundle_info *b = g_new0(struct bundle_info, 1);
-	b->dir = g_canonicalize_filename(dir, NULL);
-	g_autoptr(GKeyFile) kf = g_key_file_new();
-	if (g_key_file_load_from_file(kf, conf, G_KEY_FILE_NONE, NULL)) {
-		b->name = g_key_file_get_string(kf, "vm", "name", NULL);
-		b->guest = g_key_file_get_string(kf, "vm", "guest", NULL);
-	}
-	if (!b->name || !*b->name) {
-		g_free(b->name);
-		b->name = g_path_get_basename(b->dir);
-		if (g_str_has_suffix(b->name, ".pcvm"))
-			b->name[strlen(b->name) - 5] = '\0';
-	}
-	return b;
-}
-
-static int compare_bundles(gconstpointer a, gconstpointer b)
-{
-	const struct bundle_info *x = *(struct bundle_info *const *)a;
-	const struct bundle_info *y = *(struct bundle_info *const *)b;
-	g_autofree char *kx = g_utf8_collate_key(x->name, -1);
-	g_autofree char *ky = g_utf8_collate_key(y->name, -1);
-	int c = strcmp(kx, ky);
-	return c ? c : strcmp(x->dir, y->dir);
-}
-
-static void add_bundle(GPtrArray *found, GHashTable *seen, const char *dir)
-{
-	struct bundle_info *b = bundle_read(dir);
-	if (!b)
-		return;
-	if (g_hash_table_contains(seen, b->dir)) {
-		bundle_info_free(b);
-		return;
-	}
-	g_hash_table_add(seen, g_strdup(b->dir));
-	g_ptr_array_add(found, b);
-}
-
 struct scan {
 	char *library_dir;
 	char **extra;
@@ -162,18 +107,8 @@ static void scan_free(gpointer data)
 static void scan_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
 {
 	struct scan *s = data;
-	GPtrArray *found = g_ptr_array_new_with_free_func(bundle_info_free);
-	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	g_mkdir_with_parents(s->library_dir, 0755);
-	g_autoptr(GDir) d = g_dir_open(s->library_dir, 0, NULL);
-	const char *entry;
-	while (d && (entry = g_dir_read_name(d))) {
-		g_autofree char *path = g_build_filename(s->library_dir, entry, NULL);
-		add_bundle(found, seen, path);
-	}
-	for (char **e = s->extra; e && *e; e++)
-		add_bundle(found, seen, *e);
-	g_ptr_array_sort(found, compare_bundles);
+	GPtrArray *found = vm_library_scan(s->library_dir, s->extra, false);
 	g_task_return_pointer(task, found, (GDestroyNotify)g_ptr_array_unref);
 }
 
@@ -192,15 +127,6 @@ void library_scan_async(const char *library_dir, char **extra, GCancellable *can
 GPtrArray *library_scan_finish(GAsyncResult *res, GError **error)
 {
 	return g_task_propagate_pointer(G_TASK(res), error);
-}
-
-char **library_extra_load(const char *config_file)
-{
-	g_autoptr(GKeyFile) kf = g_key_file_new();
-	if (!g_key_file_load_from_file(kf, config_file, G_KEY_FILE_NONE, NULL))
-		return g_new0(char *, 1);
-	char **list = g_key_file_get_string_list(kf, "library", "bundles", NULL, NULL);
-	return list ? list : g_new0(char *, 1);
 }
 
 static void on_extra_saved(GObject *src, GAsyncResult *res, gpointer data)
@@ -585,7 +511,7 @@ GtkWindow *library_window_new(GtkApplication *app)
 	lib->list = GTK_LIST_BOX(widget(lib, "list"));
 	lib->vms = g_list_store_new(PCVM_TYPE_VM);
 	lib->cancel = g_cancellable_new();
-	lib->extra = library_extra_load(app_env()->config_file);
+	lib->extra = vm_library_extra_load(app_env()->config_file);
 	gtk_window_set_application(GTK_WINDOW(lib->window), app);
 	g_object_set_data(G_OBJECT(lib->window), "library", lib);
 	g_signal_connect_swapped(lib->window, "destroy", G_CALLBACK(library_free), lib);

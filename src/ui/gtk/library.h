@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "vm.h"
+#include "vm_library.h"
 
 GtkWindow *library_window_new(GtkApplication *app);
 /* Shows a host-check finding (host.h) in the window: fatal ones as a dialog, warnings in the
@@ -15,20 +16,12 @@ GtkWindow *library_window_new(GtkApplication *app);
 struct host_report;
 void library_show_host_report(GtkWindow *library, const struct host_report *r);
 
-/* What the scan found of one bundle. */
-struct bundle_info {
-	char *dir;   /* canonical path */
-	char *name;  /* [vm] name=, or the directory's name without .pcvm */
-	char *guest; /* [vm] guest=, NULL if unset */
-};
-
-void bundle_info_free(gpointer info);
 /* Reads the bundles in LIBRARY_DIR (making it if missing) and the directories EXTRA (NULL
  * terminated; those without vm.conf are left out) on a worker thread. */
 void library_scan_async(const char *library_dir, char **extra, GCancellable *cancel,
 			GAsyncReadyCallback callback, gpointer data);
 /* The struct bundle_info *s found, sorted by name; g_ptr_array_unref it. */
 GPtrArray *library_scan_finish(GAsyncResult *res, GError **error);
-/* The bundles opened from elsewhere, remembered in CONFIG_FILE ([library] bundles=). */
-char **library_extra_load(const char *config_file);
+/* Remembers the bundles opened from elsewhere in CONFIG_FILE ([library] bundles=; read by
+ * vm_library_extra_load). */
 void library_extra_save(const char *config_file, char **extra);

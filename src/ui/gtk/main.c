@@ -10,6 +10,7 @@
 #include "host.h"
 #include "library.h"
 #include "vm_actions.h"
+#include "vm_library.h"
 
 static struct app_env env;
 static GHashTable *icon_cache; /* "family@size" -> GdkPixbuf */
@@ -83,8 +84,8 @@ static void env_init(const char *library)
 {
 	env.pcvm = find_pcvm();
 	env.library_dir = library ? g_canonicalize_filename(library, NULL)
-				  : g_build_filename(g_get_user_data_dir(), "pcvm", "vms", NULL);
-	env.config_file = g_build_filename(g_get_user_config_dir(), "pcvm", "gtk.conf", NULL);
+				  : vm_library_default_dir();
+	env.config_file = vm_library_gui_config();
 	g_autoptr(GError) err = NULL;
 	env.tmp_dir = g_dir_make_tmp("pcvm-gtk-XXXXXX", &err);
 	if (!env.tmp_dir)

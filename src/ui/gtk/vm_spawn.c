@@ -6,26 +6,11 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "vm_library.h"
 #include "vm_private.h"
 
 #define REPORT_STDERR_LINES 12
 #define REPORT_LOG_LINES    8
-
-/* The last N lines of PATH's text, or NULL if it cannot be read or is empty. */
-static char *tail_lines(const char *path, unsigned n)
-{
-	g_autofree char *text = NULL;
-	if (!g_file_get_contents(path, &text, NULL, NULL))
-		return NULL;
-	g_strchomp(text);
-	if (!*text)
-		return NULL;
-	const char *start = text + strlen(text);
-	for (unsigned lines = 0; start > text && lines < n;)
-		if (*--start == '\n' && ++lines == n)
-			start++;
-	return g_utf8_make_valid(start, -1);
-}
 
 /* What went wrong with a `pcvm run` that ended: its exit, stderr and log (worker thread). */
 struct exit_report {
@@ -47,8 +32,8 @@ static void exit_report_thread(GTask *task, gpointer src, gpointer data, GCancel
 {
 	struct exit_report *r = data;
 	g_autofree char *log_path = g_build_filename(r->dir, "pcvm.log", NULL);
-	g_autofree char *err = tail_lines(r->stderr_path, REPORT_STDERR_LINES);
-	g_autofree char *log = tail_lines(log_path, REPORT_LOG_LINES);
+	g_autofree char *err = vm_text_tail(r->stderr_path, 0, REPORT_STDERR_LINES);
+	g_autofree char *log = vm_text_tail(log_path, 0, REPORT_LOG_LINES);
 	GString *s = g_string_new(NULL);
 	g_string_append_printf(s, "pcvm run %s.", r->status);
 	if (err)
@@ -65,24 +50,13 @@ static void on_exit_report(GObject *src, GAsyncResult *res, gpointer data)
 	vm_report(vm, detail, "“%s” stopped with an error", vm->name);
 }
 
-static char *exit_status_text(GSubprocess *proc)
-{
-	if (g_subprocess_get_if_exited(proc))
-		return g_subprocess_get_exit_status(proc)
-			   ? g_strdup_printf("exited with status %d",
-					     g_subprocess_get_exit_status(proc))
-			   : NULL;
-	int sig = g_subprocess_get_term_sig(proc);
-	return g_strdup_printf("was killed by signal %d (%s)", sig, g_strsignal(sig));
-}
-
 static void on_run_exit(GObject *src, GAsyncResult *res, gpointer data)
 {
 	g_autoptr(PcvmVm) vm = data;
 	GSubprocess *proc = G_SUBPROCESS(src);
 	if (!g_subprocess_wait_finish(proc, res, NULL))
 		return; /* cancelled: the app is going away, the VM stays */
-	g_autofree char *status = exit_status_text(proc);
+	g_autofree char *status = vm_spawn_exit_text(proc);
 	if (vm->proc == proc)
 		g_clear_object(&vm->proc);
 	pcvm_vm_poll_now(vm);
@@ -98,13 +72,6 @@ static void on_run_exit(GObject *src, GAsyncResult *res, gpointer data)
 	g_object_unref(task);
 }
 
-/* In the child between fork and exec: a session of its own, so that the VM keeps running
- * when the app, its terminal or its session leader goes (setsid is async-signal-safe). */
-static void child_detach(gpointer data)
-{
-	setsid();
-}
-
 void pcvm_vm_power_on(PcvmVm *vm)
 {
 	if (vm->proc || !(VM_STATES_OFF & VM_STATE_BIT(vm->state)))
@@ -112,12 +79,8 @@ void pcvm_vm_power_on(PcvmVm *vm)
 	g_autofree char *name = g_strdup_printf("vm-%u.stderr", vm->serial);
 	g_free(vm->stderr_path);
 	vm->stderr_path = g_build_filename(app_env()->tmp_dir, name, NULL);
-	g_autoptr(GSubprocessLauncher) l =
-	    g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-	g_subprocess_launcher_set_stderr_file_path(l, vm->stderr_path);
-	g_subprocess_launcher_set_child_setup(l, child_detach, NULL, NULL);
 	g_autoptr(GError) err = NULL;
-	vm->proc = g_subprocess_launcher_spawn(l, &err, app_env()->pcvm, "run", vm->dir, NULL);
+	vm->proc = vm_spawn_run(app_env()->pcvm, vm->dir, NULL, vm->stderr_path, false, &err);
 	if (!vm->proc) {
 		vm_report(vm, err->message, "Cannot power on “%s”", vm->name);
 		return;
