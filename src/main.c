@@ -1,5 +1,7 @@
 /* pcvm: the command line. `pcvm run DIR` is the VM process; the other commands manage bundles. */
 #include <glib.h>
+#include <langinfo.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +116,7 @@ static int cmd_run(int argc, char **argv)
 	int lock_fd;
 	if (bundle_load_config(dir, &cfg, &error) < 0) {
 		log_error("%s", error);
+		vm_config_clear(&cfg); /* what it read before the error */
 		return fail(error);
 	}
 	if (bundle_lock(dir, &lock_fd, &error) < 0) {
@@ -679,6 +682,11 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		return cmd_help(argc, argv), 1;
 	for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+	/* GOption converts option values from the locale's charset: the environment's, or UTF-8
+	 * where that is plain C/POSIX (ASCII, as where LANG is unset), so that --name Élan works */
+	setlocale(LC_CTYPE, "");
+	if (!strcmp(nl_langinfo(CODESET), "ANSI_X3.4-1968"))
+		setlocale(LC_CTYPE, "C.UTF-8");
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))

@@ -52,6 +52,14 @@ def test_create(tap, binary, tmp):
                 pcvm(binary, "create", os.path.join(tmp, "y.pcvm"), "--disk", "/nonexistent.img"),
                 "/nonexistent.img")
     tap.ok(not os.path.exists(os.path.join(tmp, "y.pcvm")), "a failed create leaves nothing")
+    # a name beyond ASCII where no locale is set (LANG unset: the C locale), as from a service
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LC_") and k != "LANG"}
+    named = os.path.join(tmp, "elan.pcvm")
+    rc, out, err = pcvm(binary, "create", named, "--name", "Élan", "--disk-size", "16M",
+                        env=dict(env, LC_ALL="C"))
+    conf = read(os.path.join(named, "vm.conf")) if rc == 0 else ""
+    tap.ok(rc == 0 and "name=Élan" in conf, "create takes a UTF-8 name in the C locale",
+           f"exit code {rc}\nstderr: {err}\n{conf}")
     rc, out, err = pcvm(binary, "nonsense")
     tap.ok(rc == 1 and "unknown command" in err, "an unknown command is named", err)
 
