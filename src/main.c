@@ -12,9 +12,9 @@
 #include "control.h"
 #include "cli_net.h"
 #include "cli_settings.h"
+#include "cli_vms.h"
 #include "log.h"
 #include "net/slirp.h"
-#include "cli_vms.h"
 #include "pc.h"
 #include "snapshot/offline.h"
 #include "snapshot/tree.h"
@@ -594,7 +594,8 @@ static int snapshot_list(const char *dir)
 	return 0;
 }
 
-/* pcvm snapshot take|list|revert|delete DIR [NAME] [--description TEXT] */
+/* pcvm snapshot take|list|restore|delete DIR [NAME] [--description TEXT]; revert is restore's
+ * older name, still accepted */
 static int cmd_snapshot(int argc, char **argv)
 {
 	g_autofree char *description = NULL;
@@ -603,10 +604,11 @@ static int cmd_snapshot(int argc, char **argv)
 		  "TEXT" },
 		{ NULL },
 	};
-	int n = parse_options(&argc, &argv, "take|list|revert|delete|rename DIR [NAME]", entries);
+	int n = parse_options(&argc, &argv, "take|list|restore|revert|delete|rename DIR [NAME]",
+			      entries);
 	const char *usage = "usage: pcvm snapshot take DIR NAME [--description TEXT] | list DIR | "
-			    "revert DIR NAME | delete DIR NAME | rename DIR NAME NEWNAME "
-			    "[--description TEXT]";
+			    "restore DIR NAME (or revert) | delete DIR NAME | "
+			    "rename DIR NAME NEWNAME [--description TEXT]";
 	if (n == 2 && !strcmp(argv[1], "list"))
 		return snapshot_list(argv[2]);
 	if (n == 4 && !strcmp(argv[1], "rename"))
@@ -620,7 +622,8 @@ static int cmd_snapshot(int argc, char **argv)
 				    json_args("name", name, "description", description), offline_take,
 				    &a);
 	}
-	if (!strcmp(op, "revert"))
+	/* the socket's older name: a VM that an older pcvm started answers it too */
+	if (!strcmp(op, "restore") || !strcmp(op, "revert"))
 		return snapshot_run(dir, "snapshot-revert", json_args("snapshot", name, NULL, NULL),
 				    offline_revert, (void *)name);
 	if (!strcmp(op, "delete"))
@@ -643,15 +646,15 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{ "create", cmd_create, "create a VM bundle (DIR.pcvm) with a new or existing disk" },
+	{ "list", cli_list, "the VMs of the library (or of DIR...): state, memory, CPUs, path" },
+	{ "start", cli_start, "start a VM in the background (pcvm run, detached)" },
 	{ "run", cmd_run, "run a VM in this process until it powers off" },
 	{ "status", cmd_status, "the state of a VM (off, running, paused)" },
 	{ "media", cmd_media, "insert or eject a CD, running or not" },
 	{ "portfwd", cmd_portfwd, "add, remove or list NAT port forwards, running or not" },
 	{ "net", cli_net, "create, list or remove host-only networks" },
 	{ "snapshot", cmd_snapshot,
-	{ "list", cli_list, "the VMs of the library (or of DIR...): state, memory, CPUs, path" },
-	{ "start", cli_start, "start a VM in the background (pcvm run, detached)" },
-	  "take, list, revert, delete or rename snapshots, running or not" },
+	  "take, list, restore (or revert), delete or rename snapshots, running or not" },
 	{ "screenshot", cmd_screenshot, "save a running VM's screen as PNG" },
 	{ "send-keys", cmd_send_keys, "press key combinations (ctrl-alt-delete, shift-a, f12)" },
 	{ "disk", cmd_disk, "disks: info (format, size, space used), add, remove, grow" },
@@ -679,14 +682,14 @@ int main(int argc, char **argv)
 	/* a peer that goes away (a VNC viewer, a control client, a closed stdout) is an error on
 	 * that write, never the end of a VM */
 	signal(SIGPIPE, SIG_IGN);
-	if (argc < 2)
-		return cmd_help(argc, argv), 1;
-	for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
 	/* GOption converts option values from the locale's charset: the environment's, or UTF-8
 	 * where that is plain C/POSIX (ASCII, as where LANG is unset), so that --name Élan works */
 	setlocale(LC_CTYPE, "");
 	if (!strcmp(nl_langinfo(CODESET), "ANSI_X3.4-1968"))
 		setlocale(LC_CTYPE, "C.UTF-8");
+	if (argc < 2)
+		return cmd_help(argc, argv), 1;
+	for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))

@@ -5,6 +5,7 @@
  */
 #pragma once
 #include <glib.h>
+#include <json-glib/json-glib.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -78,6 +79,9 @@ int pc_snapshot_rename(struct pc *pc, const char *which, const char *name,
 /* The disk space only each snapshot holds (what deleting it frees): id -> uint64_t * bytes;
  * NULL with *error if the tree cannot be read. */
 GHashTable *pc_snapshot_disk_usage(struct pc *pc, char **error);
+/* The tree for the control socket's snapshot-list (snapshot_tree_json: every snapshot with the
+ * sizes `pcvm snapshot list` shows), added to B; -1 with *error if the tree cannot be read. */
+int pc_snapshot_list(struct pc *pc, JsonBuilder *b, char **error);
 /* Suspend to disk: the machine's state saved (disks as they are), then power off. The next
  * start resumes: pc_resume_suspended() says whether there was one (false: boot normally) and
  * sets *error if resuming it failed. */

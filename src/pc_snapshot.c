@@ -778,16 +778,36 @@ void pc_snapshot_recover(struct pc *pc)
 
 /* ---- space ---- */
 
-GHashTable *pc_snapshot_disk_usage(struct pc *pc, char **error)
+/* The tree as it is on disk (read only: a list changes nothing) and the disk space only each
+ * snapshot holds; NULL if the tree cannot be read. */
+static GHashTable *snap_read_usage(struct pc *pc, struct snapshot_tree *t, char **error)
 {
 	g_autofree char *index = snap_path(pc, NULL, "index.conf");
-	struct snapshot_tree t;
-	snapshot_tree_init(&t);
-	if (snapshot_tree_load(&t, index, error) < 0)
+	snapshot_tree_init(t);
+	if (snapshot_tree_load(t, index, error) < 0)
 		return NULL;
 	struct block_dev *disks[VM_IDE_SLOTS];
 	snap_disk_list(pc, disks);
-	GHashTable *h = snapshot_disk_usage(&t, disks, VM_IDE_SLOTS);
+	return snapshot_disk_usage(t, disks, VM_IDE_SLOTS);
+}
+
+GHashTable *pc_snapshot_disk_usage(struct pc *pc, char **error)
+{
+	struct snapshot_tree t;
+	GHashTable *h = snap_read_usage(pc, &t, error);
 	snapshot_tree_clear(&t);
 	return h;
+}
+
+int pc_snapshot_list(struct pc *pc, JsonBuilder *b, char **error)
+{
+	struct snapshot_tree t;
+	GHashTable *h = snap_read_usage(pc, &t, error);
+	if (h) {
+		g_autofree char *sdir = g_build_filename(pc->bundle_dir, "snapshots", NULL);
+		snapshot_tree_json(&t, sdir, h, b);
+		g_hash_table_unref(h);
+	}
+	snapshot_tree_clear(&t);
+	return h ? 0 : -1;
 }

@@ -190,6 +190,13 @@ static int cmd_snapshot_take(void *opaque, JsonObject *args, JsonBuilder *b, cha
 	return 0;
 }
 
+/* result: current (an id or null), snapshots (snapshot_tree_json) */
+static int cmd_snapshot_list(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
+{
+	return pc_snapshot_list(opaque, b, error);
+}
+
+/* args: snapshot (an id or a name); snapshot-restore and snapshot-revert both */
 static int cmd_snapshot_revert(void *opaque, JsonObject *args, JsonBuilder *b, char **error)
 {
 	const char *which = arg_snapshot(args, error);
@@ -247,7 +254,12 @@ static int cmd_suspend(void *opaque, JsonObject *args, JsonBuilder *b, char **er
 static const struct control_command vm_commands[] = {
 	{ "suspend", cmd_suspend, "save the machine to disk and power off; the next start resumes" },
 	{ "snapshot-take", cmd_snapshot_take, "disks, memory and devices; name, description" },
-	{ "snapshot-revert", cmd_snapshot_revert, "go to a snapshot (id or name)" },
+	{ "snapshot-list", cmd_snapshot_list,
+	  "the tree: each snapshot's id, name, parent, time, sizes; which is current" },
+	{ "snapshot-restore", cmd_snapshot_revert,
+	  "go to a snapshot (id or name); the same as snapshot-revert" },
+	{ "snapshot-revert", cmd_snapshot_revert,
+	  "go to a snapshot (id or name); the same as snapshot-restore" },
 	{ "snapshot-delete", cmd_snapshot_delete, "delete a snapshot; its children stay" },
 	{ "snapshot-rename", cmd_snapshot_rename,
 	  "rename a snapshot or change its description; snapshot, name, description" },

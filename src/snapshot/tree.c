@@ -386,3 +386,61 @@ char *snapshot_tree_format(const struct snapshot_tree *t, const char *dir, GHash
 	format_level(t, dir, disk_bytes, NULL, 0, s);
 	return g_string_free(s, FALSE);
 }
+
+static void json_nullable_string(JsonBuilder *b, const char *member, const char *value)
+{
+	json_builder_set_member_name(b, member);
+	if (value)
+		json_builder_add_string_value(b, value);
+	else
+		json_builder_add_null_value(b);
+}
+
+/* DIR/ID.png as an absolute path (the client's working directory is not the VM's), or NULL. */
+static char *node_thumbnail(const char *dir, const char *id)
+{
+	if (!dir)
+		return NULL;
+	g_autofree char *file = g_strconcat(id, ".png", NULL);
+	g_autofree char *path = g_build_filename(dir, file, NULL);
+	return g_file_test(path, G_FILE_TEST_IS_REGULAR) ? g_canonicalize_filename(path, NULL)
+							 : NULL;
+}
+
+static void node_json(const struct snapshot_tree *t, const struct snapshot_node *n, const char *dir,
+		      GHashTable *disk_bytes, JsonBuilder *b)
+{
+	g_autofree char *thumb = node_thumbnail(dir, n->id);
+	const uint64_t *disk = disk_bytes ? g_hash_table_lookup(disk_bytes, n->id) : NULL;
+	json_builder_begin_object(b);
+	json_nullable_string(b, "id", n->id);
+	json_nullable_string(b, "name", n->name);
+	json_nullable_string(b, "description", n->description ? n->description : "");
+	json_nullable_string(b, "parent", n->parent);
+	json_builder_set_member_name(b, "time");
+	json_builder_add_int_value(b, n->time);
+	json_builder_set_member_name(b, "has-memory");
+	json_builder_add_boolean_value(b, n->has_memory);
+	json_builder_set_member_name(b, "current");
+	json_builder_add_boolean_value(b, g_strcmp0(t->current, n->id) == 0);
+	json_nullable_string(b, "thumbnail", thumb);
+	json_builder_set_member_name(b, "memory-bytes");
+	json_builder_add_int_value(b, (gint64)node_file_bytes(dir, n->id));
+	json_builder_set_member_name(b, "disk-bytes");
+	if (disk)
+		json_builder_add_int_value(b, (gint64)*disk);
+	else
+		json_builder_add_null_value(b);
+	json_builder_end_object(b);
+}
+
+void snapshot_tree_json(const struct snapshot_tree *t, const char *dir, GHashTable *disk_bytes,
+			JsonBuilder *b)
+{
+	json_nullable_string(b, "current", t->current);
+	json_builder_set_member_name(b, "snapshots");
+	json_builder_begin_array(b);
+	for (guint i = 0; i < t->nodes->len; i++)
+		node_json(t, g_ptr_array_index(t->nodes, i), dir, disk_bytes, b);
+	json_builder_end_array(b);
+}

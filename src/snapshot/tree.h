@@ -7,6 +7,7 @@
  */
 #pragma once
 #include <glib.h>
+#include <json-glib/json-glib.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -57,3 +58,11 @@ GPtrArray *snapshot_tree_children(const struct snapshot_tree *t, const char *id)
  * and the disk space only it holds, from DISK_BYTES (id -> uint64_t *; "disk 36 MiB"; NULL or
  * no entry: not shown). */
 char *snapshot_tree_format(const struct snapshot_tree *t, const char *dir, GHashTable *disk_bytes);
+/* The same tree as data, for the control socket's snapshot-list: adds to B (inside an object)
+ * "current" (an id or null) and "snapshots", an array in creation order of objects with "id",
+ * "name", "description" ("" if none), "parent" (null for a root), "time" (seconds since the
+ * epoch), "has-memory", "current" (bool), "thumbnail" (DIR's ID.png, absolute, or null),
+ * "memory-bytes" (the snapshot's files in DIR, as the text shows) and "disk-bytes" (from
+ * DISK_BYTES; null when not known). */
+void snapshot_tree_json(const struct snapshot_tree *t, const char *dir, GHashTable *disk_bytes,
+			JsonBuilder *b);

@@ -215,6 +215,14 @@ GHashTable *pc_snapshot_disk_usage(struct pc *pc, char **error)
 	return h;
 }
 
+int pc_snapshot_list(struct pc *pc, JsonBuilder *b, char **error)
+{
+	GHashTable *disk = pc_snapshot_disk_usage(pc, error);
+	snapshot_tree_json(&pc->tree, NULL, disk, b); /* no files: no sizes of them, no thumbnails */
+	g_hash_table_unref(disk);
+	return 0;
+}
+
 int pc_suspend(struct pc *pc, char **error)
 {
 	pc->off = true;

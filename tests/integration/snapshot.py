@@ -7,9 +7,10 @@ MISMATCH otherwise) and prints "c=RRRRRRRR d=DDDDDDDD". On a qcow2 disk made by
 `pcvm create --disk-size`:
 
   take A (running) -> let it count -> take B while paused (B a child of A; paused stays
-  paused) -> revert A (CLI) -> revert B (control socket) -> revert A, take C (a second child
-  of A) -> delete A (B and C stay, both revert) -> take E and delete it on the control
-  socket, with progress events -> stop.
+  paused) -> revert A (CLI) -> revert B (control socket) -> restore A (CLI), take C (a second
+  child of A; snapshot-list on the control socket shows the tree) -> delete A (B and C stay,
+  both revert; C by snapshot-restore) -> take E and delete it on the control socket, with
+  progress events -> stop.
 
 After each revert the guest must go on from the snapshot's count (the counts the test saw
 around the take bound it), counting on without a MISMATCH, and the disk sector must hold the
@@ -76,11 +77,13 @@ def check_revert(tap, vm, name, lo, hi, how):
     offset = vm.serial_size()
     before = vm.last_count()
     t0 = time.monotonic()
-    if how == "socket":
-        r = vm.control("snapshot-revert", snapshot=name)
+    # the design's names (restore) and the older ones (revert), on the CLI and the socket
+    verb = "restore" if how.endswith("restore") else "revert"
+    if how.startswith("socket"):
+        r = vm.control("snapshot-" + verb, snapshot=name)
         ok, detail = bool(r and r.get("ok")), str(r)
     else:
-        rc, out, err, _ = vm.snap("revert", name)
+        rc, out, err, _ = vm.snap(verb, name)
         ok, detail = rc == 0, out + err
     secs = time.monotonic() - t0
     tap.ok(ok, f"revert to {name} ({how}) in {secs * 1000:.0f} ms", detail)
@@ -118,12 +121,51 @@ def check_revert(tap, vm, name, lo, hi, how):
     return cs
 
 
+def check_list(tap, vm, text, parents, current, started):
+    """snapshot-list on the control socket: PARENTS ({id: parent id}) and CURRENT, as in
+    index.conf, with the sizes of `pcvm snapshot list` (TEXT) and each snapshot's thumbnail."""
+    r = vm.control("snapshot-list")
+    res = (r or {}).get("result") or {}
+    snaps = res.get("snapshots") or []
+    got = {s.get("id"): s for s in snaps}
+    tree, space = vm.tree(), sl.list_space(text)
+    problems = []
+    if not r or not r.get("ok") or res.get("current") != current:
+        problems.append(f"the reply's current is {res.get('current')}, expected {current}")
+    if [s.get("id") for s in snaps] != sorted(parents, key=int):
+        problems.append(f"ids {[s.get('id') for s in snaps]}, expected {sorted(parents, key=int)}"
+                        " in creation order")
+    for sid, parent in parents.items():
+        s, node = got.get(sid, {}), tree.nodes.get(sid, {})
+        mem, disk = space.get(sid, (None, None))
+        thumb = s.get("thumbnail")
+        if (s.get("parent") != parent or s.get("name") != node.get("name") or
+                s.get("description") != f"test snapshot {node.get('name')}" or
+                s.get("has-memory") is not True or s.get("current") != (sid == current)):
+            problems.append(f"snapshot {sid}: {s}, index.conf: {node}, parent {parent}")
+        if not isinstance(s.get("time"), int) or not started - 5 <= s["time"] <= time.time() + 5:
+            problems.append(f"snapshot {sid}: time {s.get('time')} is not when it was taken")
+        # the text rounds to one decimal (e.g. "1.1 MiB"); the disk space may change a little
+        # between the two questions while the guest writes
+        if not mem or abs(s.get("memory-bytes", 0) - mem) > mem * 0.06:
+            problems.append(f"snapshot {sid}: memory-bytes {s.get('memory-bytes')}, "
+                            f"pcvm snapshot list: {mem}")
+        if disk is None or not isinstance(s.get("disk-bytes"), int):
+            problems.append(f"snapshot {sid}: disk-bytes {s.get('disk-bytes')}, list: {disk}")
+        if not thumb or not os.path.isabs(thumb) or \
+                os.path.realpath(thumb) != os.path.realpath(vm.snapdir(sid + ".png")):
+            problems.append(f"snapshot {sid}: thumbnail {thumb}")
+    tap.ok(not problems, f"snapshot-list on the control socket: {len(snaps)} snapshots, parents "
+           f"{parents}, current {current}, the sizes pcvm snapshot list shows",
+           "\n".join(problems) + f"\n{r}\n{text}")
+
+
 def main():
     return sl.main("counter", "counter", lambda tap, vm, _: run_tests(tap, vm))
 
 
 def run_tests(tap, vm):
-    t0 = time.monotonic()
+    t0, started = time.monotonic(), time.time()
     vm.start()
     first = vm.wait_counts(3, seconds=60)
     if not tap.ok(first is not None, f"the counter guest counts ({time.monotonic() - t0:.1f} s "
@@ -159,13 +201,14 @@ def run_tests(tap, vm):
     check_state(tap, vm, "after revert B", [a, b], b)
 
     # a branch: back to A, then C, a second child of A
-    check_revert(tap, vm, a, a_lo, a_hi, "cli")
+    check_revert(tap, vm, a, a_lo, a_hi, "cli-restore")
     vm.wait_count_above(a_hi + 4)
     c, c_lo, c_hi = take(tap, vm, "C")
     tree = vm.tree()
     tap.ok(tree.nodes.get(c, {}).get("parent") == a and tree.nodes[b]["parent"] == a,
            "C is a second child of A, beside B", repr(tree))
-    check_state(tap, vm, "after take C", [a, b, c], c)
+    out = check_state(tap, vm, "after take C", [a, b, c], c)
+    check_list(tap, vm, out, {a: None, b: a, c: a}, c, started)
 
     # delete A: B and C stay and still revert
     rc, out, err, secs = vm.snap("delete", "A")
@@ -181,7 +224,7 @@ def run_tests(tap, vm):
            "pcvm snapshot list no longer shows A", out)
     check_revert(tap, vm, "B", b_lo, b_hi, "cli")
     check_state(tap, vm, "after revert B (A deleted)", [b, c], b)
-    check_revert(tap, vm, c, c_lo, c_hi, "socket")
+    check_revert(tap, vm, c, c_lo, c_hi, "socket-restore")
     check_state(tap, vm, "after revert C (A deleted)", [b, c], c)
 
     # the control socket: progress events for the requester, then the reply

@@ -1,4 +1,4 @@
-/* The snapshot tree: VMware semantics for add, revert and delete, and its file. */
+/* The snapshot tree: VMware semantics for add, revert and delete, its file, its text and JSON. */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -298,6 +298,89 @@ static void test_name_not_utf8_and_clear(void)
 	g_rmdir(dir);
 }
 
+/* A member of snapshot-list's JSON for node ID. */
+static JsonObject *json_node_of(JsonArray *a, const char *id)
+{
+	for (guint i = 0; i < json_array_get_length(a); i++) {
+		JsonObject *o = json_array_get_object_element(a, i);
+		if (!g_strcmp0(json_object_get_string_member(o, "id"), id))
+			return o;
+	}
+	g_assert_not_reached();
+}
+
+static JsonNode *tree_json(const struct snapshot_tree *t, const char *dir, GHashTable *disk)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	json_builder_begin_object(b);
+	snapshot_tree_json(t, dir, disk, b);
+	json_builder_end_object(b);
+	return json_builder_get_root(b);
+}
+
+/* take A, take B, back to A, take C: what the control socket's snapshot-list answers */
+static void test_json(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("pcvm-tree-XXXXXX", NULL);
+	struct snapshot_tree t;
+	snapshot_tree_init(&t);
+	g_autoptr(JsonNode) empty = tree_json(&t, dir, NULL);
+	g_assert_true(json_object_get_null_member(json_node_get_object(empty), "current"));
+	struct snapshot_node *a = snapshot_tree_add(&t, "A", "first", 1700000000, true);
+	struct snapshot_node *b = snapshot_tree_add(&t, "B", NULL, 1700000100, true);
+	g_free(t.current);
+	t.current = g_strdup(a->id);
+	struct snapshot_node *c = snapshot_tree_add(&t, "C", NULL, 1700000200, false);
+	g_autofree char *png = g_strdup_printf("%s/%s.png", dir, a->id);
+	g_autofree char *ram = g_strdup_printf("%s/%s.ram", dir, a->id);
+	g_autofree char *big = g_malloc0(64 * 1024);
+	memset(big, 0x5A, 64 * 1024);
+	g_assert_true(g_file_set_contents(ram, big, 64 * 1024, NULL));
+	g_assert_true(g_file_set_contents(png, "png", 3, NULL));
+	g_autoptr(GHashTable) disk = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	uint64_t v = 36ull << 20;
+	g_hash_table_insert(disk, g_strdup(b->id), g_memdup2(&v, sizeof(v)));
+
+	g_autoptr(JsonNode) root = tree_json(&t, dir, disk);
+	JsonObject *o = json_node_get_object(root);
+	g_assert_cmpstr(json_object_get_string_member(o, "current"), ==, c->id);
+	JsonArray *snaps = json_object_get_array_member(o, "snapshots");
+	g_assert_cmpuint(json_array_get_length(snaps), ==, 3);
+	JsonObject *ja = json_node_of(snaps, a->id), *jb = json_node_of(snaps, b->id),
+		   *jc = json_node_of(snaps, c->id);
+	g_assert_true(json_object_get_null_member(ja, "parent"));
+	g_assert_cmpstr(json_object_get_string_member(jb, "parent"), ==, a->id);
+	g_assert_cmpstr(json_object_get_string_member(jc, "parent"), ==, a->id);
+	g_assert_cmpstr(json_object_get_string_member(ja, "name"), ==, "A");
+	g_assert_cmpstr(json_object_get_string_member(ja, "description"), ==, "first");
+	g_assert_cmpstr(json_object_get_string_member(jb, "description"), ==, "");
+	g_assert_cmpint(json_object_get_int_member(jb, "time"), ==, 1700000100);
+	g_assert_true(json_object_get_boolean_member(jb, "has-memory"));
+	g_assert_false(json_object_get_boolean_member(jc, "has-memory"));
+	g_assert_true(json_object_get_boolean_member(jc, "current"));
+	g_assert_false(json_object_get_boolean_member(ja, "current"));
+	/* the sizes the text list shows: A's files (64 KiB written, as allocated), B's disk */
+	g_assert_cmpint(json_object_get_int_member(ja, "memory-bytes"), >=, 64 * 1024);
+	g_assert_cmpint(json_object_get_int_member(jb, "memory-bytes"), ==, 0);
+	g_assert_cmpint(json_object_get_int_member(jb, "disk-bytes"), ==, 36 << 20);
+	g_assert_true(json_object_get_null_member(ja, "disk-bytes"));
+	/* a thumbnail only where the PNG exists, as an absolute path */
+	const char *thumb = json_object_get_string_member(ja, "thumbnail");
+	g_assert_true(g_path_is_absolute(thumb));
+	g_assert_true(g_str_has_suffix(thumb, "/1.png"));
+	g_assert_true(json_object_get_null_member(jb, "thumbnail"));
+	/* no folder: no file sizes, no thumbnails */
+	g_autoptr(JsonNode) bare = tree_json(&t, NULL, NULL);
+	JsonObject *bare_a = json_node_of(json_object_get_array_member(json_node_get_object(bare),
+								       "snapshots"), a->id);
+	g_assert_cmpint(json_object_get_int_member(bare_a, "memory-bytes"), ==, 0);
+	g_assert_true(json_object_get_null_member(bare_a, "thumbnail"));
+	g_unlink(png);
+	g_unlink(ram);
+	g_rmdir(dir);
+	snapshot_tree_clear(&t);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -310,5 +393,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/snapshot-tree/long-chain", test_long_chain);
 	g_test_add_func("/snapshot-tree/full-tree", test_full_tree);
 	g_test_add_func("/snapshot-tree/name-not-utf8-and-clear", test_name_not_utf8_and_clear);
+	g_test_add_func("/snapshot-tree/json", test_json);
 	return g_test_run();
 }
