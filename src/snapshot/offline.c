@@ -13,7 +13,6 @@
 #define MARK_RESUME "resume"
 #define MARK_REVERTING "reverting"
 
-const char *const snapshot_file_exts[4] = { ".state", ".ram", ".vram", ".png" };
 
 static char *snap_file(const char *dir, const char *name)
 {

@@ -73,9 +73,6 @@ char *snapshot_list_text(const char *dir, char **error);
 GHashTable *snapshot_disk_usage(const struct snapshot_tree *t, struct block_dev *const *disks,
 				size_t ndisks);
 
-/* Files a snapshot may have, by extension. */
-extern const char *const snapshot_file_exts[4];
-
 /*
  * For the crash tests: when the environment variable PCVM_SNAPSHOT_TEST_STALL names POINT
  * (e.g. "revert-disks"), prints "pcvm: test point POINT" on stderr and sleeps a minute (or

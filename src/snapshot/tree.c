@@ -328,13 +328,13 @@ GPtrArray *snapshot_tree_children(const struct snapshot_tree *t, const char *id)
 	return out;
 }
 
-/* Space the snapshot's own files take (state, RAM, VRAM, thumbnail), as allocated on disk. */
-static uint64_t node_file_bytes(const char *dir, const char *id)
+const char *const snapshot_file_exts[4] = { ".state", ".ram", ".vram", ".png" };
+
+uint64_t snapshot_files_bytes(const char *dir, const char *id)
 {
-	static const char *const exts[] = { ".state", ".ram", ".vram", ".png" };
 	uint64_t total = 0;
-	for (size_t i = 0; dir && i < G_N_ELEMENTS(exts); i++) {
-		g_autofree char *file = g_strconcat(id, exts[i], NULL);
+	for (size_t i = 0; dir && i < G_N_ELEMENTS(snapshot_file_exts); i++) {
+		g_autofree char *file = g_strconcat(id, snapshot_file_exts[i], NULL);
 		g_autofree char *path = g_build_filename(dir, file, NULL);
 		GStatBuf st;
 		if (g_stat(path, &st) == 0)
@@ -348,7 +348,7 @@ static uint64_t node_file_bytes(const char *dir, const char *id)
 static char *format_space(const struct snapshot_node *n, const char *dir, GHashTable *disk_bytes)
 {
 	GString *s = g_string_new(NULL);
-	uint64_t files = node_file_bytes(dir, n->id);
+	uint64_t files = snapshot_files_bytes(dir, n->id);
 	if (dir && (n->has_memory || files)) {
 		g_autofree char *size = g_format_size_full(files, G_FORMAT_SIZE_IEC_UNITS);
 		g_string_append_printf(s, "memory %s", size);
@@ -425,7 +425,7 @@ static void node_json(const struct snapshot_tree *t, const struct snapshot_node 
 	json_builder_add_boolean_value(b, g_strcmp0(t->current, n->id) == 0);
 	json_nullable_string(b, "thumbnail", thumb);
 	json_builder_set_member_name(b, "memory-bytes");
-	json_builder_add_int_value(b, (gint64)node_file_bytes(dir, n->id));
+	json_builder_add_int_value(b, (gint64)snapshot_files_bytes(dir, n->id));
 	json_builder_set_member_name(b, "disk-bytes");
 	if (disk)
 		json_builder_add_int_value(b, (gint64)*disk);

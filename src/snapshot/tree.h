@@ -53,6 +53,11 @@ int snapshot_tree_rename(struct snapshot_tree *t, const char *which, const char 
 			 const char *description, char **error);
 /* Children of ID (NULL: the roots), in creation order; g_ptr_array_unref the result. */
 GPtrArray *snapshot_tree_children(const struct snapshot_tree *t, const char *id);
+/* Files a snapshot may have in the snapshots folder, by extension: ID.state, .ram, .vram, .png. */
+extern const char *const snapshot_file_exts[4];
+/* Space ID's files take in DIR (the snapshots folder), as allocated on disk; 0 without DIR. */
+uint64_t snapshot_files_bytes(const char *dir, const char *id);
+
 /* The tree as text for `pcvm snapshot list`: indented, "<- you are here" at the current node,
  * with the space each snapshot's files in DIR take ("memory 512 MiB"; DIR NULL: not shown)
  * and the disk space only it holds, from DISK_BYTES (id -> uint64_t *; "disk 36 MiB"; NULL or

@@ -1,8 +1,6 @@
 /* The snapshot manager's data, read off the GTK thread (snapshots_data.h). */
 #include "snapshots_data.h"
 
-#include <glib/gstdio.h>
-
 #include "cli.h"
 #include "pcvm_output.h"
 #include "snapshot/offline.h"
@@ -43,20 +41,6 @@ const struct snapshot_row *snapshot_view_find(const struct snapshot_view *v, con
 	return NULL;
 }
 
-/* The host space of ID's files (snapshot_file_exts), as allocated. */
-static uint64_t file_bytes(const char *sdir, const char *id)
-{
-	uint64_t total = 0;
-	for (size_t i = 0; i < G_N_ELEMENTS(snapshot_file_exts); i++) {
-		g_autofree char *name = g_strconcat(id, snapshot_file_exts[i], NULL);
-		g_autofree char *path = g_build_filename(sdir, name, NULL);
-		GStatBuf st;
-		if (g_stat(path, &st) == 0)
-			total += (uint64_t)st.st_blocks * 512;
-	}
-	return total;
-}
-
 static struct snapshot_row *row_read(const char *sdir, const struct snapshot_node *n)
 {
 	struct snapshot_row *r = g_new0(struct snapshot_row, 1);
@@ -66,7 +50,7 @@ static struct snapshot_row *row_read(const char *sdir, const struct snapshot_nod
 	r->description = g_strdup(n->description ? n->description : "");
 	r->time = n->time;
 	r->has_memory = n->has_memory;
-	r->file_bytes = file_bytes(sdir, n->id);
+	r->file_bytes = snapshot_files_bytes(sdir, n->id);
 	g_autofree char *png_name = g_strconcat(n->id, ".png", NULL);
 	g_autofree char *png = g_build_filename(sdir, png_name, NULL);
 	r->preview = gdk_pixbuf_new_from_file_at_scale(png, SNAPSHOT_PREVIEW_W, SNAPSHOT_PREVIEW_H,
