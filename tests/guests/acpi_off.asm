@@ -4,12 +4,7 @@
 %include "stage1.inc"
 
 main:
-	mov eax, 0x80000B40	; bus 0, device 1, function 3, register 0x40: PMBA
-	mov dx, 0xCF8
-	out dx, eax
-	mov dx, 0xCFC
-	in eax, dx
-	and ax, 0xFFC0
+	pm_base
 	mov bx, ax
 	print powering_off
 	lea dx, [bx + 4]	; PM1a_CNT

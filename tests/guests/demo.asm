@@ -31,12 +31,7 @@ main:
 	cmp si, 6
 	jb .second
 	print bye
-	mov eax, 0x80000B40	; PIIX4 PM base (PCI 00:01.3, 0x40), then S5 through PM1a_CNT
-	mov dx, 0xCF8
-	out dx, eax
-	mov dx, 0xCFC
-	in eax, dx
-	and ax, 0xFFC0
+	pm_base			; then S5 through PM1a_CNT
 	lea dx, [eax + 4]
 	mov ax, 0x2000
 	out dx, ax

@@ -19,12 +19,7 @@
 %define PRESS_TICKS 1092	; 60 s at 18.2 Hz
 
 main:
-	mov eax, 0x80000B40	; bus 0, device 1, function 3, register 0x40: PMBA
-	mov dx, 0xCF8
-	out dx, eax
-	mov dx, 0xCFC
-	in eax, dx
-	and ax, 0xFFC0
+	pm_base
 	mov [pmba], ax
 
 	mov al, ACPI_ENABLE	; what an OS does when the FADT's SMI_CMD is not zero
