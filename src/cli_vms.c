@@ -52,7 +52,8 @@ static void row_probe(struct vm_row *r)
 {
 	g_autofree char *sock = control_socket(r->dir);
 	char *error = NULL;
-	JsonNode *st = control_call(sock, "status", NULL, &error);
+	/* a listing does not wait long for one VM: a busy one shows as unknown */
+	JsonNode *st = control_call_within(sock, "status", NULL, 5, &error);
 	if (st && JSON_NODE_HOLDS_OBJECT(st)) {
 		JsonObject *o = json_node_get_object(st);
 		r->state = g_strdup(json_object_get_string_member_with_default(o, "state", "?"));

@@ -438,8 +438,10 @@ JsonNode *control_call(const char *path, const char *cmd, JsonNode *args, char *
 	return control_call_full(path, cmd, args, NULL, NULL, error);
 }
 
-JsonNode *control_call_full(const char *path, const char *cmd, JsonNode *args,
-			    control_event_fn on_event, void *opaque, char **error)
+/* A VM that does not answer within TIMEOUT_S seconds is reported, not waited for forever. */
+static JsonNode *control_call_timed(const char *path, const char *cmd, JsonNode *args,
+				    control_event_fn on_event, void *opaque, unsigned timeout_s,
+				    char **error)
 {
 	g_autofree char *line = control_request_line(cmd, args); /* takes ARGS */
 	/* json-glib writes a string's bytes as they are: a file name that is not UTF-8 (Linux
@@ -458,8 +460,7 @@ JsonNode *control_call_full(const char *path, const char *cmd, JsonNode *args,
 		*error = g_strdup_printf("the VM is not running (%s: %s)", path, err->message);
 		return NULL;
 	}
-	/* a VM that does not answer within 30 s is reported, not waited for forever */
-	g_socket_set_timeout(g_socket_connection_get_socket(conn), 30);
+	g_socket_set_timeout(g_socket_connection_get_socket(conn), timeout_s);
 	GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
 	if (!g_output_stream_write_all(out, line, strlen(line), NULL, NULL, &err)) {
 		*error = g_strdup(err->message);
@@ -479,6 +480,18 @@ JsonNode *control_call_full(const char *path, const char *cmd, JsonNode *args,
 	JsonNode *result = json_node_copy(json_object_get_member(o, "result"));
 	json_node_unref(reply);
 	return result;
+}
+
+JsonNode *control_call_full(const char *path, const char *cmd, JsonNode *args,
+			    control_event_fn on_event, void *opaque, char **error)
+{
+	return control_call_timed(path, cmd, args, on_event, opaque, CONTROL_CALL_TIMEOUT_S, error);
+}
+
+JsonNode *control_call_within(const char *path, const char *cmd, JsonNode *args,
+			      unsigned timeout_s, char **error)
+{
+	return control_call_timed(path, cmd, args, NULL, NULL, timeout_s, error);
 }
 
 void control_progress_show(void *opaque, JsonObject *event)

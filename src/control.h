@@ -61,8 +61,13 @@ void control_server_progress(struct control_server *srv, const char *phase, uint
 			     uint64_t total);
 
 /* Client side, for the CLI: connects to PATH, sends one request, returns its "result" object
- * (json_node_unref it) or NULL with *error (the server's error text, or why it could not ask). */
+ * (json_node_unref it) or NULL with *error (the server's error text, or why it could not ask).
+ * A VM that does not answer within CONTROL_CALL_TIMEOUT_S is an error. */
+#define CONTROL_CALL_TIMEOUT_S 30
 JsonNode *control_call(const char *path, const char *cmd, JsonNode *args, char **error);
+/* The same with a timeout of TIMEOUT_S seconds: for a quick look (pcvm list). */
+JsonNode *control_call_within(const char *path, const char *cmd, JsonNode *args,
+			      unsigned timeout_s, char **error);
 
 /* A request as it goes on the socket: {"cmd":CMD,"args":ARGS,"id":1} and a newline (ARGS is
  * taken over; NULL: null). */

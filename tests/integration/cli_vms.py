@@ -9,6 +9,7 @@ usage: cli_vms.py PCVM GUEST_SRC_DIR
 import json
 import os
 import signal
+import socket
 import sys
 import time
 
@@ -187,6 +188,9 @@ def test_start_fails(tap, cli, tmp, src):
 def test_suspend_and_stop(tap, cli, idle, pid):
     rc, out, err = cli("suspend", idle)
     ok, text = cli.wait_state(idle, "suspended")
+    end = time.monotonic() + 20  # the state is on disk: the process may still be exiting
+    while alive(pid) and time.monotonic() < end:
+        time.sleep(0.1)
     tap.ok(rc == 0 and ok and not alive(pid), "list: a suspended VM is suspended", err + text)
     rc, out, err = cli("start", idle)
     new = int(out.rsplit("pid ", 1)[1].rstrip(")\n")) if "pid " in out else 0
@@ -204,6 +208,26 @@ def test_suspend_and_stop(tap, cli, idle, pid):
     tap.ok(new and not alive(new), "the stopped VM's process is gone")
 
 
+def test_silent_vm(tap, cli, tmp):
+    """A VM whose control socket accepts but never answers (hung, or busy): list says so
+    within seconds instead of waiting on it for the 30 s other commands allow."""
+    bundle = create(cli, os.path.join(tmp, "silent.pcvm"), "--disk-size", "64M")
+    os.makedirs(os.path.join(bundle, "run"), exist_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(os.path.join(bundle, "run", "control.sock"))
+    listener.listen(4)
+    try:
+        t0 = time.monotonic()
+        rc, entries, text = cli.listing(bundle)
+        took = time.monotonic() - t0
+    finally:
+        listener.close()
+    e = (entries or {}).get(bundle, {})
+    tap.ok(e.get("state") == "unknown" and e.get("error") and took < 15,
+           "list: a VM that does not answer is listed as unknown within seconds",
+           f"{took:.1f} s\n{text}")
+
+
 def main():
     binary, src = sys.argv[1:3]
     tap = Tap()
@@ -211,6 +235,7 @@ def main():
         cli = Cli(binary, tmp)
         try:
             test_empty(tap, cli)
+            test_silent_vm(tap, cli, tmp)
             if require_kvm(tap):
                 idle = create(cli, os.path.join(cli.library, "idle.pcvm"), "--disk",
                               spin_disk(tmp, src, "idle"))
