@@ -121,11 +121,22 @@ static char *number_text(gint64 n, const char *unit)
 	return n < 0 ? g_strdup("-") : g_strdup_printf("%" G_GINT64_FORMAT "%s", n, unit);
 }
 
+/* TEXT as a terminal may show it: valid UTF-8 (a file name may be any bytes), control
+ * characters (a name's escaped newline) as '?'. */
+static char *shown(const char *text)
+{
+	char *s = g_utf8_make_valid(text ? text : "", -1);
+	for (char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7F)
+			*p = '?';
+	return s;
+}
+
 /* TEXT and spaces up to WIDTH characters (not bytes: names may be any UTF-8). */
 static void print_padded(const char *text, glong width)
 {
-	glong n = g_utf8_strlen(text, -1);
-	printf("%s%*s", text, (int)MAX(width - n, 0), "");
+	g_autofree char *s = shown(text);
+	printf("%s%*s", s, (int)MAX(width - g_utf8_strlen(s, -1), 0), "");
 }
 
 static void print_table(GPtrArray *rows)
@@ -133,8 +144,9 @@ static void print_table(GPtrArray *rows)
 	glong name_w = 4, state_w = 5;
 	for (guint i = 0; i < rows->len; i++) {
 		struct vm_row *r = rows->pdata[i];
-		name_w = MAX(name_w, g_utf8_strlen(r->name, -1));
-		state_w = MAX(state_w, g_utf8_strlen(r->state, -1));
+		g_autofree char *name = shown(r->name), *state = shown(r->state);
+		name_w = MAX(name_w, g_utf8_strlen(name, -1));
+		state_w = MAX(state_w, g_utf8_strlen(state, -1));
 	}
 	print_padded("NAME", name_w + 2);
 	print_padded("STATE", state_w + 2);
@@ -145,9 +157,10 @@ static void print_table(GPtrArray *rows)
 		g_autofree char *cpus = number_text(r->cpus, "");
 		print_padded(r->name, name_w + 2);
 		print_padded(r->state, state_w + 2);
-		printf("%-9s %-5s %s\n", mem, cpus, r->dir);
-		if (r->error)
-			printf("  error: %s\n", r->error);
+		g_autofree char *dir = shown(r->dir), *error = r->error ? shown(r->error) : NULL;
+		printf("%-9s %-5s %s\n", mem, cpus, dir);
+		if (error)
+			printf("  error: %s\n", error);
 	}
 }
 
@@ -157,10 +170,12 @@ static void json_add_number(JsonBuilder *b, const char *name, gint64 n)
 	n < 0 ? json_builder_add_null_value(b) : json_builder_add_int_value(b, n);
 }
 
+/* S as a JSON string: JSON is UTF-8, a path need not be (bytes that are not show as U+FFFD). */
 static void json_add_string(JsonBuilder *b, const char *name, const char *s)
 {
 	json_builder_set_member_name(b, name);
-	s ? json_builder_add_string_value(b, s) : json_builder_add_null_value(b);
+	g_autofree char *valid = s ? g_utf8_make_valid(s, -1) : NULL;
+	valid ? json_builder_add_string_value(b, valid) : json_builder_add_null_value(b);
 }
 
 /* [{"name", "state", "memory-mib", "cpus", "pid", "path", "error"}, ...]: numbers null where
@@ -253,6 +268,7 @@ struct start_wait {
 	char *sock;
 	char *pid; /* the child's */
 	gint64 deadline;
+	guint poll; /* on_start_poll's source while it runs */
 	bool exited, answered;
 };
 
@@ -270,7 +286,8 @@ static gboolean on_start_poll(gpointer data)
 {
 	struct start_wait *w = data;
 	char *error = NULL;
-	JsonNode *st = control_call(w->sock, "status", NULL, &error);
+	/* a socket that accepts but does not answer must not hold the exit and the deadline */
+	JsonNode *st = control_call_within(w->sock, "status", NULL, 1, &error);
 	g_free(error);
 	if (st && JSON_NODE_HOLDS_OBJECT(st)) {
 		gint64 pid =
@@ -281,6 +298,7 @@ static gboolean on_start_poll(gpointer data)
 		json_node_unref(st);
 	if (w->answered || g_get_monotonic_time() > w->deadline) {
 		g_main_loop_quit(w->loop);
+		w->poll = 0;
 		return G_SOURCE_REMOVE;
 	}
 	return G_SOURCE_CONTINUE;
@@ -292,11 +310,11 @@ static int start_wait(struct start_wait *w, const char *dir, const char *log, go
 	w->loop = g_main_loop_new(NULL, FALSE);
 	w->deadline = g_get_monotonic_time() + START_TIMEOUT_S * G_USEC_PER_SEC;
 	g_subprocess_wait_async(w->proc, NULL, on_start_exit, w);
-	guint poll = g_timeout_add(START_POLL_MS, on_start_poll, w);
+	w->poll = g_timeout_add(START_POLL_MS, on_start_poll, w);
 	g_main_loop_run(w->loop);
-	/* one of the three ended the loop; the poll removed itself unless the exit did */
-	if (w->exited)
-		g_source_remove(poll);
+	/* the exit or the poll ended the loop (both, in one pass, can): the poll still there? */
+	if (w->poll)
+		g_source_remove(w->poll);
 	if (w->answered) {
 		printf("%s: running (pid %s)\n", dir, w->pid);
 		return 0;

@@ -52,7 +52,7 @@ struct bundle_info *vm_library_read(const char *dir, bool keep_broken)
 	}
 	if (!b->name || !*b->name) {
 		g_free(b->name);
-		b->name = g_path_get_basename(b->dir);
+		b->name = g_filename_display_basename(b->dir); /* UTF-8: a label, not a path */
 		if (g_str_has_suffix(b->name, ".pcvm"))
 			b->name[strlen(b->name) - 5] = '\0';
 	}

@@ -32,8 +32,8 @@ struct vnc_options {
 struct vnc_server;
 
 /*
- * Starts listening, and the server's thread; ignores SIGPIPE for the process. DISPLAY is
- * copied; its opaque must stay valid until vnc_server_free. The server calls
+ * Starts listening, and the server's thread (the process ignores SIGPIPE: main() does).
+ * DISPLAY is copied; its opaque must stay valid until vnc_server_free. The server calls
  * display->refresh() from its thread about 30 times a second while a viewer is connected (and
  * once for the first, for the size), never at the same time as vnc_server_capture() does;
  * display->key() and display->pointer() when viewers type and move, on the calling thread's

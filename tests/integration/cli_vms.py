@@ -228,6 +228,36 @@ def test_silent_vm(tap, cli, tmp):
            f"{took:.1f} s\n{text}")
 
 
+def test_odd_names(tap, cli, tmp):
+    """A bundle folder whose name is not UTF-8 (Linux allows any bytes), with no name in its
+    vm.conf, and one whose name holds a newline: the JSON stays JSON, the table one line each."""
+    where = os.path.join(tmp, "odd")
+    os.makedirs(where)
+    latin = create(cli, os.path.join(os.fsencode(where), b"caf\xe9.pcvm"), "--disk-size", "16M")
+    conf = os.path.join(latin, b"vm.conf")
+    with open(conf, "rb") as f:
+        text = f.read()
+    with open(conf, "wb") as f:
+        f.write(b"\n".join(ln for ln in text.split(b"\n") if not ln.startswith(b"name=")))
+    newline = create(cli, os.path.join(where, "nl.pcvm"), "--disk-size", "16M")
+    conf = os.path.join(newline, "vm.conf")
+    text = read(conf).replace("name=nl", "name=two\\nlines")
+    with open(conf, "w") as f:
+        f.write(text)
+    rc, out, err = cli("list", "--json", where)
+    try:
+        names = sorted(e["name"] for e in json.loads(out))
+    except (ValueError, TypeError, KeyError):
+        names = None
+    tap.ok(rc == 0 and names == ["caf\ufffd", "two\nlines"],
+           "list --json: names and paths that are not UTF-8 still make valid JSON", out + err)
+    rc, out, err = cli("list", where)
+    lines = out.splitlines()
+    tap.ok(rc == 0 and len(lines) == 3 and lines[1].startswith("caf\ufffd ")
+           and lines[2].startswith("two?lines "),
+           "list: the table shows them one line each", out + err)
+
+
 def main():
     binary, src = sys.argv[1:3]
     tap = Tap()
@@ -236,6 +266,7 @@ def main():
         try:
             test_empty(tap, cli)
             test_silent_vm(tap, cli, tmp)
+            test_odd_names(tap, cli, tmp)
             if require_kvm(tap):
                 idle = create(cli, os.path.join(cli.library, "idle.pcvm"), "--disk",
                               spin_disk(tmp, src, "idle"))
