@@ -242,8 +242,10 @@ class Gui:
         self.shot("revert-confirm", confirm)
         click(find(confirm, by("Revert", "push button")))
         back = wait(lambda: (self.ticks() or 1 << 16) < before, 60)
+        log = os.path.join(self.bundle, "pcvm.log")
         self.ok(back, "Revert takes the guest back to the snapshot (its tick count fell)",
-                f"before {before}, now {self.ticks()}")
+                f"before {before}, now {self.ticks()}\npcvm.log:\n"
+                + (guilib.read_tail(log) if os.path.exists(log) else "(none)"))
 
     def pause_suspend(self, con):
         click(find(con, by("Pause", "push button")))

@@ -248,6 +248,12 @@ def kill_vm(bundle):
         pass
 
 
+def read_tail(path, n=3000):
+    """The last N characters of a text file."""
+    with open(path, errors="replace") as f:
+        return f.read()[-n:]
+
+
 def main(doc, what, make, bundles):
     """What every desktop test's main does: the tools and KVM checked (a missing tool fails in CI
     and skips elsewhere), a private X/D-Bus session, MAKE(tap, dogtail, argv, tmp).run(), and
