@@ -13,7 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from tap import Tap, make_disk, nasm, read, require_kvm, run, tempdir  # noqa: E402
+from tap import Tap, guest_disk, nasm, read, require_kvm, run, tempdir  # noqa: E402
 
 
 def pcvm(binary, *args, timeout=60, env=None):
@@ -65,13 +65,7 @@ def test_create(tap, binary, tmp):
 
 
 def boot_disk(tmp, src, name="hello"):
-    image = os.path.join(tmp, name + ".bin")
-    nasm(src, name, image)
-    with open(image, "rb") as f:
-        boot = f.read()
-    disk = os.path.join(tmp, name + ".img")
-    make_disk(disk, boot)
-    return disk
+    return guest_disk(src, name, tmp)
 
 
 def new_bundle(binary, tmp, name, disk, *args):

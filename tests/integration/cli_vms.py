@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from tap import Tap, make_disk, nasm, read, require_kvm, run, tempdir  # noqa: E402
+from tap import Tap, guest_disk, read, require_kvm, run, tempdir  # noqa: E402
 
 
 class Cli:
@@ -57,14 +57,7 @@ def alive(pid):
 
 
 def spin_disk(tmp, src, name):
-    image = os.path.join(tmp, "spin.bin")
-    if not os.path.exists(image):
-        nasm(src, "spin", image)
-    with open(image, "rb") as f:
-        boot = f.read()
-    disk = os.path.join(tmp, name + ".img")
-    make_disk(disk, boot)
-    return disk
+    return guest_disk(src, "spin", tmp, name)
 
 
 def create(cli, bundle, *args):

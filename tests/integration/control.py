@@ -13,7 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from tap import Tap, make_disk, nasm, read, require_kvm, run, tempdir  # noqa: E402
+from tap import Tap, guest_disk, read, require_kvm, run, tempdir  # noqa: E402
 
 
 def pcvm(binary, *args, timeout=30):
@@ -200,12 +200,7 @@ def main():
     binary, src = sys.argv[1:3]
     tap = Tap()
     with tempdir() as tmp:
-        image = os.path.join(tmp, "spin.bin")
-        nasm(src, "spin", image)
-        with open(image, "rb") as f:
-            boot = f.read()
-        disk = os.path.join(tmp, "spin.img")
-        make_disk(disk, boot)
+        disk = guest_disk(src, "spin", tmp)
         bundle, iso = test_offline(tap, binary, tmp, disk)
         if require_kvm(tap):
             test_running(tap, binary, tmp, bundle, iso)

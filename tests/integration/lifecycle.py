@@ -17,7 +17,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
-from tap import Tap, Pcvm, make_disk, nasm, qemu_available, read, require_kvm, run, \
+from tap import Pcvm, Tap, guest_disk, qemu_available, read, require_kvm, run, \
     tempdir  # noqa: E402
 import snapshotlib as sl  # noqa: E402
 
@@ -114,12 +114,7 @@ def press_qemu(tmp, disk):
 
 
 def test_power_button(tap, binary, src, tmp):
-    image = os.path.join(tmp, "powerbtn.bin")
-    nasm(src, "powerbtn", image)
-    with open(image, "rb") as f:
-        boot = f.read()
-    disk = os.path.join(tmp, "powerbtn.img")
-    make_disk(disk, boot)
+    disk = guest_disk(src, "powerbtn", tmp)
     rc, serial, log, (prc, pout, perr), err = press_pcvm(binary, tmp, disk)
     tap.ok(prc == 0, "pcvm powerdown of the running VM succeeds", f"{prc} {pout}{perr}")
     tap.ok(lines(serial) == POWERBTN_EXPECT,
@@ -132,8 +127,7 @@ def test_power_button(tap, binary, src, tmp):
     if not qemu_available():
         tap.skip("qemu: the same power button", "qemu-system-x86_64 is not installed")
         return
-    qdisk = os.path.join(tmp, "qemu-powerbtn.img")
-    make_disk(qdisk, boot)
+    qdisk = guest_disk(src, "powerbtn", tmp, "qemu-powerbtn")
     qrc, qserial = press_qemu(tmp, qdisk)
     tap.ok(qrc == rc and lines(qserial) == lines(serial),
            "qemu (system_powerdown): same serial output and exit code as pcvm",
@@ -178,11 +172,7 @@ class Subscriber:
 
 
 def test_state_events(tap, binary, src, tmp):
-    image = os.path.join(tmp, "spin.bin")
-    nasm(src, "spin", image)
-    with open(image, "rb") as f:
-        disk = os.path.join(tmp, "spin.img")
-        make_disk(disk, f.read())
+    disk = guest_disk(src, "spin", tmp)
     bundle = Pcvm(binary, tmp).create("events", "--disk", disk, "--memory", "64")
     proc = subprocess.Popen([binary, "run", bundle], stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

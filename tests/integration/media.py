@@ -27,7 +27,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from tap import Tap, make_disk, nasm, read, require_kvm, run, tempdir  # noqa: E402
+from tap import Tap, guest_disk, read, require_kvm, run, tempdir  # noqa: E402
 
 EXIT_OK = (0x10 << 1) | 1
 WAIT = 60  # seconds for any one step: SeaBIOS takes 2 s here, a change is seen in 1/18 s
@@ -153,12 +153,7 @@ def main():
     if not require_kvm(tap):
         return tap.done()
     with tempdir() as tmp:
-        image = os.path.join(tmp, "media.bin")
-        nasm(src, "media", image)
-        with open(image, "rb") as f:
-            boot = f.read()
-        disk = os.path.join(tmp, "media.img")
-        make_disk(disk, boot)
+        disk = guest_disk(src, "media", tmp)
         iso_a = make_iso(os.path.join(tmp, "a.iso"), "DISC_A")
         iso_b = make_iso(os.path.join(tmp, "b.iso"), "DISC_B")
 

@@ -85,6 +85,19 @@ def make_disk(path, boot, size=1 << 20, extra=None):
         f.write(data)
 
 
+def guest_disk(src_dir, name, tmp, disk_name=None):
+    """Assembles test guest NAME (tmp/NAME.bin, once) and writes it onto a raw disk,
+    tmp/DISK_NAME.img (default NAME); returns the disk's path."""
+    image = os.path.join(tmp, name + ".bin")
+    if not os.path.exists(image):
+        nasm(src_dir, name, image)
+    with open(image, "rb") as f:
+        boot = f.read()
+    disk = os.path.join(tmp, (disk_name or name) + ".img")
+    make_disk(disk, boot)
+    return disk
+
+
 def run(cmd, timeout, env=None, **kw):
     """Runs CMD; returns (exit code or None on timeout, stdout, stderr)."""
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
