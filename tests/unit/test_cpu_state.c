@@ -8,7 +8,6 @@
 #include <linux/kvm.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -53,14 +52,9 @@ static bool probe_tsc_settable(int fd);
 static bool fx_open(struct fx *fx)
 {
 	memset(fx, 0, sizeof(*fx));
-	if (!fake_kvm_usable())
+	if (!(fx->ram = fake_kvm_vm(&fx->vm, RAM_SIZE)))
 		return false;
 	char *error = NULL;
-	g_assert_cmpint(kvm_vm_open(&fx->vm, "/dev/kvm", &error), ==, 0);
-	g_assert_cmpint(kvm_vm_create(&fx->vm, &error), ==, 0);
-	fx->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	g_assert_true(fx->ram != MAP_FAILED);
-	g_assert_cmpint(kvm_vm_set_memory(&fx->vm, 0, 0, RAM_SIZE, fx->ram, false), ==, 0);
 	g_assert_cmpint(vcpu_create(&fx->vcpu, &fx->vm, 0, 1, &fx->env, &error), ==, 0);
 	fx->fd = fx->vcpu.fd;
 	fx->tsc_settable = probe_tsc_settable(fx->fd);
@@ -70,8 +64,7 @@ static bool fx_open(struct fx *fx)
 static void fx_close(struct fx *fx)
 {
 	vcpu_destroy(&fx->vcpu);
-	kvm_vm_close(&fx->vm);
-	munmap(fx->ram, RAM_SIZE);
+	fake_kvm_vm_close(&fx->vm, fx->ram, RAM_SIZE);
 }
 
 /* ---- direct KVM access ---- */

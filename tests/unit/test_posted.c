@@ -9,7 +9,6 @@
 #include <linux/kvm.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 
 #include "devices/bus.h"
 #include "fakes.h"
@@ -88,15 +87,10 @@ static void fx_request(void *opaque, struct vcpu *v, enum vcpu_action action, co
 static bool fx_open(struct fx *fx)
 {
 	memset(fx, 0, sizeof(*fx));
-	if (!fake_kvm_usable())
+	if (!(fx->ram = fake_kvm_vm(&fx->vm, RAM_SIZE)))
 		return false;
-	char *error = NULL;
-	g_assert_cmpint(kvm_vm_open(&fx->vm, "/dev/kvm", &error), ==, 0);
-	g_assert_cmpint(kvm_vm_create(&fx->vm, &error), ==, 0);
 	g_assert_true(fx->vm.ioeventfd); /* in every kernel since 2.6.32 */
-	fx->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	g_assert_true(fx->ram != MAP_FAILED);
-	g_assert_cmpint(kvm_vm_set_memory(&fx->vm, 0, 0, RAM_SIZE, fx->ram, false), ==, 0);
+	char *error = NULL;
 	fx->env = (struct vcpu_env){ .pio = bus_new("io"), .request = fx_request };
 	g_assert_cmpint(vcpu_create(&fx->vcpu, &fx->vm, 0, 1, &fx->env, &error), ==, 0);
 	bus_set_posted_hook(fx->env.pio, fx_posted, &fx->vm);
@@ -106,9 +100,8 @@ static bool fx_open(struct fx *fx)
 static void fx_close(struct fx *fx)
 {
 	vcpu_destroy(&fx->vcpu);
-	kvm_vm_close(&fx->vm);
+	fake_kvm_vm_close(&fx->vm, fx->ram, RAM_SIZE);
 	bus_free(fx->env.pio);
-	munmap(fx->ram, RAM_SIZE);
 }
 
 /* Real mode at 0:CODE. */
