@@ -59,9 +59,3 @@ void fake_flush_posted(void *env);
 /* A network port whose backend hands every frame sent back to the port (a NIC talking to
  * itself); free it with net_port_free. */
 struct net_port *fake_loopback_port(void);
-/* A real KVM VM (in-kernel irqchip and PIT) with RAM_SIZE bytes of RAM at address 0, which it
- * returns. Without a usable /dev/kvm: skips the test, or fails it under CI=true (CI machines
- * must have KVM), and returns NULL. fake_kvm_vm_close undoes it. */
-struct kvm_vm;
-uint8_t *fake_kvm_vm(struct kvm_vm *vm, size_t ram_size);
-void fake_kvm_vm_close(struct kvm_vm *vm, uint8_t *ram, size_t ram_size);

@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "fakes.h"
+#include "kvm_util.h"
 #include "kvm/cpu_state.h"
 #include "kvm/kvm.h"
 #include "kvm/vcpu.h"

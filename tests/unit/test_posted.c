@@ -11,7 +11,7 @@
 #include <sys/ioctl.h>
 
 #include "devices/bus.h"
-#include "fakes.h"
+#include "kvm_util.h"
 #include "kvm/kvm.h"
 #include "kvm/vcpu.h"
 
