@@ -10,6 +10,9 @@
 
 #define BUNDLE_CONF "vm.conf"
 #define BUNDLE_LOG "pcvm.log"
+#define BUNDLE_CONTROL_SOCK "run/control.sock" /* a running VM's control socket */
+#define BUNDLE_VNC_SOCK "run/vnc.sock"	       /* and its console's */
+#define BUNDLE_SUSPENDED "snapshots/suspend.state" /* there while the VM is suspended */
 #define BUNDLE_DEFAULT_DISK_SIZE (8ull << 30)
 
 struct bundle_create_opts {

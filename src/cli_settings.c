@@ -151,7 +151,7 @@ static void disk_close(struct disk_ctx *c)
 static int disk_check_unbound(struct disk_ctx *c, const char *what, char **error)
 {
 	g_autofree char *index = g_build_filename(c->dir, "snapshots", "index.conf", NULL);
-	g_autofree char *suspended = g_build_filename(c->dir, "snapshots", "suspend.state", NULL);
+	g_autofree char *suspended = bundle_path(c->dir, BUNDLE_SUSPENDED);
 	struct snapshot_tree t;
 	snapshot_tree_init(&t);
 	int ret = snapshot_tree_load(&t, index, error);

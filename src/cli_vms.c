@@ -22,11 +22,6 @@ static int vms_fail(char *error)
 	return 1;
 }
 
-static char *control_socket(const char *dir)
-{
-	return g_build_filename(dir, "run", "control.sock", NULL);
-}
-
 /* ---- pcvm list ---- */
 
 /* One line of the listing. Numbers are -1 where unknown. */
@@ -50,7 +45,7 @@ static void vm_row_free(gpointer data)
 /* Asks the VM in R->dir for its state; a VM that is not running is off or suspended. */
 static void row_probe(struct vm_row *r)
 {
-	g_autofree char *sock = control_socket(r->dir);
+	g_autofree char *sock = bundle_path(r->dir, BUNDLE_CONTROL_SOCK);
 	char *error = NULL;
 	/* a listing does not wait long for one VM: a busy one shows as unknown */
 	JsonNode *st = control_call_within(sock, "status", NULL, 5, &error);
@@ -66,8 +61,7 @@ static void row_probe(struct vm_row *r)
 		if (!r->error)
 			r->error = g_strdup_printf("%s: %s", r->dir, error);
 	} else {
-		g_autofree char *susp =
-		    g_build_filename(r->dir, "snapshots", "suspend.state", NULL);
+		g_autofree char *susp = bundle_path(r->dir, BUNDLE_SUSPENDED);
 		r->state = g_strdup(g_file_test(susp, G_FILE_TEST_EXISTS) ? "suspended" : "off");
 	}
 	if (st)
@@ -381,7 +375,7 @@ int cli_start(int argc, char **argv)
 		return vms_fail(
 		    g_strdup_printf("%s: cannot start pcvm run: %s", dir, err->message));
 	w.pid = g_strdup(g_subprocess_get_identifier(w.proc));
-	w.sock = control_socket(dir);
+	w.sock = bundle_path(dir, BUNDLE_CONTROL_SOCK);
 	ret = start_wait(&w, dir, log, log_from);
 	g_main_loop_unref(w.loop);
 	g_object_unref(w.proc);

@@ -148,11 +148,6 @@ static int cmd_run(int argc, char **argv)
 	return code;
 }
 
-static char *control_path(const char *dir)
-{
-	return g_build_filename(dir, "run", "control.sock", NULL);
-}
-
 /* Sends CMD to the VM running DIR; prints nothing but errors. Returns the result or NULL. */
 static JsonNode *ask_vm(const char *dir, const char *cmd, JsonNode *args)
 {
@@ -160,7 +155,7 @@ static JsonNode *ask_vm(const char *dir, const char *cmd, JsonNode *args)
 		fail(g_strdup_printf("%s: no such VM bundle", dir));
 		return NULL;
 	}
-	g_autofree char *sock = control_path(dir);
+	g_autofree char *sock = bundle_path(dir, BUNDLE_CONTROL_SOCK);
 	char *error = NULL;
 	JsonNode *result = control_call(sock, cmd, args, &error);
 	if (!result)
@@ -172,7 +167,7 @@ static int cmd_status(int argc, char **argv)
 {
 	if (argc != 2)
 		return fail(g_strdup("usage: pcvm status DIR"));
-	g_autofree char *sock = control_path(argv[1]);
+	g_autofree char *sock = bundle_path(argv[1], BUNDLE_CONTROL_SOCK);
 	char *error = NULL;
 	JsonNode *r = control_call(sock, "status", NULL, &error);
 	if (!r) {
@@ -289,7 +284,7 @@ static int cmd_media(int argc, char **argv)
 	if (file && !probe)
 		return fail(error);
 	block_close(probe);
-	g_autofree char *sock = control_path(dir);
+	g_autofree char *sock = bundle_path(dir, BUNDLE_CONTROL_SOCK);
 	if (g_file_test(sock, G_FILE_TEST_EXISTS)) {
 		JsonBuilder *b = json_builder_new();
 		json_builder_begin_object(b);
@@ -318,7 +313,7 @@ static int cmd_media(int argc, char **argv)
  * it did or the VM is off, -1 after printing the VM's refusal. */
 static int portfwd_live(const char *dir, const char *cmd, unsigned nic, const char *rule)
 {
-	g_autofree char *sock = control_path(dir);
+	g_autofree char *sock = bundle_path(dir, BUNDLE_CONTROL_SOCK);
 	if (!g_file_test(sock, G_FILE_TEST_EXISTS))
 		return 0;
 	JsonBuilder *b = json_builder_new();
@@ -504,7 +499,7 @@ static int snapshot_run(const char *dir, const char *cmd, JsonNode *args, int (*
 		bundle_unlock(dir, lock_fd);
 	} else {
 		g_clear_pointer(&error, g_free);
-		g_autofree char *sock = control_path(dir);
+		g_autofree char *sock = bundle_path(dir, BUNDLE_CONTROL_SOCK);
 		struct control_progress progress = { .out = stderr };
 		JsonNode *r = control_call_full(sock, cmd, args,
 						isatty(STDERR_FILENO) ? control_progress_show : NULL,

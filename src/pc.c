@@ -711,13 +711,13 @@ int pc_run(struct pc *pc)
 	if (pc->serial_stdio)
 		pc->stdin_watch = g_unix_fd_add(STDIN_FILENO, G_IO_IN | G_IO_HUP, pc_stdin_ready, pc);
 	char *error = NULL;
-	g_autofree char *sock = g_build_filename(pc->bundle_dir, "run", "control.sock", NULL);
+	g_autofree char *sock = bundle_path(pc->bundle_dir, BUNDLE_CONTROL_SOCK);
 	pc->control = vm_control_start(pc, sock, &error);
 	if (!pc->control) {
 		log_warn("%s; the VM runs without it", error);
 		g_clear_pointer(&error, g_free);
 	}
-	g_autofree char *vnc_sock = g_build_filename(pc->bundle_dir, "run", "vnc.sock", NULL);
+	g_autofree char *vnc_sock = bundle_path(pc->bundle_dir, BUNDLE_VNC_SOCK);
 	struct vnc_options vnc = {
 		.listen = pc->vnc_listen, .unix_path = vnc_sock, .password = pc->vnc_password,
 		.keyboard_layout = pc->keyboard, .name = pc->name,

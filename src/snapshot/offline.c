@@ -392,7 +392,7 @@ GHashTable *snapshot_disk_usage(const struct snapshot_tree *t, struct block_dev 
 /* Asks the VM running DIR (snapshot-disk-usage); NULL if it does not answer. */
 static GHashTable *running_disk_usage(const char *dir)
 {
-	g_autofree char *sock = g_build_filename(dir, "run", "control.sock", NULL);
+	g_autofree char *sock = bundle_path(dir, BUNDLE_CONTROL_SOCK);
 	char *error = NULL;
 	JsonNode *r = control_call(sock, "snapshot-disk-usage", NULL, &error);
 	g_free(error);

@@ -6,6 +6,7 @@
 #include <vncdisplay.h>
 
 #include "app.h"
+#include "bundle.h"
 #include "dialogs.h"
 #include "vm_actions.h"
 #include "vmctl.h"
@@ -105,7 +106,7 @@ static void console_connect(struct console *c)
 {
 	if (c->open)
 		return;
-	g_autofree char *path = g_build_filename(pcvm_vm_get_dir(c->vm), "run", "vnc.sock", NULL);
+	g_autofree char *path = bundle_path(pcvm_vm_get_dir(c->vm), BUNDLE_VNC_SOCK);
 	g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
 	c->open = vnc_display_open_addr(c->display, addr, NULL);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "bundle.h"
 #include "vm_private.h"
 #include "vmctl.h"
 
@@ -238,7 +239,7 @@ static void on_suspend_file(GObject *src, GAsyncResult *res, gpointer data)
 /* Off, suspended or starting: the control socket did not answer. */
 static void poll_off(PcvmVm *vm)
 {
-	g_autofree char *path = g_build_filename(vm->dir, "snapshots", "suspend.state", NULL);
+	g_autofree char *path = bundle_path(vm->dir, BUNDLE_SUSPENDED);
 	g_autoptr(GFile) file = g_file_new_for_path(path);
 	g_file_query_info_async(file, G_FILE_ATTRIBUTE_STANDARD_TYPE, G_FILE_QUERY_INFO_NONE,
 				G_PRIORITY_DEFAULT, vm->cancel, on_suspend_file, g_object_ref(vm));

@@ -5,6 +5,7 @@
 #include <gio/gunixsocketaddress.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "control.h"
 
 G_DEFINE_QUARK(pcvm - vmctl - error - quark, vmctl_error)
@@ -48,7 +49,7 @@ static void call_free(gpointer data)
 
 char *vmctl_socket_path(const char *dir)
 {
-	return g_build_filename(dir, "run", "control.sock", NULL);
+	return bundle_path(dir, BUNDLE_CONTROL_SOCK);
 }
 
 static gboolean call_timed_out(gpointer data)
