@@ -310,7 +310,7 @@ def hostile(tap, vm, display, tmp):
     took = time.monotonic() - start
     # A client that stops reading in the middle of an update holds only the VNC server's
     # thread, not the VM's main loop (src/ui/vnc.c; integration/vnc_stall.py times it closely).
-    tap.ok(rc == 0 and "state: running" in out and vm.running() and took < 2,
+    tap.ok(rc == 0 and "state: running" in out and vm.running() and took < 4,
            f"with all that going on, the VM runs and answers `pcvm status` ({took:.1f}s)",
            out + err)
     for s in crowd:
@@ -344,6 +344,9 @@ def hostile(tap, vm, display, tmp):
     c.key(XK["a"], True)
     time.sleep(0.2)
     c.close()
+    end = time.monotonic() + KEY_WAIT  # the guest prints Ctrl+A; then nothing more comes
+    while time.monotonic() < end and len(key_lines(vm)) <= before:
+        time.sleep(0.05)
     time.sleep(0.3)
     held = key_lines(vm)[before:]
     expect_key(tap, vm, lambda: vm.cli("send-keys", vm.bundle, "b"), "3062 3062",

@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ui/vnc_internal.h" /* VNC_MAX_WAIT_MS */
 #include "ui/vnc_lib.h"
 #include "vnc_util.h"
 
@@ -156,7 +157,8 @@ static void test_garbage(void)
 	send_key(c, true, 'x');
 	send_key(c, false, 'x');
 	EXPECT_KEYS(&f.d, { 0x2D, true }, { 0x2D, false });
-	g_assert_cmpint(g_get_monotonic_time() - t0, <, G_USEC_PER_SEC);
+	/* well under the VNC_MAX_WAIT_MS a wait on the stalled one would cost */
+	g_assert_cmpint(g_get_monotonic_time() - t0, <, VNC_MAX_WAIT_MS * 3 / 4 * 1000);
 
 	/* the stalled one completes its message: it counts */
 	uint8_t rest[5] = { 0, 0, 0, 0, 'k' };
@@ -233,7 +235,7 @@ static void test_stalled_viewer(void)
 		g_assert_nonnull(shot);
 		g_assert_cmpuint(vnc_server_clients(f.vnc), ==, 1);
 		gint64 took = g_get_monotonic_time() - t0;
-		if (took > 200 * 1000)
+		if (took > VNC_MAX_WAIT_MS / 2 * 1000) /* not waiting on the stalled write */
 			g_error("capture %u took %" G_GINT64_FORMAT " ms", i, took / 1000);
 		if (i == 0)
 			expect_same(shot, &f.d.surf);
@@ -247,7 +249,7 @@ static void test_stalled_viewer(void)
 
 	gint64 t0 = g_get_monotonic_time();
 	fixture_stop(&f);
-	g_assert_cmpint(g_get_monotonic_time() - t0, <, G_USEC_PER_SEC);
+	g_assert_cmpint(g_get_monotonic_time() - t0, <, 3 * G_USEC_PER_SEC); /* not ~5 s */
 	client_free(stalled);
 }
 
