@@ -71,10 +71,15 @@ class Socket:
 
 
 def wait_for(path, seconds=10):
+    """Until the socket PATH accepts a connection (it exists a moment before it listens)."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        if os.path.exists(path):
-            return True
+        with socket.socket(socket.AF_UNIX) as s:
+            try:
+                s.connect(path)
+                return True
+            except OSError:
+                pass
         time.sleep(0.05)
     return False
 

@@ -608,16 +608,15 @@ def main():
                 if who == "pcvm":
                     return PcvmVm(binary, tmp, name, disks[name], forwards, netboot)
                 return QemuVm(tmp, name, disks[name], forwards, netboot)
-            first, second = free_port(), free_port()
-            results[who] = {
-                "dhcp": run_to_end(tap, vm("dhcp"), "DHCP offer of 10.0.2.15 (router 10.0.2.2, "
-                                   "DNS 10.0.2.3), then the ACK", DHCP_WANT),
-                "ping": run_to_end(tap, vm("ping"), "ARP for 10.0.2.2 and three echo replies",
-                                   PING_WANT),
-                "tcpecho": tcpecho(tap, vm("tcpecho", [first]), first, second),
-                "tcpout": tcpout(tap, vm("tcpout"), server),
-                "tftp": tftp(tap, vm("tftp", netboot=netboot), boot_data),
-            }
+            r = results[who] = {}
+            r["dhcp"] = run_to_end(tap, vm("dhcp"), "DHCP offer of 10.0.2.15 (router 10.0.2.2, "
+                                   "DNS 10.0.2.3), then the ACK", DHCP_WANT)
+            r["ping"] = run_to_end(tap, vm("ping"), "ARP for 10.0.2.2 and three echo replies",
+                                   PING_WANT)
+            first, second = free_port(), free_port()  # free now, bound in a moment
+            r["tcpecho"] = tcpecho(tap, vm("tcpecho", [first]), first, second)
+            r["tcpout"] = tcpout(tap, vm("tcpout"), server)
+            r["tftp"] = tftp(tap, vm("tftp", netboot=netboot), boot_data)
             if who == "pcvm":
                 option_rom(tap, binary, tmp, rom_disk, results["pcvm"]["tftp"])
                 network_first(tap, binary, tmp, rom_disk)

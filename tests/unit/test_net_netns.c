@@ -237,8 +237,13 @@ static struct net_backend *make_hostonly(void *ctx, void *name)
 static uint32_t dnsmasq_offer(struct rig *r, const uint8_t *mac, uint32_t xid)
 {
 	uint8_t f[600];
-	g_assert_cmpint(rig_send(r, f, dhcp_discover(f, mac, xid)), ==, 0);
-	GBytes *offer = wait_frame(r->ctx, &r->nic, match_offer, &xid, 20);
+	GBytes *offer = NULL;
+	/* sent again every 2 s, as DHCP clients do: a tap that has just joined the bridge (on a
+	 * loaded machine) may drop the first frame */
+	for (int tries = 0; tries < 10 && !offer; tries++) {
+		g_assert_cmpint(rig_send(r, f, dhcp_discover(f, mac, xid)), ==, 0);
+		offer = wait_frame(r->ctx, &r->nic, match_offer, &xid, 2);
+	}
 	g_assert_nonnull(offer);
 	gsize len;
 	const uint8_t *b = dhcp_reply(g_bytes_get_data(offer, &len), len, xid, 2);
