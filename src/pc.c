@@ -374,12 +374,11 @@ int pc_cpus_build(struct pc *pc, char **error)
 
 int pc_cpus_start(struct pc *pc, char **error)
 {
-	for (unsigned i = 0; i < pc->ncpus; i++) {
-		if (vcpu_start(&pc->vcpus[i], error) < 0)
+	/* a reset or revert while paused stays paused: the guest runs no instruction */
+	enum vcpu_state initial = pc->paused ? VCPU_PAUSED : VCPU_RUNNING;
+	for (unsigned i = 0; i < pc->ncpus; i++)
+		if (vcpu_start(&pc->vcpus[i], initial, error) < 0)
 			return -1;
-		if (pc->paused) /* a reset while paused stays paused */
-			vcpu_set_state(&pc->vcpus[i], VCPU_PAUSED);
-	}
 	return 0;
 }
 

@@ -166,10 +166,10 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
-int vcpu_start(struct vcpu *v, char **error)
+int vcpu_start(struct vcpu *v, enum vcpu_state initial, char **error)
 {
 	vcpu_install_kick_handler();
-	v->want = VCPU_RUNNING;
+	v->want = initial;
 	sigset_t set, old;
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);

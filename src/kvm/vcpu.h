@@ -46,7 +46,8 @@ struct vcpu {
 /* Creates vCPU ID of NCPUS with its CPUID and power-on MSRs. */
 int vcpu_create(struct vcpu *v, struct kvm_vm *vm, unsigned id, unsigned ncpus,
 		const struct vcpu_env *env, char **error);
-int vcpu_start(struct vcpu *v, char **error);
+/* Starts the vCPU's thread, running or (INITIAL VCPU_PAUSED) parked before its first entry. */
+int vcpu_start(struct vcpu *v, enum vcpu_state initial, char **error);
 /* Asks for STATE and waits until the thread is there. Never call on the vCPU's own thread. */
 void vcpu_set_state(struct vcpu *v, enum vcpu_state state);
 /* Asks the vCPU to pause without waiting: safe from device handlers holding locks. */

@@ -2,9 +2,12 @@
 #include <glib.h>
 #include <linux/kvm.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "devices/bus.h"
+#include "kvm/kvm.h"
 #include "kvm/vcpu.h"
+#include "kvm_util.h"
 
 struct port_log {
 	uint8_t last_out[16];
@@ -223,6 +226,47 @@ static void test_cpuid_topology(void)
 	g_free(base);
 }
 
+static void ignore_request(void *opaque, struct vcpu *v, enum vcpu_action action,
+			   const char *why)
+{
+	(void)opaque, (void)v, (void)action, (void)why;
+}
+
+/* A vCPU started paused (a reset or revert of a paused VM) runs no guest instruction until it
+ * is resumed. The guest counts in RAM: 0x1000: inc byte [0x2000] / jmp 0x1000. */
+static void test_start_paused(void)
+{
+	struct kvm_vm vm;
+	uint8_t *ram = fake_kvm_vm(&vm, 1u << 20);
+	if (!ram)
+		return;
+	static const uint8_t loop[] = { 0xFE, 0x06, 0x00, 0x20, 0xEB, 0xFA };
+	memcpy(ram + 0x1000, loop, sizeof(loop));
+	struct bus *pio = bus_new("io");
+	struct vcpu_env env = { .pio = pio, .request = ignore_request };
+	struct vcpu v;
+	char *error = NULL;
+	g_assert_cmpint(vcpu_create(&v, &vm, 0, 1, &env, &error), ==, 0);
+	struct kvm_sregs sregs;
+	g_assert_cmpint(ioctl(v.fd, KVM_GET_SREGS, &sregs), ==, 0);
+	sregs.cs.base = sregs.cs.selector = sregs.ds.base = sregs.ds.selector = 0;
+	g_assert_cmpint(ioctl(v.fd, KVM_SET_SREGS, &sregs), ==, 0);
+	struct kvm_regs regs = { .rip = 0x1000, .rflags = 2 };
+	g_assert_cmpint(ioctl(v.fd, KVM_SET_REGS, &regs), ==, 0);
+
+	g_assert_cmpint(vcpu_start(&v, VCPU_PAUSED, &error), ==, 0);
+	g_usleep(200 * 1000);
+	g_assert_cmpuint(__atomic_load_n(&ram[0x2000], __ATOMIC_RELAXED), ==, 0);
+	vcpu_set_state(&v, VCPU_RUNNING);
+	gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+	while (!__atomic_load_n(&ram[0x2000], __ATOMIC_RELAXED) && g_get_monotonic_time() < end)
+		g_usleep(1000);
+	g_assert_cmpuint(__atomic_load_n(&ram[0x2000], __ATOMIC_RELAXED), !=, 0);
+	vcpu_destroy(&v);
+	fake_kvm_vm_close(&vm, ram, 1u << 20);
+	bus_free(pio);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -231,5 +275,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/vcpu/machine-exits", test_machine_exits);
 	g_test_add_func("/vcpu/cpuid-topology", test_cpuid_topology);
 	g_test_add_func("/vcpu/coalesced-drain", test_coalesced_drain);
+	g_test_add_func("/vcpu/start-paused", test_start_paused);
 	return g_test_run();
 }
