@@ -300,12 +300,17 @@ def final_checks(tap, vm):
         if not tree.nodes[sid]["has_memory"]:
             continue
         r = snap_count(vm, sid)
-        off = vm.serial_size()
-        rc, out, err, _ = vm.snap("revert", sid)
-        got = vm.wait(lambda: (lambda g: g if len(g) >= 3 else None)(
-            [x for x in vm.counts(off) if x[0] in range(r, r + 5)]), 10) or []
-        if rc != 0 or not got or got[0][0] not in (r, r + 1) or vm.mismatches(off):
-            bad.append(f"snapshot {sid}: exit {rc} {err.strip()}; count {r}, then {got}")
+        # paused around the revert: every line after the offset is the reverted guest's
+        rv = vm.revert_paused(sid)
+        off = rv.offset or 0
+        got = (vm.wait_counts(3, off, seconds=20) or [])[:3]
+        cs = [c for c, d in got]
+        if not rv.ok or not cs or cs[0] not in (r, r + 1) or not sl.consecutive(cs) or \
+                any(c != d for c, d in got) or vm.mismatches(off):
+            bad.append(f"snapshot {sid}: revert {'ok' if rv.ok else 'failed'} "
+                       f"{rv.detail.strip()}; count {r}, then {got}; {vm.mismatches(off)}")
+        if not vm.running():
+            break
     tap.ok(not bad, f"every snapshot the tree lists reverts in the running VM ({tree.ids()})",
            "\n".join(bad))
     code = vm.stop()

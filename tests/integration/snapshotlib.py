@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -324,6 +325,36 @@ class Vm:
                 events.append(msg)
         finally:
             s.close()
+
+    def revert_paused(self, name, how="cli", verb="revert"):
+        """Reverts the running VM to NAME with the guest paused around it: pause, note COM1's
+        size, revert (`pcvm snapshot VERB`, or snapshot-VERB on the control socket when HOW is
+        "socket"), resume. A revert keeps a paused VM paused (pc_vcpus_hold and
+        pc_cpus_start honour pc->paused), so every byte after the offset is the reverted
+        guest's, however long the revert takes. Returns a namespace: offset, ok, detail (the
+        CLI's output or the reply), secs (the revert alone) and state (the control socket's
+        status between the revert and the resume: "paused" unless something is wrong)."""
+        r = types.SimpleNamespace(offset=None, ok=False, detail="", secs=0.0, state=None)
+        p = self.control("pause")
+        if not (p and p.get("ok")):
+            r.detail = f"pause: {p}"
+            return r
+        try:
+            r.offset = self.serial_size()
+            t0 = time.monotonic()
+            if how == "socket":
+                reply = self.control("snapshot-" + verb, snapshot=name)
+                r.ok, r.detail = bool(reply and reply.get("ok")), str(reply)
+            else:
+                rc, out, err = run([self.binary, "snapshot", verb, self.bundle, name], 60)
+                r.ok, r.detail = rc == 0, out + err
+            r.secs = time.monotonic() - t0
+            if self.running():
+                r.state = ((self.control("status") or {}).get("result") or {}).get("state")
+        finally:
+            if self.running():
+                self.control("resume")
+        return r
 
     # --- what the VM left behind ---
 
