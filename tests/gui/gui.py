@@ -9,7 +9,8 @@
     screenshots of it differ; the guest's text screen says it booted), a click grabs the
     keyboard (the status line says so), VM → Send Key → Ctrl+Alt+Del resets the guest (its
     CMOS boot counter goes to 2), Screenshot saves the screen as a PNG;
-  - a snapshot taken from the toolbar shows in `pcvm snapshot list`; Revert goes back to it;
+  - a snapshot taken from the toolbar shows in `pcvm snapshot list`; Revert, of the paused VM,
+    goes back to it and leaves it paused;
   - Pause and Resume; Suspend saves the machine and powers off, Resume brings it back;
     Reset restarts the guest;
   - the VM keeps running when the app quits; the app, started again, finds it running and
@@ -32,7 +33,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 from tap import run  # noqa: E402
 import guilib  # noqa: E402
-from guilib import by, click, find, screenshot, wait  # noqa: E402
+from guilib import by, click, find, press, screenshot, wait  # noqa: E402
 
 VM_NAME = "GUI Test VM"
 BOOT = 90  # seconds for SeaBIOS to boot the CD here (slow KVM, ASan)
@@ -48,6 +49,7 @@ class Gui:
         self.app = None
         self.node = None
         self.shots = 0
+        self.snap_ticks = None
 
     # ---- the app ----
 
@@ -163,9 +165,10 @@ class Gui:
         con = self.frame(VM_NAME, 30)
         if not self.ok(con, "powering on after creation opens the console window"):
             return None
-        running = wait(lambda: guilib.vm_state(self.bundle) == "running", 30)
-        self.ok(running and "Running" in con.name, "the VM runs and the title says so",
-                con.name)
+        # the app learns the state by polling (once a second): both, in one wait
+        running = wait(lambda: guilib.vm_state(self.bundle) == "running" and
+                       "Running" in con.name, 30)
+        self.ok(running, "the VM runs and the title says so", con.name)
         booted = wait(lambda: "boot 01" in guilib.text_screen(self.bundle), BOOT)
         self.ok(booted, "the guest boots from the installer ISO",
                 guilib.text_screen(self.bundle))
@@ -222,30 +225,46 @@ class Gui:
         self.shot("snapshot-dialog", dialog)
         click(find(dialog, by("Take Snapshot", "push button")))
         listed = wait(lambda: "first" in self.pcvm_out("snapshot", "list", self.bundle)[1], 60)
+        self.snap_ticks = self.ticks(10)  # no fewer than the snapshot holds
         self.ok(listed, "the snapshot is taken (pcvm snapshot list)",
                 self.pcvm_out("snapshot", "list", self.bundle)[1])
 
-    def ticks(self):
-        """The guest's tick counter on its screen (row 5), or None."""
-        for line in guilib.text_screen(self.bundle).splitlines():
-            if line.strip().startswith("ticks "):
-                return int(line.split()[1], 16)
-        return None
+    def ticks(self, timeout=0):
+        return guilib.ticks(self.bundle, timeout)
 
     def revert(self, con):
-        wait(lambda: (self.ticks() or 0) > 60, 30)  # some seconds past the snapshot
-        before = self.ticks()
-        click(find(con, by("Revert", "push button")))
+        """Revert of the paused VM, which a revert keeps paused: the tick count it goes back to
+        stays on the screen for as long as the test takes to read it."""
+        at = self.snap_ticks
+        if not self.ok(at is not None, "the guest's tick count is on its screen after the "
+                       "snapshot", guilib.text_screen(self.bundle)):
+            return
+        wait(lambda: (self.ticks() or 0) > at + 90, 30)  # ~5 s past the snapshot (18.2/s)
+        press(con, "Pause")
+        paused = wait(lambda: guilib.vm_state(self.bundle) == "paused" and "Paused" in con.name,
+                      15)
+        before = self.ticks(10)
+        if not self.ok(paused and before is not None and before > at + 90,
+                       "the guest runs on past the snapshot, then pauses",
+                       f"snapshot at tick {at}, now {before}, {con.name}"):
+            return
+        press(con, "Revert")
         confirm = self.frame(f"Revert “{VM_NAME}” to snapshot “first”?")
         if not self.ok(confirm, "Revert asks before going back to the current snapshot"):
             return
         self.shot("revert-confirm", confirm)
         click(find(confirm, by("Revert", "push button")))
-        back = wait(lambda: (self.ticks() or 1 << 16) < before, 60)
+        back = wait(lambda: (self.ticks() or 1 << 16) <= at + 45, 60)
         log = os.path.join(self.bundle, "pcvm.log")
         self.ok(back, "Revert takes the guest back to the snapshot (its tick count fell)",
-                f"before {before}, now {self.ticks()}\npcvm.log:\n"
-                + (guilib.read_tail(log) if os.path.exists(log) else "(none)"))
+                "pcvm.log:\n" + (guilib.read_tail(log, 1200) if os.path.exists(log) else "(none)")
+                + f"\nticks: snapshot at {at}, before the revert {before}, now {self.ticks()}")
+        still = guilib.vm_state(self.bundle)
+        press(con, "Resume")
+        resumed = wait(lambda: guilib.vm_state(self.bundle) == "running" and
+                       "Running" in con.name, 15)
+        self.ok(still == "paused" and resumed, "the reverted VM stays paused until Resume",
+                f"after the revert: {still}; {con.name}")
 
     def pause_suspend(self, con):
         click(find(con, by("Pause", "push button")))

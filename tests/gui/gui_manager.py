@@ -7,12 +7,12 @@ accessibility tree with dogtail (the second half of the desktop test; gui.py is 
   - Take Snapshot twice (name and description in the dialog): both show in the tree, the
     second below the first and "You are here" below it, with thumbnails of the screen,
     "Yes" for memory and their disk space; index.conf agrees;
-  - Go To the first: the guest goes back (its tick count falls), "You are here" moves below
-    the first;
+  - Go To the first, with the VM paused (it stays paused): the guest goes back (its tick count
+    falls), "You are here" moves below the first;
   - Delete the first, while the VM is made to take seconds over it
     (PCVM_SNAPSHOT_TEST_STALL): the progress bar shows the operation's progress, the window
-    answers meanwhile (another row can be selected), and afterwards the second snapshot is
-    still there, now a root;
+    answers meanwhile (another row can be selected while the bar still shows), and afterwards
+    the second snapshot is still there, now a root;
   - Rename the second (name and description);
   - Settings while running: the note says what waits for the next power-on; the CD changes at
     once (file chooser; vm.conf and the running VM's log say so); a NAT port forward is added
@@ -35,11 +35,12 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 from tap import run  # noqa: E402
 import guilib  # noqa: E402
-from guilib import by, click, find, screenshot, wait  # noqa: E402
+from guilib import by, click, find, press, screenshot, wait  # noqa: E402
 
 VM_NAME = "Manager Test VM"
 BOOT = 90           # seconds for SeaBIOS to boot the CD (slow KVM, ASan)
-STALL_MS = 8000     # how long the VM takes over deleting a snapshot's disks
+STALL_MS = 20000    # how long the VM takes over deleting a snapshot's disks: the test looks at
+                    # the window meanwhile (find, click, read back over AT-SPI; slow under load)
 
 
 def index(bundle):
@@ -59,6 +60,7 @@ def index(bundle):
 
 
 def free_port():
+    """A TCP port free on 127.0.0.1 now; another process may take it before pcvm binds it."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -75,6 +77,7 @@ class Manager:
         self.bundle = os.path.join(self.library, VM_NAME + ".pcvm")
         self.app = self.node = self.lib = None
         self.shots = 0
+        self.one_ticks = None  # the guest's tick count just after snapshot "one"
 
     # ---- helpers ----
 
@@ -101,11 +104,8 @@ class Manager:
         with open(os.path.join(self.bundle, "vm.conf")) as f:
             return f.read()
 
-    def ticks(self):
-        for line in guilib.text_screen(self.bundle).splitlines():
-            if line.strip().startswith("ticks "):
-                return int(line.split()[1], 16)
-        return None
+    def ticks(self, timeout=0):
+        return guilib.ticks(self.bundle, timeout)
 
     def cell(self, win, name, timeout=10):
         return find(win, lambda n: n.roleName == "table cell" and n.name == name and n.showing,
@@ -188,6 +188,7 @@ class Manager:
 
     def two_snapshots(self, man):
         self.take(man, "one", "the first")
+        self.one_ticks = self.ticks(10)  # no fewer than the snapshot holds
         wait(lambda: (self.ticks() or 0) > 40, 30)  # the guest runs on a while
         self.take(man, "two", "the second")
         wait(lambda: self.cell_x(man, "You are here") and
@@ -219,23 +220,40 @@ class Manager:
         return ids
 
     def goto(self, man, ids):
-        wait(lambda: (self.ticks() or 0) > 80, 30)
-        before = self.ticks()
+        """Go To with the VM paused (the library's Pause), which Go To keeps paused: the tick
+        count it goes back to stays on the screen for as long as the test takes to read it."""
+        at = self.one_ticks
+        if not self.ok(at is not None, "the guest's tick count is on its screen after “one”",
+                       guilib.text_screen(self.bundle)):
+            return
+        wait(lambda: (self.ticks() or 0) > at + 90, 30)  # ~5 s past "one" (18.2 ticks/s)
+        press(self.lib, "Pause")
+        paused = wait(lambda: guilib.vm_state(self.bundle) == "paused", 15)
+        before = self.ticks(10)
+        if not self.ok(paused and before is not None and before > at + 90,
+                       "the guest runs on past “one”, then pauses",
+                       f"“one” at tick {at}, now {before}"):
+            return
         self.select(man, "one")
-        go = find(man, by("Go To", "push button"))
-        wait(lambda: go.sensitive, 5)
-        click(go)
+        if not press(man, "Go To", 5):
+            return self.ok(False, "Go To is offered for “one”")
         confirm = self.frame("Go to snapshot “one”?")
         if not self.ok(confirm, "Go To asks first"):
             return
         self.shot("goto-confirm", confirm)
         click(find(confirm, by("Go To", "push button")))
-        back = wait(lambda: (self.ticks() or 1 << 16) < before, 60)
+        back = wait(lambda: (self.ticks() or 1 << 16) <= at + 45, 60)
         moved = wait(lambda: index(self.bundle)[1] == ids["one"] and
                      self.cell_x(man, "You are here") == self.cell_x(man, "two"), 20)
         self.shot("manager-after-goto", man)
         self.ok(back and moved, "Go To takes the guest back (its ticks fell) and moves “You are "
-                "here” below “one”", f"ticks {before} -> {self.ticks()}, {index(self.bundle)}")
+                "here” below “one”",
+                f"“one” at tick {at}, before {before}, now {self.ticks()}, {index(self.bundle)}")
+        still = guilib.vm_state(self.bundle)
+        press(self.lib, "Resume")
+        resumed = wait(lambda: guilib.vm_state(self.bundle) == "running", 15)
+        self.ok(still == "paused" and resumed, "the VM stays paused after Go To until Resume",
+                f"after Go To: {still}")
 
     def delete(self, man, ids):
         root_x = self.cell_x(man, "one")
@@ -245,19 +263,19 @@ class Manager:
         if not self.ok(confirm, "Delete asks first"):
             return
         self.shot("delete-confirm", confirm)
-        t0 = time.monotonic()
         click(find(confirm, by("Delete", "push button")))
         bar = find(man, lambda n: n.roleName == "progress bar" and n.showing, 5)
         progress = bar and wait(lambda: "Deleting the snapshot" in (bar.description or ""), 5)
-        self.shot("manager-deleting", man)
-        # the window answers while the VM works: another row can be chosen
+        # the window answers while the VM works: another row can be chosen, and the bar
+        # still shows after that (the app has not heard back from the VM yet)
         answered = self.select(man, "two")
-        during = time.monotonic() - t0 < STALL_MS / 1000 - 1
+        during = bar is not None and bar.showing
+        self.shot("manager-deleting", man)
         self.ok(progress and answered and during,
                 "while the deletion runs the progress bar says so and the window answers",
-                f"bar {bar and bar.description!r}, detail {answered}, "
-                f"{time.monotonic() - t0:.1f} s")
-        done = wait(lambda: not bar.showing, STALL_MS / 1000 + 30)
+                f"bar {bar and bar.description!r}, detail {answered}, bar showing after: "
+                f"{during}")
+        done = bar is not None and wait(lambda: not bar.showing, STALL_MS / 1000 + 30)
         gone = wait(lambda: self.cell(man, "one", 0.5) is None and
                     self.cell_x(man, "two") == root_x, 20)
         nodes, current = index(self.bundle)
@@ -315,18 +333,34 @@ class Manager:
         self.ok(changed, "the CD changes at once while running (vm.conf, the VM's log, the page)",
                 self.conf())
         self.page(st, "Network")
-        port = free_port()
-        find(st, by("Host port", "spin button")).value = port
-        find(st, by("Guest port", "spin button")).value = 22
-        click(find(st, by("Add Forward", "push button")))
-        rule = f"tcp:127.0.0.1:{port}-:22"
-        live = wait(lambda: rule in guilib.control(self.bundle, "portfwd-list")["rules"] and
-                    rule in self.conf() and self.cell(st, str(port), 1), 20)
+        port, live = self.add_forward(st)
         self.shot("settings-forward", st)
         self.ok(live, "a port forward added in the settings is in place at once and in vm.conf",
-                self.conf())
+                f"port {port}\n{self.conf()}")
         click(find(st, by("Cancel", "push button")))
         self.ok(wait(lambda: not st.showing, 10), "Cancel closes the settings")
+
+    def add_forward(self, st):
+        """Adds a forward from a free host port to the guest's 22 on the Network page of ST,
+        with another port if the one chosen was taken meanwhile (the page then says that port
+        is in use): (port, whether the forward is in place)."""
+        for _ in range(3):
+            port = free_port()
+            find(st, by("Host port", "spin button")).value = port
+            find(st, by("Guest port", "spin button")).value = 22
+            press(st, "Add Forward")
+            rule = f"tcp:127.0.0.1:{port}-:22"
+            taken = f"127.0.0.1:{port}: the port is in use"
+
+            def outcome():
+                if self.label(st, lambda t: taken in t, 0):
+                    return "taken"
+                return (rule in guilib.control(self.bundle, "portfwd-list")["rules"] and
+                        rule in self.conf() and self.cell(st, str(port), 1) and "live")
+            got = wait(outcome, 20)
+            if got != "taken":
+                return port, got == "live"
+        return port, False
 
     def power_off(self):
         con = self.frame(VM_NAME)

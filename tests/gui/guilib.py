@@ -166,6 +166,16 @@ def click(node):
     node.click()
 
 
+def press(win, name, timeout=15):
+    """Clicks WIN's button NAME once it is sensitive (the app holds actions back while one is
+    under way, and learns a VM's state by polling, once a second): whether it was."""
+    button = find(win, by(name, "push button"))
+    ready = button and wait(lambda: button.sensitive, timeout)
+    if ready:
+        click(button)
+    return ready
+
+
 def screenshot(path, extents=None):
     """The screen, or the rectangle EXTENTS (x, y, w, h) of it, as a PNG; returns the pixbuf."""
     import gi
@@ -237,6 +247,19 @@ def text_screen(bundle):
         return control(bundle, "text-screen")["text"]
     except (OSError, RuntimeError):
         return ""
+
+
+def ticks(bundle, timeout=0):
+    """The tick counter that tests/gui/guest.asm shows on its text screen (row 5); None if it
+    is not there within TIMEOUT seconds (the VM does not answer, or has not shown it yet)."""
+    end = time.monotonic() + timeout
+    while True:
+        for line in text_screen(bundle).splitlines():
+            if line.strip().startswith("ticks "):
+                return int(line.split()[1], 16)
+        if time.monotonic() > end:
+            return None
+        time.sleep(0.3)
 
 
 def kill_vm(bundle):
