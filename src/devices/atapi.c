@@ -6,6 +6,7 @@
  * dispatcher applies those rules before a command's handler runs.
  */
 #include "devices/atapi.h"
+#include "devices/scsi.h"
 
 #include <string.h>
 
@@ -39,36 +40,7 @@ struct atapi_ctx {
 	struct atapi_result *res;
 };
 
-/* ---- byte order and small helpers ---- */
-
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	put_be16(p, v >> 16);
-	put_be16(p + 2, v);
-}
-
-static uint16_t get_be16(const uint8_t *p)
-{
-	return p[0] << 8 | p[1];
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)get_be16(p) << 16 | get_be16(p + 2);
-}
-
-static void put_string(uint8_t *p, size_t n, const char *s)
-{
-	size_t len = strlen(s);
-	for (size_t i = 0; i < n; i++)
-		p[i] = i < len ? (uint8_t)s[i] : ' ';
-}
+/* ---- small helpers ---- */
 
 static bool medium_present(const struct atapi_ctx *c)
 {
@@ -134,7 +106,7 @@ static void read_blocks(struct atapi_ctx *c, uint64_t lba, uint64_t count)
 static void put_address(uint8_t *p, uint64_t lba, bool msf)
 {
 	if (!msf) {
-		put_be32(p, lba > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)lba);
+		scsi_put_be32(p, lba > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)lba);
 		return;
 	}
 	uint64_t f = lba + 150;
@@ -186,17 +158,17 @@ static void cmd_inquiry(struct atapi_ctx *c)
 	p[2] = 0x05; /* version: SPC-3 */
 	p[3] = 0x02; /* response data format 2 */
 	p[4] = 36 - 5;
-	put_string(p + 8, 8, "PCVM");
-	put_string(p + 16, 16, "PCVM DVD-ROM");
-	put_string(p + 32, 4, "0.1");
-	data_in(c, 36, get_be16(c->cdb + 3));
+	scsi_put_string(p + 8, 8, "PCVM");
+	scsi_put_string(p + 16, 16, "PCVM DVD-ROM");
+	scsi_put_string(p + 32, 4, "0.1");
+	data_in(c, 36, scsi_get_be16(c->cdb + 3));
 }
 
 /* MODE SELECT (10) (SPC-3): nothing here is changeable, so the parameters are taken and
  * dropped; saving pages (SP) is refused as MODE SENSE refuses saved values. */
 static void cmd_mode_select(struct atapi_ctx *c)
 {
-	uint32_t len = get_be16(c->cdb + 7);
+	uint32_t len = scsi_get_be16(c->cdb + 7);
 	if (c->cdb[1] & 0x01) {
 		invalid_field(c);
 		return;
@@ -233,9 +205,9 @@ static unsigned page_capabilities(const struct atapi_ctx *c, uint8_t *p, bool ch
 	p[4] = 0x70; /* mode 2 form 1 and 2, multi-session */
 	/* tray loading mechanism, eject, lock; the lock state */
 	p[6] = 0x20 | 0x08 | 0x01 | (c->st->locked ? 0x02 : 0);
-	put_be16(p + 8, 8448);  /* maximum read speed, kB/s (48x) */
-	put_be16(p + 12, 512);  /* buffer size, KiB */
-	put_be16(p + 14, 8448); /* current read speed */
+	scsi_put_be16(p + 8, 8448);  /* maximum read speed, kB/s (48x) */
+	scsi_put_be16(p + 12, 512);  /* buffer size, KiB */
+	scsi_put_be16(p + 14, 8448); /* current read speed */
 	return 22;
 }
 
@@ -270,9 +242,9 @@ static void cmd_mode_sense(struct atapi_ctx *c)
 		invalid_field(c);
 		return;
 	}
-	put_be16(c->buf, len - 2);
+	scsi_put_be16(c->buf, len - 2);
 	c->buf[2] = mode_medium_type(c);
-	data_in(c, len, get_be16(c->cdb + 7));
+	data_in(c, len, scsi_get_be16(c->cdb + 7));
 }
 
 /* ---- MMC-3 commands ---- */
@@ -310,19 +282,19 @@ static void cmd_prevent_allow(struct atapi_ctx *c)
 /* READ CAPACITY (MMC-3) */
 static void cmd_read_capacity(struct atapi_ctx *c)
 {
-	put_be32(c->buf, last_lba(c));
-	put_be32(c->buf + 4, ATAPI_BLOCK);
+	scsi_put_be32(c->buf, last_lba(c));
+	scsi_put_be32(c->buf + 4, ATAPI_BLOCK);
 	data_in(c, 8, 8);
 }
 
 static void cmd_read10(struct atapi_ctx *c)
 {
-	read_blocks(c, get_be32(c->cdb + 2), get_be16(c->cdb + 7));
+	read_blocks(c, scsi_get_be32(c->cdb + 2), scsi_get_be16(c->cdb + 7));
 }
 
 static void cmd_read12(struct atapi_ctx *c)
 {
-	read_blocks(c, get_be32(c->cdb + 2), get_be32(c->cdb + 6));
+	read_blocks(c, scsi_get_be32(c->cdb + 2), scsi_get_be32(c->cdb + 6));
 }
 
 /* READ CD (MMC-3): user data of data sectors only. Byte 9 selects the fields; 10h is
@@ -339,13 +311,13 @@ static void cmd_read_cd(struct atapi_ctx *c)
 		invalid_field(c);
 		return;
 	}
-	read_blocks(c, get_be32(c->cdb + 2), fields ? count : 0);
+	read_blocks(c, scsi_get_be32(c->cdb + 2), fields ? count : 0);
 }
 
 /* SEEK (10) (SBC-2, in MMC-3's list of CD/DVD commands): only the range check has an effect. */
 static void cmd_seek(struct atapi_ctx *c)
 {
-	if (get_be32(c->cdb + 2) >= c->m->blocks)
+	if (scsi_get_be32(c->cdb + 2) >= c->m->blocks)
 		fail(c, ATAPI_SENSE_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE);
 }
 
@@ -418,10 +390,10 @@ static void cmd_read_toc(struct atapi_ctx *c)
 		invalid_field(c);
 		return;
 	}
-	put_be16(c->buf, len - 2);
+	scsi_put_be16(c->buf, len - 2);
 	c->buf[2] = 1; /* first track (format 0) or session (1, 2) */
 	c->buf[3] = 1; /* last */
-	data_in(c, len, get_be16(c->cdb + 7));
+	data_in(c, len, scsi_get_be16(c->cdb + 7));
 }
 
 /* ---- GET CONFIGURATION (MMC-3) and its features (MMC-3 clause 5) ---- */
@@ -430,7 +402,7 @@ static void cmd_read_toc(struct atapi_ctx *c)
 static uint8_t *feature(uint8_t *p, uint16_t code, unsigned version, bool persistent,
 		       bool current, unsigned len)
 {
-	put_be16(p, code);
+	scsi_put_be16(p, code);
 	p[2] = version << 2 | (persistent ? 0x02 : 0) | (current ? 0x01 : 0);
 	p[3] = len;
 	return p + 4;
@@ -442,7 +414,7 @@ static unsigned feat_profiles(const struct atapi_ctx *c, uint8_t *p)
 	static const uint16_t profiles[] = { PROFILE_DVDROM, PROFILE_CDROM };
 	uint8_t *d = feature(p, 0x0000, 0, true, true, 4 * 2);
 	for (unsigned i = 0; i < 2; i++, d += 4) {
-		put_be16(d, profiles[i]);
+		scsi_put_be16(d, profiles[i]);
 		d[2] = profiles[i] == current_profile(c);
 	}
 	return d - p;
@@ -453,7 +425,7 @@ static unsigned feat_core(const struct atapi_ctx *c, uint8_t *p)
 {
 	(void)c;
 	uint8_t *d = feature(p, 0x0001, 0, true, true, 8);
-	put_be32(d, 2);
+	scsi_put_be32(d, 2);
 	return 12;
 }
 
@@ -478,8 +450,8 @@ static unsigned feat_removable(const struct atapi_ctx *c, uint8_t *p)
 static unsigned feat_random_read(const struct atapi_ctx *c, uint8_t *p)
 {
 	uint8_t *d = feature(p, 0x0010, 0, false, medium_present(c), 8);
-	put_be32(d, ATAPI_BLOCK);
-	put_be16(d + 4, current_profile(c) == PROFILE_DVDROM ? 16 : 1);
+	scsi_put_be32(d, ATAPI_BLOCK);
+	scsi_put_be16(d + 4, current_profile(c) == PROFILE_DVDROM ? 16 : 1);
 	return 12;
 }
 
@@ -508,7 +480,7 @@ static const struct {
 /* RT 0: every feature from the starting one on; 1: only current ones; 2: that one feature. */
 static void cmd_get_configuration(struct atapi_ctx *c)
 {
-	unsigned rt = c->cdb[1] & 0x03, start = get_be16(c->cdb + 2), len = 8;
+	unsigned rt = c->cdb[1] & 0x03, start = scsi_get_be16(c->cdb + 2), len = 8;
 	if (rt == 3) {
 		invalid_field(c);
 		return;
@@ -523,9 +495,9 @@ static void cmd_get_configuration(struct atapi_ctx *c)
 		else
 			memset(p, 0, n);
 	}
-	put_be32(c->buf, len - 4);
-	put_be16(c->buf + 6, current_profile(c));
-	data_in(c, len, get_be16(c->cdb + 7));
+	scsi_put_be32(c->buf, len - 4);
+	scsi_put_be16(c->buf + 6, current_profile(c));
+	data_in(c, len, scsi_get_be16(c->cdb + 7));
 }
 
 /* GET EVENT STATUS NOTIFICATION (MMC-3), polled only: the media class (4), whose event
@@ -540,17 +512,17 @@ static void cmd_get_event_status(struct atapi_ctx *c)
 	}
 	p[3] = 0x10; /* supported classes: media */
 	if (!(c->cdb[4] & 0x10)) {
-		put_be16(p, 2);
+		scsi_put_be16(p, 2);
 		p[2] = 0x80; /* NEA */
-		data_in(c, 4, get_be16(c->cdb + 7));
+		data_in(c, 4, scsi_get_be16(c->cdb + 7));
 		return;
 	}
-	put_be16(p, 6);
+	scsi_put_be16(p, 6);
 	p[2] = 4; /* media class */
 	p[4] = st->media_event;
 	p[5] = (medium_present(c) ? 0x02 : 0) | (st->tray_open ? 0x01 : 0);
 	st->media_event = ATAPI_EVENT_NONE;
-	data_in(c, 8, get_be16(c->cdb + 7));
+	data_in(c, 8, scsi_get_be16(c->cdb + 7));
 }
 
 /* READ DISC INFORMATION (MMC-3): one complete session of one track, finalized. */
@@ -561,22 +533,22 @@ static void cmd_read_disc_info(struct atapi_ctx *c)
 		invalid_field(c); /* only the standard disc information block */
 		return;
 	}
-	put_be16(p, 32);
+	scsi_put_be16(p, 32);
 	p[2] = 0x0E; /* last session complete, disc complete */
 	p[3] = 1;    /* first track */
 	p[4] = 1;    /* sessions */
 	p[5] = 1;    /* first track of the last session */
 	p[6] = 1;    /* last track of the last session */
-	put_be32(p + 16, 0xFFFFFFFFu); /* no next session: lead-in and lead-out unknown */
-	put_be32(p + 20, 0xFFFFFFFFu);
-	data_in(c, 34, get_be16(c->cdb + 7));
+	scsi_put_be32(p + 16, 0xFFFFFFFFu); /* no next session: lead-in and lead-out unknown */
+	scsi_put_be32(p + 20, 0xFFFFFFFFu);
+	data_in(c, 34, scsi_get_be16(c->cdb + 7));
 }
 
 /* MECHANISM STATUS (MMC-3): no changer, idle, the door bit. */
 static void cmd_mechanism_status(struct atapi_ctx *c)
 {
 	c->buf[1] = c->st->tray_open ? 0x10 : 0;
-	data_in(c, 8, get_be16(c->cdb + 8));
+	data_in(c, 8, scsi_get_be16(c->cdb + 8));
 }
 
 /* ---- the table and the dispatcher ---- */

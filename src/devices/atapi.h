@@ -11,17 +11,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devices/scsi.h"
+
 #define ATAPI_CDB_SIZE 12
 #define ATAPI_BLOCK 2048 /* logical block of a CD/DVD data track (MMC-3) */
 
-/* Sense keys (SPC-3, sense key descriptions) */
+/* Sense keys (SPC-3, sense key descriptions): scsi.h's, under the names the IDE code uses */
 enum {
-	ATAPI_SENSE_NONE = 0x0,
-	ATAPI_SENSE_NOT_READY = 0x2,
-	ATAPI_SENSE_MEDIUM_ERROR = 0x3,
-	ATAPI_SENSE_ILLEGAL_REQUEST = 0x5,
-	ATAPI_SENSE_UNIT_ATTENTION = 0x6,
-	ATAPI_SENSE_ABORTED_COMMAND = 0xB,
+	ATAPI_SENSE_NONE = SCSI_SENSE_NONE,
+	ATAPI_SENSE_NOT_READY = SCSI_SENSE_NOT_READY,
+	ATAPI_SENSE_MEDIUM_ERROR = SCSI_SENSE_MEDIUM_ERROR,
+	ATAPI_SENSE_ILLEGAL_REQUEST = SCSI_SENSE_ILLEGAL_REQUEST,
+	ATAPI_SENSE_UNIT_ATTENTION = SCSI_SENSE_UNIT_ATTENTION,
+	ATAPI_SENSE_ABORTED_COMMAND = SCSI_SENSE_ABORTED_COMMAND,
 };
 
 /* Media class event codes of GET EVENT STATUS NOTIFICATION (MMC-3) */

@@ -18,7 +18,7 @@ struct net_port;
 struct pci_bus;
 
 #define DEV_MAX_IRQS 2
-#define DEV_MAX_DISKS 4
+#define DEV_MAX_DISKS 7 /* IDE: 4; LSI SCSI: targets 0-6 */
 
 /* What a device may be given at creation. Each class takes what it needs; the rest is NULL. */
 struct dev_ctx {
@@ -27,7 +27,7 @@ struct dev_ctx {
 	struct irq_line irq[DEV_MAX_IRQS];
 	const struct machine_hooks *hooks;
 	struct chardev *chr;
-	struct block_dev *disks[DEV_MAX_DISKS]; /* IDE: channel * 2 + unit */
+	struct block_dev *disks[DEV_MAX_DISKS]; /* IDE: channel * 2 + unit; SCSI: target ID */
 	struct pci_bus *pci;
 	struct net_port *net; /* NIC: the port to its network backend */
 	uint8_t mac[6];       /* NIC: its MAC address */

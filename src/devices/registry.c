@@ -7,6 +7,7 @@
 #include "devices/fw_cfg.h"
 #include "devices/i440fx.h"
 #include "devices/i8042.h"
+#include "devices/lsi53c895a.h"
 #include "devices/piix3.h"
 #include "devices/piix_ide.h"
 #include "devices/port92.h"
@@ -29,6 +30,7 @@ const struct device_class *const device_classes[] = {
 	&test_exit_class,
 	&vga_class,
 	&e1000_class,
+	&lsi53c895a_class,
 	NULL,
 };
 

@@ -21,14 +21,15 @@ OUT, IN, OUTS, INS, MEM, MMIO_W, MMIO_R, TIME, RESET, SAVE_LOAD, FIRMWARE, RENDE
     0, 8, 13, 15, 17, 21, 24, 26, 27, 28, 29, 30, 31)
 # pio_regions
 IDE0, IDE0_CTL, IDE1, IDE1_CTL, BM, COM1, RTC, KBD_DATA, KBD_CMD, FW_CFG, PCI, VGA, VBE, \
-    NIC_IO, PM, GPE, APM, HOTPLUG, PORT92, DEBUGCON, TEST_EXIT, ANY_PORT = range(22)
+    NIC_IO, PM, GPE, APM, HOTPLUG, PORT92, DEBUGCON, TEST_EXIT, ANY_PORT, LSI_IO = range(23)
 # mmio_regions
-NIC_MMIO, VGA_MMIO, VGA_LFB, VGA_WINDOW, ANY_ADDR = range(5)
+NIC_MMIO, VGA_MMIO, VGA_LFB, VGA_WINDOW, ANY_ADDR, LSI_MMIO, LSI_RAM = range(7)
 # host_ops
 H_SERIAL, H_KEY, H_MOUSE, H_POWER, H_MEDIA, H_LINK, H_FRAME = range(7)
 # devices in creation order (machine_new)
-I440FX, PIIX3, PIIX_IDE, ACPI_PM, VGA_DEV, E1000, RTC_DEV, UART, I8042, FWCFG, P92, DBG, TEXIT = \
-    range(13)
+I440FX, PIIX3, PIIX_IDE, ACPI_PM, VGA_DEV, E1000, RTC_DEV, UART, I8042, FWCFG, P92, DBG, TEXIT, \
+    LSI = range(14)
+MACHINE = LSI + 1  # RESET of one past the last device: the whole machine
 SIZE = {1: 0, 2: 1, 4: 2, 8: 3}
 # the first byte: which slaves the rig leaves out
 NO_DISK_SLAVE, NO_CD_SLAVE = 0x01, 0x02
@@ -305,7 +306,7 @@ def seed_pm():
     s.host(H_POWER).inp(PM, 0, 2).out(PM, 0, 0x0100, 2).out(GPE, 2, 0xFF).inp(GPE, 0)
     s.out(APM, 0, 0xF1).inp(APM, 1).op(SAVE_LOAD, ACPI_PM).inp(HOTPLUG, 0, 4)
     s.out(PORT92, 0, 0x02).inp(PORT92, 0).out(DEBUGCON, 0, ord('x')).out(PM, 4, 0x2001, 2)
-    s.out(TEST_EXIT, 0, 1).out(PORT92, 0, 0x03).op(RESET, 13)
+    s.out(TEST_EXIT, 0, 1).out(PORT92, 0, 0x03).op(RESET, MACHINE)
     return s
 
 
@@ -598,6 +599,62 @@ def seed_vbe_modes():
     return s
 
 
+# LSI 53C895A SCRIPTS (its Technical Manual, chapter 5) and registers
+DI, CMD, ST, MO, MI = 1, 2, 3, 6, 7
+LSI_DSP, LSI_ISTAT, LSI_DSTAT, LSI_SIST0, LSI_SIST1 = 0x2C, 0x14, 0x0C, 0x42, 0x43
+
+
+def scripts(*insns):
+    return b''.join(struct.pack('<' + 'I' * len(i), *i) for i in insns)
+
+
+def lsi_cmd(target, cdb, data_phase, count, buf):
+    """SeaBIOS's lsi-scsi program: select, IDENTIFY, COMMAND, data, STATUS, MESSAGE IN, INT."""
+    return scripts((0x41000000 | target << 16, 0), (0x0E000001, 0x9000), (0x0A000010, 0x9010),
+                   (0x08000000 | data_phase << 24 | count, buf), (0x0B000001, 0x9100),
+                   (0x0F000001, 0x9101), (0x60000040, 0), (0x48000000, 0), (0x98080000, 0x600D))
+
+
+def lsi_run(s, prog, cdb=b''):
+    s.mem(0x8000, prog).mem(0x9000, b'\x80').mem(0x9010, cdb.ljust(16, b'\0'))
+    s.out(LSI_IO, LSI_DSP, 0x8000, 4).inp(LSI_IO, LSI_ISTAT).inp(LSI_IO, 0x15)
+    return s.inp(LSI_IO, LSI_SIST0).inp(LSI_IO, LSI_SIST1).inp(LSI_IO, LSI_DSTAT)
+
+
+def seed_lsi():
+    """The LSI 53C895A: commands to the disk in memory (ID 0) and the file (ID 1, its reads
+    in flight while time does not pass), saved and loaded in the middle; an absent ID; table
+    indirect moves; memory moves through the register window and SCRIPTS RAM; an endless loop
+    cut by ABRT; bus reset, SRST."""
+    s = Seq()
+    s.out(LSI_IO, 0x39, 0x7D).out(LSI_IO, 0x40, 0xFF).out(LSI_IO, 0x41, 0x17)
+    lsi_run(s, lsi_cmd(0, 0, DI, 36, 0x40000), bytes([0x12, 0, 0, 0, 36]))
+    lsi_run(s, lsi_cmd(0, 0, DI, 0, 0), bytes(6))  # TEST UNIT READY: the unit attention
+    lsi_run(s, lsi_cmd(0, 0, DI, 0x2000, 0x40000), bytes([0x28, 0, 0, 0, 0, 2, 0, 0, 16]))
+    lsi_run(s, lsi_cmd(0, 0, 0, 0x1000, 0x40000), bytes([0x2A, 0, 0, 0, 0, 9, 0, 0, 8]))
+    lsi_run(s, lsi_cmd(1, 0, DI, 0, 0), bytes(6))
+    lsi_run(s, lsi_cmd(1, 0, DI, 0x30000, 0x40000), bytes([0x28, 0, 0, 0, 0, 0, 0, 1, 128]))
+    s.op(SAVE_LOAD, LSI).inp(LSI_IO, 0x0B).time(8).inp(LSI_IO, LSI_ISTAT).op(SAVE_LOAD, LSI)
+    s.time(8).inp(LSI_IO, LSI_DSTAT).inp(LSI_IO, LSI_SIST0)
+    lsi_run(s, lsi_cmd(5, 0, DI, 8, 0x40000), bytes(6))  # no disk: selection time-out
+    s.mem(0xA000, struct.pack('<IIIIIIIIII', 0x00010000, 0, 1, 0x9000, 6, 0x9010, 36, 0x40000,
+                              1, 0x9100) + struct.pack('<II', 1, 0x9101))
+    s.out(LSI_IO, 0x10, 0xA000, 4)  # DSA
+    lsi_run(s, scripts((0x43000000, 0), (0x1E000000, 8), (0x1A000000, 16), (0x19000000, 24),
+                       (0x1B000000, 32), (0x1F000000, 40), (0x98080000, 1)),
+            bytes([0x12, 0, 0, 0, 36]))
+    lsi_run(s, scripts((0xC0000004, 0x40000, 0xFEBF1000 + 0x34), (0xC0000010, 0x40000, 0xFEBF2010),
+                       (0xE1340004, 0xFEBF2010), (0xE0340004 | 0x10000000, 0xFFFFF8),
+                       (0x7E340100, 0), (0x80280000, 0x8000), (0xA0000000, 0)))
+    lsi_run(s, scripts((0x7E340100, 0), (0x80080000, 0x8000)))  # endless
+    s.time(16).time(20).out(LSI_IO, LSI_ISTAT, 0x80).out(LSI_IO, LSI_ISTAT, 0)
+    s.inp(LSI_IO, LSI_DSTAT).mmio_w(LSI_RAM, 0, 0x98080000).mmio_w(LSI_RAM, 4, 7)
+    s.out(LSI_IO, LSI_DSP, 0xFEBF2000, 4).mmio_r(LSI_MMIO, LSI_DSTAT, 1)
+    s.out(LSI_IO, 0x01, 0x08).out(LSI_IO, 0x01, 0).inp(LSI_IO, LSI_SIST0).op(SAVE_LOAD, LSI)
+    s.out(LSI_IO, LSI_ISTAT, 0x40).inp(LSI_IO, 0x00, 4).op(RESET, LSI)
+    return s
+
+
 SEEDS = {
     'ide-dma': seed_ide_dma,
     'atapi': seed_atapi,
@@ -618,6 +675,7 @@ SEEDS = {
     'absent-slaves': seed_absent_slaves,
     'e1000-eeprom-filters': seed_e1000_eeprom_filters,
     'vbe-modes': seed_vbe_modes,
+    'lsi': seed_lsi,
 }
 
 

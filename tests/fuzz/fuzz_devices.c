@@ -4,11 +4,13 @@
  * their PCI host ports, the PIIX IDE function (ATA disks as primary master and slave, ATAPI
  * CD-ROM drives holding small discs as secondary master and slave, the bus-master BAR), the
  * PIIX4 PM function, the RTC, a 16550A, the i8042 with its PS/2 keyboard and mouse, fw_cfg,
- * port 92, the debug console, the test-exit port, the standard VGA and an e1000 whose frames
- * loop back to it. The PCI BARs are programmed as the firmware would. The masters' media are
- * in memory and complete at once; the slaves' are raw files (memfd) whose requests stay in
- * flight until time passes (TIME drains them), so the guest can act while they are. The
- * input's first byte may leave slaves out: bit 0 the disk, bit 1 the second CD-ROM drive.
+ * port 92, the debug console, the test-exit port, the standard VGA, an e1000 whose frames
+ * loop back to it and an LSI 53C895A SCSI controller with disks at IDs 0 (in memory) and 1
+ * (a file, like the IDE slaves'). The PCI BARs are programmed as the firmware would. The
+ * masters' media are in memory and complete at once; the slaves' are raw files (memfd) whose
+ * requests stay in flight until time passes (TIME drains them), so the guest can act while
+ * they are. The input's first byte may leave slaves out: bit 0 the disk, bit 1 the second
+ * CD-ROM drive.
  *
  * The rest of the input is a sequence of operations, each an op byte and a few argument bytes
  * (little-endian; missing bytes read as 0), the kind picked by op_table[op % 32]:
@@ -51,6 +53,7 @@
 #include "devices/fw_cfg.h"
 #include "devices/i440fx.h"
 #include "devices/i8042.h"
+#include "devices/lsi53c895a.h"
 #include "devices/pci.h"
 #include "devices/piix3.h"
 #include "devices/piix_ide.h"
@@ -79,6 +82,10 @@
 #define VGA_LFB_BASE 0xFD000000u
 #define VGA_MMIO_BASE 0xFEBF0000u
 #define E1000_MMIO_BASE 0xFEBC0000u
+#define LSI_IO_BASE 0xC100
+#define LSI_MMIO_BASE 0xFEBF1000u
+#define LSI_RAM_BASE 0xFEBF2000u
+#define SCSI_SECTORS 2048 /* 1 MiB */
 #define VGA_VRAM_MIB 4
 
 #define RIG_NO_DISK_SLAVE 0x01 /* the input's first byte */
@@ -89,6 +96,7 @@
 #define PM_DEVFN DEVFN(1, 3)
 #define VGA_DEVFN DEVFN(2, 0)
 #define E1000_DEVFN DEVFN(3, 0)
+#define LSI_DEVFN DEVFN(4, 0)
 
 struct machine {
 	struct fake_env *env;
@@ -97,6 +105,7 @@ struct machine {
 	struct pci_bus *pci;
 	struct net_port *port;
 	struct block_dev *media[DEV_MAX_DISKS]; /* as ctx.disks: channel * 2 + unit */
+	struct block_dev *scsi_media[2];        /* SCSI IDs 0 and 1 */
 	bool disc_in[2]; /* a CD drive's disc is in it (else it is ours, out of the tray) */
 	unsigned resets_seen;
 	unsigned accesses;
@@ -114,6 +123,7 @@ struct machine {
 	struct fw_cfg *fw;
 	struct vga *vga;
 	struct e1000 *nic;
+	struct lsi *scsi;
 };
 
 /* ---- the input ---- */
@@ -182,6 +192,12 @@ static void machine_firmware(struct machine *m)
 		{ E1000_DEVFN, PCI_BAR0 + 4, 4, E1000_IO_BASE },
 		{ E1000_DEVFN, PCI_INTERRUPT_LINE, 1, 11 },
 		{ E1000_DEVFN, PCI_COMMAND, 2,
+		  PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER },
+		{ LSI_DEVFN, PCI_BAR0, 4, LSI_IO_BASE },
+		{ LSI_DEVFN, PCI_BAR0 + 4, 4, LSI_MMIO_BASE },
+		{ LSI_DEVFN, PCI_BAR0 + 8, 4, LSI_RAM_BASE },
+		{ LSI_DEVFN, PCI_INTERRUPT_LINE, 1, 10 },
+		{ LSI_DEVFN, PCI_COMMAND, 2,
 		  PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER },
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(writes); i++)
@@ -277,6 +293,16 @@ static void machine_add_isa(struct machine *m)
 	map_io(m, 0xF4, 4, &test_exit_ops, tx, &tx->lock);
 }
 
+/* Created last: the devices' order is the seeds' encoding. */
+static void machine_add_scsi(struct machine *m)
+{
+	struct dev_ctx ctx = machine_ctx(m, -1, -1);
+	ctx.disks[0] = m->scsi_media[0];
+	ctx.disks[1] = m->scsi_media[1];
+	m->scsi = add_device(m, &lsi53c895a_class, &ctx);
+	pci_bus_attach(m->pci, 4, 0, lsi_pci(m->scsi));
+}
+
 static void device_reset(struct machine *m, unsigned i)
 {
 	pthread_mutex_t *lock = m->devs[i].cls->lock(m->devs[i].dev);
@@ -325,6 +351,8 @@ static void machine_media(struct machine *m, unsigned config)
 	m->media[2]->read_only = true;
 	if (!(config & RIG_NO_CD_SLAVE))
 		m->media[3] = file_medium(DISC_BLOCKS * 2048ull, true);
+	m->scsi_media[0] = block_open_memory(SCSI_SECTORS * 512ull);
+	m->scsi_media[1] = file_medium(SCSI_SECTORS * 512ull, false);
 }
 
 /* Time passes on the main loop: the block requests in flight complete, the NIC takes frames. */
@@ -333,6 +361,8 @@ static void machine_main_loop(struct machine *m)
 	for (unsigned i = 0; i < DEV_MAX_DISKS; i++)
 		if (m->media[i])
 			block_drain(m->media[i]);
+	for (unsigned i = 0; i < G_N_ELEMENTS(m->scsi_media); i++)
+		block_drain(m->scsi_media[i]);
 	net_port_flush(m->port);
 }
 
@@ -348,6 +378,7 @@ static struct machine *machine_new(unsigned config)
 	machine_media(m, config);
 	machine_add_pci(m);
 	machine_add_isa(m);
+	machine_add_scsi(m);
 	machine_reset(m);
 	machine_firmware(m);
 	return m;
@@ -363,6 +394,8 @@ static void machine_free(struct machine *m)
 	fake_env_free(m->env);
 	for (unsigned i = 0; i < DEV_MAX_DISKS; i++)
 		block_close(m->media[i]);
+	for (unsigned i = 0; i < G_N_ELEMENTS(m->scsi_media); i++)
+		block_close(m->scsi_media[i]);
 	g_free(m);
 }
 
@@ -387,6 +420,21 @@ static uint64_t nic_io_at(struct machine *m)
 static uint64_t pm_at(struct machine *m)
 {
 	return m->pm->io_mapped ? m->pm->io_base : PM_BASE; /* PMBA maps itself: no BAR */
+}
+
+static uint64_t lsi_io_at(struct machine *m)
+{
+	return bar_base(lsi_pci(m->scsi), 0, LSI_IO_BASE);
+}
+
+static uint64_t lsi_mmio_at(struct machine *m)
+{
+	return bar_base(lsi_pci(m->scsi), 1, LSI_MMIO_BASE);
+}
+
+static uint64_t lsi_ram_at(struct machine *m)
+{
+	return bar_base(lsi_pci(m->scsi), 2, LSI_RAM_BASE);
 }
 
 static uint64_t nic_mmio_at(struct machine *m)
@@ -434,6 +482,7 @@ static const struct region pio_regions[] = {
 	{ 0x402, NULL, 1 },   /* 19 debug console */
 	{ 0xF4, NULL, 4 },    /* 20 test exit */
 	{ 0, NULL, 0x10000 }, /* 21 any port */
+	{ 0, lsi_io_at, LSI_IO_SIZE }, /* 22 LSI 53C895A registers (BAR0) */
 };
 
 static const struct region mmio_regions[] = {
@@ -442,6 +491,8 @@ static const struct region mmio_regions[] = {
 	{ 0, vga_lfb_at, VGA_VRAM_MIB << 20 },   /* 2 VGA linear framebuffer (BAR0) */
 	{ 0xA0000, NULL, 0x20000 },              /* 3 VGA window */
 	{ 0, NULL, 0 },                          /* 4 any address (32-bit) */
+	{ 0, lsi_mmio_at, LSI_MMIO_SIZE },       /* 5 LSI 53C895A registers (BAR1) */
+	{ 0, lsi_ram_at, LSI_RAM_SIZE },         /* 6 LSI 53C895A SCRIPTS RAM (BAR2) */
 };
 
 static uint64_t region_addr(struct machine *m, const struct region *r, uint32_t off)
