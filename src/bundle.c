@@ -93,11 +93,12 @@ int bundle_create(const char *dir, const struct bundle_create_opts *o, char **er
 	}
 	struct vm_config cfg;
 	vm_config_init(&cfg);
+	struct vm_drive *drive = o->disk_scsi ? &cfg.scsi[0] : &cfg.ide[0];
 	if (bundle_nic_from_spec(&cfg.net[0], o->net, error) < 0) {
 		vm_config_clear(&cfg);
 		return -1;
 	}
-	if (o->disk && !(cfg.ide[0].file = bundle_adopt_disk(o->disk, error))) {
+	if (o->disk && !(drive->file = bundle_adopt_disk(o->disk, error))) {
 		vm_config_clear(&cfg);
 		return -1;
 	}
@@ -121,9 +122,9 @@ int bundle_create(const char *dir, const struct bundle_create_opts *o, char **er
 			vm_config_clear(&cfg);
 			return -1;
 		}
-		cfg.ide[0].file = g_strdup("disk0.qcow2");
+		drive->file = g_strdup("disk0.qcow2");
 	}
-	cfg.ide[0].type = g_strdup("disk");
+	drive->type = g_strdup("disk");
 	cfg.name = o->name ? g_strdup(o->name) : bundle_default_name(dir);
 	uuid_t uu;
 	uuid_generate(uu);

@@ -22,6 +22,7 @@ struct bundle_create_opts {
 	const char *disk;   /* an existing image to use; NULL: create disk0.qcow2 */
 	const char *cdrom;  /* an ISO for the CD drive (ide1:0); NULL: no CD drive */
 	uint64_t disk_size; /* for a new disk; 0: default */
+	bool disk_scsi;	    /* the disk goes in [scsi0:0] (an LSI SCSI controller), not [ide0:0] */
 	const char *net;    /* "nat" (NULL), "none", "bridged:BRIDGE", "hostonly:NETWORK" */
 	bool test_exit;
 };

@@ -10,8 +10,8 @@
  *
  * pcvm disk add DIR [--size SIZE] [--slot SLOT] | remove DIR SLOT [--delete-file] |
  * grow DIR SLOT SIZE
- *   a VM's hard disks, changed while it is off (its lock held: IDE drives do not come and go
- *   under a running guest). Snapshots hold every disk the VM had when they were taken: a disk
+ *   a VM's hard disks (IDE or SCSI), changed while it is off (its lock held: drives do not
+ *   come and go under a running guest). Snapshots hold every disk the VM had when they were taken: a disk
  *   added later would be missing from them (a revert would fail on it) and a removed one
  *   would come back in none. So adding and removing disks is refused while the VM has
  *   snapshots or is suspended (its saved machine has the old drives); growing is not: a qcow2
@@ -170,12 +170,12 @@ static int disk_check_unbound(struct disk_ctx *c, const char *what, char **error
 	return ret;
 }
 
-/* SLOT names a hard disk of the VM ("ide0:0", or "disk" for the first). */
+/* SLOT names a hard disk of the VM ("ide0:0", "scsi0:1", or "disk" for the first). */
 static int disk_slot(struct disk_ctx *c, const char *name, char **error)
 {
-	int slot = vm_ide_slot_find(&c->cfg, name);
-	if (slot < 0 || !vm_drive_present(&c->cfg.ide[slot]) ||
-	    vm_drive_is_cdrom(&c->cfg.ide[slot])) {
+	int slot = vm_drive_slot_find(&c->cfg, name);
+	if (slot < 0 || !vm_drive_present(&c->cfg.drives[slot]) ||
+	    vm_drive_is_cdrom(&c->cfg.drives[slot])) {
 		*error = g_strdup_printf("%s: no hard disk '%s' (see pcvm disk info)", c->dir, name);
 		return -1;
 	}
@@ -189,28 +189,33 @@ static char *disk_new_name(struct disk_ctx *c)
 		char *name = g_strdup_printf("disk%u.qcow2", n);
 		g_autofree char *path = bundle_path(c->dir, name);
 		bool used = g_file_test(path, G_FILE_TEST_EXISTS);
-		for (unsigned i = 0; i < VM_IDE_SLOTS && !used; i++)
-			used = c->cfg.ide[i].file && !strcmp(c->cfg.ide[i].file, name);
+		for (unsigned i = 0; i < VM_DRIVE_SLOTS && !used; i++)
+			used = c->cfg.drives[i].file && !strcmp(c->cfg.drives[i].file, name);
 		if (!used)
 			return name;
 		g_free(name);
 	}
 }
 
+/* The slot WANT names, or without one the first free IDE slot: a SCSI disk (which brings a
+ * SCSI controller into the VM) is only added when asked for. */
 static int disk_free_slot(struct disk_ctx *c, const char *want, char **error)
 {
-	for (int i = 0; i < VM_IDE_SLOTS; i++) {
-		bool named = want && !strcmp(want, vm_ide_slot_name(i));
-		if ((named || !want) && !vm_drive_present(&c->cfg.ide[i]))
+	for (int i = 0; i < (want ? VM_DRIVE_SLOTS : VM_IDE_SLOTS); i++) {
+		bool named = want && !strcmp(want, vm_drive_slot_name(i));
+		if ((named || !want) && !vm_drive_present(&c->cfg.drives[i]))
 			return i;
 		if (named) {
 			*error = g_strdup_printf("%s: %s holds a drive already", c->dir, want);
 			return -1;
 		}
 	}
-	*error = want ? g_strdup_printf("'%s': expected a slot ide0:0, ide0:1, ide1:0 or ide1:1",
+	*error = want ? g_strdup_printf("'%s': expected a slot ide0:0, ide0:1, ide1:0, ide1:1 or "
+					"scsi0:0 to scsi0:6",
 					want)
-		      : g_strdup_printf("%s: all four IDE slots are in use", c->dir);
+		      : g_strdup_printf("%s: all four IDE slots are in use (--slot scsi0:N adds "
+					"a SCSI disk)",
+					c->dir);
 	return -1;
 }
 
@@ -227,8 +232,8 @@ static int disk_add(struct disk_ctx *c, const char *size_text, const char *want,
 	g_autofree char *name = disk_new_name(c);
 	g_autofree char *path = bundle_path(c->dir, name);
 	g_autofree char *conf = bundle_path(c->dir, BUNDLE_CONF);
-	g_autofree char *type = g_strdup_printf("%s.type=disk", vm_ide_slot_name(slot));
-	g_autofree char *file = g_strdup_printf("%s.file=%s", vm_ide_slot_name(slot), name);
+	g_autofree char *type = g_strdup_printf("%s.type=disk", vm_drive_slot_name(slot));
+	g_autofree char *file = g_strdup_printf("%s.file=%s", vm_drive_slot_name(slot), name);
 	const char *sets[] = { type, file, NULL };
 	if (block_create_qcow2(path, size, NULL, error) < 0)
 		return -1;
@@ -237,7 +242,7 @@ static int disk_add(struct disk_ctx *c, const char *size_text, const char *want,
 		return -1;
 	}
 	g_autofree char *human = g_format_size_full(size, G_FORMAT_SIZE_IEC_UNITS);
-	printf("%s: new disk %s, %s\n", vm_ide_slot_name(slot), name, human);
+	printf("%s: new disk %s, %s\n", vm_drive_slot_name(slot), name, human);
 	return 0;
 }
 
@@ -255,7 +260,7 @@ static int disk_remove(struct disk_ctx *c, const char *name, bool delete_file, c
 	int slot = disk_slot(c, name, error);
 	if (slot < 0 || disk_check_unbound(c, "remove a disk", error) < 0)
 		return -1;
-	const char *file = c->cfg.ide[slot].file;
+	const char *file = c->cfg.drives[slot].file;
 	g_autofree char *path = bundle_path(c->dir, file);
 	if (delete_file && !disk_in_bundle(c->dir, path)) {
 		*error = g_strdup_printf("%s is not inside %s: remove the drive without "
@@ -264,16 +269,16 @@ static int disk_remove(struct disk_ctx *c, const char *name, bool delete_file, c
 		return -1;
 	}
 	g_autofree char *conf = bundle_path(c->dir, BUNDLE_CONF);
-	const char *unsets[] = { vm_ide_slot_name(slot), NULL };
+	const char *unsets[] = { vm_drive_slot_name(slot), NULL };
 	if (vm_config_edit(conf, NULL, unsets, error) < 0)
 		return -1;
 	/* vm.conf no longer names the file: it can go */
 	if (delete_file && g_unlink(path) < 0) {
 		*error = g_strdup_printf("%s: removed from the VM, but deleting %s failed: %s",
-					 vm_ide_slot_name(slot), path, g_strerror(errno));
+					 vm_drive_slot_name(slot), path, g_strerror(errno));
 		return -1;
 	}
-	printf("%s: removed (%s %s)\n", vm_ide_slot_name(slot), file,
+	printf("%s: removed (%s %s)\n", vm_drive_slot_name(slot), file,
 	       delete_file ? "deleted" : "kept");
 	return 0;
 }
@@ -283,9 +288,9 @@ static int disk_grow(struct disk_ctx *c, const char *name, const char *size_text
 	int slot = disk_slot(c, name, error);
 	if (slot < 0)
 		return -1;
-	if (c->cfg.ide[slot].read_only) {
+	if (c->cfg.drives[slot].read_only) {
 		*error = g_strdup_printf("%s: the disk is read-only (readonly=true)",
-					 vm_ide_slot_name(slot));
+					 vm_drive_slot_name(slot));
 		return -1;
 	}
 	bool relative = size_text[0] == '+';
@@ -295,7 +300,7 @@ static int disk_grow(struct disk_ctx *c, const char *name, const char *size_text
 					 size_text);
 		return -1;
 	}
-	g_autofree char *path = bundle_path(c->dir, c->cfg.ide[slot].file);
+	g_autofree char *path = bundle_path(c->dir, c->cfg.drives[slot].file);
 	struct block_dev *bd = block_open(path, false, error);
 	if (!bd)
 		return -1;
@@ -308,10 +313,10 @@ static int disk_grow(struct disk_ctx *c, const char *name, const char *size_text
 	g_autofree char *from = g_format_size_full(old, G_FORMAT_SIZE_IEC_UNITS);
 	g_autofree char *to = g_format_size_full(now, G_FORMAT_SIZE_IEC_UNITS);
 	if (old == now)
-		printf("%s: %s stays %s\n", vm_ide_slot_name(slot), c->cfg.ide[slot].file, to);
+		printf("%s: %s stays %s\n", vm_drive_slot_name(slot), c->cfg.drives[slot].file, to);
 	else
-		printf("%s: %s grown from %s to %s (%" PRIu64 " bytes)\n", vm_ide_slot_name(slot),
-		       c->cfg.ide[slot].file, from, to, now);
+		printf("%s: %s grown from %s to %s (%" PRIu64 " bytes)\n", vm_drive_slot_name(slot),
+		       c->cfg.drives[slot].file, from, to, now);
 	return 0;
 }
 
@@ -323,7 +328,9 @@ int cli_disk(int argc, char **argv)
 		{ "size", 0, 0, G_OPTION_ARG_STRING, &size, "add: the new disk's size (default 8G)",
 		  "SIZE" },
 		{ "slot", 0, 0, G_OPTION_ARG_STRING, &slot,
-		  "add: the IDE slot (default: the first free one)", "SLOT" },
+		  "add: the slot, ide0:0 to ide1:1 or scsi0:0 to scsi0:6 (default: the first free "
+		  "IDE one)",
+		  "SLOT" },
 		{ "delete-file", 0, 0, G_OPTION_ARG_NONE, &delete_file,
 		  "remove: also delete the image (only one inside the bundle)", NULL },
 		{ NULL },

@@ -8,7 +8,17 @@
 
 #include "log.h"
 
-static const char *const ide_slot_names[VM_IDE_SLOTS] = { "ide0:0", "ide0:1", "ide1:0", "ide1:1" };
+const struct vm_drive_slot vm_drive_slots[VM_DRIVE_SLOTS] = {
+	{ "ide0:0", VM_BUS_IDE, 0 },   { "ide0:1", VM_BUS_IDE, 1 },   { "ide1:0", VM_BUS_IDE, 2 },
+	{ "ide1:1", VM_BUS_IDE, 3 },   { "scsi0:0", VM_BUS_SCSI, 0 }, { "scsi0:1", VM_BUS_SCSI, 1 },
+	{ "scsi0:2", VM_BUS_SCSI, 2 }, { "scsi0:3", VM_BUS_SCSI, 3 }, { "scsi0:4", VM_BUS_SCSI, 4 },
+	{ "scsi0:5", VM_BUS_SCSI, 5 }, { "scsi0:6", VM_BUS_SCSI, 6 },
+};
+
+/* cfg->ide[] and cfg->scsi[] are the two ends of cfg->drives[] */
+_Static_assert(offsetof(struct vm_config, scsi) ==
+		       offsetof(struct vm_config, drives) + VM_IDE_SLOTS * sizeof(struct vm_drive),
+	       "vm_config.drives[] is ide[] then scsi[]");
 
 bool vm_drive_present(const struct vm_drive *d)
 {
@@ -20,25 +30,41 @@ bool vm_drive_is_cdrom(const struct vm_drive *d)
 	return d->type && !strcmp(d->type, "cdrom");
 }
 
-int vm_ide_slot_find(const struct vm_config *cfg, const char *name)
+/* NAME among the first NSLOTS slots */
+static int slot_find(const struct vm_config *cfg, const char *name, int nslots)
 {
-	for (int i = 0; i < VM_IDE_SLOTS; i++)
-		if (!strcmp(name, ide_slot_names[i]))
+	for (int i = 0; i < nslots; i++)
+		if (!strcmp(name, vm_drive_slots[i].name))
 			return i;
 	if (!strcmp(name, "cdrom"))
-		for (int i = 0; i < VM_IDE_SLOTS; i++)
-			if (vm_drive_is_cdrom(&cfg->ide[i]))
+		for (int i = 0; i < nslots; i++)
+			if (vm_drive_is_cdrom(&cfg->drives[i]))
 				return i;
 	if (!strcmp(name, "disk"))
-		for (int i = 0; i < VM_IDE_SLOTS; i++)
-			if (vm_drive_present(&cfg->ide[i]) && !vm_drive_is_cdrom(&cfg->ide[i]))
+		for (int i = 0; i < nslots; i++)
+			if (vm_drive_present(&cfg->drives[i]) && !vm_drive_is_cdrom(&cfg->drives[i]))
 				return i;
 	return -1;
 }
 
+int vm_drive_slot_find(const struct vm_config *cfg, const char *name)
+{
+	return slot_find(cfg, name, VM_DRIVE_SLOTS);
+}
+
+int vm_ide_slot_find(const struct vm_config *cfg, const char *name)
+{
+	return slot_find(cfg, name, VM_IDE_SLOTS);
+}
+
 const char *vm_ide_slot_name(unsigned slot)
 {
-	return slot < VM_IDE_SLOTS ? ide_slot_names[slot] : NULL;
+	return slot < VM_IDE_SLOTS ? vm_drive_slots[slot].name : NULL;
+}
+
+const char *vm_drive_slot_name(unsigned slot)
+{
+	return slot < VM_DRIVE_SLOTS ? vm_drive_slots[slot].name : NULL;
 }
 
 enum conf_type { CONF_STRING, CONF_UINT, CONF_BOOL, CONF_STRLIST };
@@ -141,9 +167,9 @@ void vm_config_clear(struct vm_config *cfg)
 	g_free(cfg->adapter);
 	g_free(cfg->vnc_password);
 	g_free(cfg->keyboard);
-	for (int i = 0; i < VM_IDE_SLOTS; i++) {
-		g_free(cfg->ide[i].type);
-		g_free(cfg->ide[i].file);
+	for (int i = 0; i < VM_DRIVE_SLOTS; i++) {
+		g_free(cfg->drives[i].type);
+		g_free(cfg->drives[i].file);
 	}
 	for (int i = 0; i < VM_MAX_NICS; i++) {
 		struct vm_nic *n = &cfg->net[i];
@@ -353,12 +379,54 @@ static int config_check_display(const struct vm_config *cfg, const char *text, c
 	return -1;
 }
 
-static int config_ide_slot(const char *group)
+static int config_drive_slot(const char *group)
 {
-	for (int i = 0; i < VM_IDE_SLOTS; i++)
-		if (!strcmp(group, ide_slot_names[i]))
+	for (int i = 0; i < VM_DRIVE_SLOTS; i++)
+		if (!strcmp(group, vm_drive_slots[i].name))
 			return i;
 	return -1;
+}
+
+/* A [scsi0:N] past the target IDs: refused rather than ignored, or the VM would start without
+ * the disk its owner meant it to have. */
+static int config_check_scsi_group(const char *group, const char *name, char **error)
+{
+	unsigned id;
+	char end;
+	if (sscanf(group, "scsi0:%u%c", &id, &end) != 1 || id < VM_SCSI_SLOTS)
+		return 0;
+	*error = g_strdup_printf("%s: [%s]: SCSI ID %u %s; disks go in [scsi0:0] to [scsi0:%u]",
+				 name, group, id,
+				 id == VM_SCSI_SLOTS ? "is the controller's own" : "does not exist",
+				 VM_SCSI_SLOTS - 1);
+	return -1;
+}
+
+/* What a drive group must say beyond each key's syntax: a known type (a CD drive only on
+ * IDE), and a file for a disk. */
+static int config_check_drive(struct vm_drive *d, unsigned slot, const char *text,
+			      const char *name, char **error)
+{
+	const char *group = vm_drive_slots[slot].name;
+	bool scsi = vm_drive_slots[slot].bus == VM_BUS_SCSI;
+	if (d->type && strcmp(d->type, "disk") && (scsi || strcmp(d->type, "cdrom"))) {
+		*error = g_strdup_printf("%s:%d: [%s] type=%s: %s", name,
+					 config_key_line(text, group, "type"), group, d->type,
+					 scsi ? "expected disk (SCSI slots hold hard disks; a CD "
+						"drive goes on IDE, e.g. [ide1:0])"
+					      : "expected disk or cdrom");
+		return -1;
+	}
+	if (vm_drive_is_cdrom(d)) {
+		if (d->file && !*d->file) /* file= empty: the drive has no disc */
+			g_clear_pointer(&d->file, g_free);
+		return 0;
+	}
+	if (!d->file || !*d->file) {
+		*error = g_strdup_printf("%s: [%s] has no file=", name, group);
+		return -1;
+	}
+	return 0;
 }
 
 int vm_config_parse(struct vm_config *cfg, const char *text, const char *name, char **error)
@@ -374,8 +442,10 @@ int vm_config_parse(struct vm_config *cfg, const char *text, const char *name, c
 	g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
 	for (int i = 0; groups[i]; i++) {
 		const char *g = groups[i];
-		int slot = config_ide_slot(g), nic = config_nic_index(g);
-		int ret = 0;
+		int slot = config_drive_slot(g), nic = config_nic_index(g);
+		int ret = config_check_scsi_group(g, name, error);
+		if (ret < 0)
+			return -1;
 		if (!strcmp(g, "vm"))
 			ret = config_read_group(kf, text, name, g, vm_keys, G_N_ELEMENTS(vm_keys), cfg,
 						error);
@@ -386,7 +456,7 @@ int vm_config_parse(struct vm_config *cfg, const char *text, const char *name, c
 				ret = config_check_display(cfg, text, name, error);
 		} else if (slot >= 0)
 			ret = config_read_group(kf, text, name, g, drive_keys,
-						G_N_ELEMENTS(drive_keys), &cfg->ide[slot], error);
+						G_N_ELEMENTS(drive_keys), &cfg->drives[slot], error);
 		else if (nic >= 0) {
 			cfg->net[nic].present = true;
 			ret = config_read_group(kf, text, name, g, nic_keys, G_N_ELEMENTS(nic_keys),
@@ -400,26 +470,10 @@ int vm_config_parse(struct vm_config *cfg, const char *text, const char *name, c
 	}
 	if (cfg->boot && config_check_boot(cfg->boot, text, name, error) < 0)
 		return -1;
-	for (int i = 0; i < VM_IDE_SLOTS; i++) {
-		struct vm_drive *d = &cfg->ide[i];
-		if (!d->type && !d->file)
-			continue;
-		if (d->type && strcmp(d->type, "disk") && strcmp(d->type, "cdrom")) {
-			*error = g_strdup_printf("%s:%d: [%s] type=%s: expected disk or cdrom", name,
-						 config_key_line(text, ide_slot_names[i], "type"),
-						 ide_slot_names[i], d->type);
+	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++)
+		if (vm_drive_present(&cfg->drives[i]) &&
+		    config_check_drive(&cfg->drives[i], i, text, name, error) < 0)
 			return -1;
-		}
-		if (vm_drive_is_cdrom(d)) {
-			if (d->file && !*d->file) /* file= empty: the drive has no disc */
-				g_clear_pointer(&d->file, g_free);
-			continue;
-		}
-		if (!d->file || !*d->file) {
-			*error = g_strdup_printf("%s: [%s] has no file=", name, ide_slot_names[i]);
-			return -1;
-		}
-	}
 	return 0;
 }
 
@@ -449,7 +503,7 @@ static const struct conf_key *config_group_keys(const char *group, size_t *n)
 		return *n = G_N_ELEMENTS(vm_keys), vm_keys;
 	if (!strcmp(group, "display"))
 		return *n = G_N_ELEMENTS(display_keys), display_keys;
-	if (config_ide_slot(group) >= 0)
+	if (config_drive_slot(group) >= 0)
 		return *n = G_N_ELEMENTS(drive_keys), drive_keys;
 	if (config_nic_index(group) >= 0)
 		return *n = G_N_ELEMENTS(nic_keys), nic_keys;
@@ -477,7 +531,7 @@ static const struct conf_key *config_edit_key(const char *spec, char **group, ch
 		return k;
 	if (!keys) {
 		*error = g_strdup_printf("'%s': no group [%s] in vm.conf (groups: vm, display, "
-					 "ide0:0 to ide1:1, net0 to net3)",
+					 "ide0:0 to ide1:1, scsi0:0 to scsi0:6, net0 to net3)",
 					 spec, *group);
 		return NULL;
 	}
@@ -654,10 +708,10 @@ int vm_config_save(const struct vm_config *cfg, const char *path, char **error)
 	config_write_group(kf, "vm", vm_keys, G_N_ELEMENTS(vm_keys), cfg);
 	if (cfg->adapter || cfg->vnc_password || cfg->keyboard)
 		config_write_group(kf, "display", display_keys, G_N_ELEMENTS(display_keys), cfg);
-	for (int i = 0; i < VM_IDE_SLOTS; i++)
-		if (vm_drive_present(&cfg->ide[i]))
-			config_write_group(kf, ide_slot_names[i], drive_keys, G_N_ELEMENTS(drive_keys),
-					   &cfg->ide[i]);
+	for (int i = 0; i < VM_DRIVE_SLOTS; i++)
+		if (vm_drive_present(&cfg->drives[i]))
+			config_write_group(kf, vm_drive_slots[i].name, drive_keys,
+					   G_N_ELEMENTS(drive_keys), &cfg->drives[i]);
 	for (int i = 0; i < VM_MAX_NICS; i++)
 		if (cfg->net[i].present) {
 			/* the group must exist even when every key has its default */

@@ -7,15 +7,29 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define VM_IDE_SLOTS 4 /* ide0:0 ide0:1 ide1:0 ide1:1 */
+#define VM_IDE_SLOTS 4	/* ide0:0 ide0:1 ide1:0 ide1:1 */
+#define VM_SCSI_SLOTS 7 /* scsi0:0 .. scsi0:6: the LSI controller's target IDs (7 is its own) */
+#define VM_DRIVE_SLOTS (VM_IDE_SLOTS + VM_SCSI_SLOTS)
 #define VM_MAX_CPUS 32
 #define VM_MAX_MEMORY_MIB (1024u * 1024u)
 
 struct vm_drive {
-	char *type; /* "disk" (the default) or "cdrom" */
+	char *type; /* "disk" (the default) or "cdrom" (IDE only) */
 	char *file; /* as written: absolute, or relative to the bundle; NULL: empty CD drive */
 	bool read_only;
 };
+
+enum vm_bus { VM_BUS_IDE, VM_BUS_SCSI };
+
+/* A place for a drive. Slots are numbered IDE first, then SCSI: the number indexes
+ * vm_drive_slots[] and cfg->drives[], so that one loop covers every drive. */
+struct vm_drive_slot {
+	const char *name; /* its vm.conf group: "ide1:0", "scsi0:3" */
+	enum vm_bus bus;
+	unsigned index; /* on its bus: IDE channel * 2 + unit; the SCSI target ID */
+};
+
+extern const struct vm_drive_slot vm_drive_slots[VM_DRIVE_SLOTS];
 
 #define VM_MAX_NICS 4 /* net0 .. net3 */
 
@@ -43,7 +57,13 @@ struct vm_config {
 	bool test_exit;
 	char *bios;
 	char *boot;
-	struct vm_drive ide[VM_IDE_SLOTS];
+	union {
+		struct vm_drive drives[VM_DRIVE_SLOTS]; /* every slot, numbered as vm_drive_slots */
+		struct {
+			struct vm_drive ide[VM_IDE_SLOTS];
+			struct vm_drive scsi[VM_SCSI_SLOTS];
+		};
+	};
 	/* [display] */
 	char *adapter;	    /* "stdvga" */
 	char *vnc_password; /* needed to listen on anything but loopback */
@@ -58,7 +78,8 @@ int vm_config_load(struct vm_config *cfg, const char *path, char **error);
 int vm_config_save(const struct vm_config *cfg, const char *path, char **error);
 /* Parses TEXT (NAME is used in messages); for tests. */
 int vm_config_parse(struct vm_config *cfg, const char *text, const char *name, char **error);
-const char *vm_ide_slot_name(unsigned slot);
+const char *vm_ide_slot_name(unsigned slot); /* an IDE slot's group; NULL past them */
+const char *vm_drive_slot_name(unsigned slot); /* any slot's group; NULL past them */
 bool vm_drive_present(const struct vm_drive *d);
 bool vm_drive_is_cdrom(const struct vm_drive *d);
 /* 0 if TEXT is a unicast MAC address "52:54:00:12:34:56", else -1. */
@@ -67,7 +88,10 @@ int vm_mac_parse(const char *text, uint8_t mac[6]);
  * locally administered: 52:54:00 as QEMU and libvirt use, then a hash of uuid and index). */
 void vm_nic_mac(const struct vm_config *cfg, unsigned index, uint8_t mac[6]);
 const char *vm_nic_group(unsigned index); /* "net0" */
-/* "ide1:0", or "cdrom" / "disk" for the first drive of that kind; -1 if none. */
+/* The slot NAME says: "ide1:0", "scsi0:2", or "cdrom" / "disk" for the first drive of that kind
+ * in slot order; -1 if none. */
+int vm_drive_slot_find(const struct vm_config *cfg, const char *name);
+/* The same among the IDE slots alone (where CD drives are). */
 int vm_ide_slot_find(const struct vm_config *cfg, const char *name);
 
 /* Whether [GROUP] KEY= is a setting vm.conf knows ([vm], [display], a drive slot, a NIC). */

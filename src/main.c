@@ -41,7 +41,8 @@ static int parse_options(int *argc, char ***argv, const char *usage, const GOpti
 
 static int cmd_create(int argc, char **argv)
 {
-	g_autofree char *name = NULL, *disk = NULL, *disk_size = NULL, *cdrom = NULL, *net = NULL;
+	g_autofree char *name = NULL, *disk = NULL, *disk_size = NULL, *cdrom = NULL, *net = NULL,
+			*disk_bus = NULL;
 	int memory = 0, cpus = 0;
 	gboolean test_exit = FALSE;
 	const GOptionEntry entries[] = {
@@ -52,6 +53,10 @@ static int cmd_create(int argc, char **argv)
 		  "Size of a new disk, e.g. 8G (default 8G)", "SIZE" },
 		{ "disk", 0, 0, G_OPTION_ARG_FILENAME, &disk,
 		  "Use an existing disk image (qcow2 or raw)", "FILE" },
+		{ "disk-bus", 0, 0, G_OPTION_ARG_STRING, &disk_bus,
+		  "Where the disk goes: ide (default, [ide0:0]) or scsi ([scsi0:0] of an LSI "
+		  "53C895A controller)",
+		  "BUS" },
 		{ "cdrom", 0, 0, G_OPTION_ARG_FILENAME, &cdrom, "An installer ISO in the CD drive",
 		  "ISO" },
 		{ "net", 0, 0, G_OPTION_ARG_STRING, &net,
@@ -62,7 +67,8 @@ static int cmd_create(int argc, char **argv)
 	};
 	if (parse_options(&argc, &argv, "DIR - create a VM bundle", entries) != 1)
 		return fail(g_strdup("usage: pcvm create DIR [--name NAME] [--memory MIB] [--cpus N] "
-				     "[--disk-size SIZE | --disk FILE] [--cdrom ISO] [--net MODE]"));
+				     "[--disk-size SIZE | --disk FILE] [--disk-bus ide|scsi] [--cdrom ISO] "
+				     "[--net MODE]"));
 	struct bundle_create_opts o = {
 		.name = name, .disk = disk, .cdrom = cdrom, .net = net, .test_exit = test_exit,
 	};
@@ -75,6 +81,9 @@ static int cmd_create(int argc, char **argv)
 	o.cpus = cpus;
 	if (disk && disk_size)
 		return fail(g_strdup("--disk and --disk-size exclude each other"));
+	if (disk_bus && strcmp(disk_bus, "ide") && strcmp(disk_bus, "scsi"))
+		return fail(g_strdup_printf("--disk-bus %s: expected ide or scsi", disk_bus));
+	o.disk_scsi = disk_bus && !strcmp(disk_bus, "scsi");
 	if (disk_size && (o.disk_size = block_parse_size(disk_size)) < BLOCK_SECTOR)
 		return fail(g_strdup_printf("--disk-size %s: expected a size such as 8G or 512M",
 					    disk_size));
@@ -448,11 +457,11 @@ static int cmd_disk(int argc, char **argv)
 	if (bundle_load_config(dir, &cfg, &error) < 0)
 		return fail(error);
 	int ret = 0;
-	for (unsigned i = 0; i < VM_IDE_SLOTS; i++) {
-		const struct vm_drive *d = &cfg.ide[i];
+	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++) {
+		const struct vm_drive *d = &cfg.drives[i];
 		if (!vm_drive_present(d))
 			continue;
-		printf("%s: %s\n", vm_ide_slot_name(i), vm_drive_is_cdrom(d) ? "cdrom" : "disk");
+		printf("%s: %s\n", vm_drive_slot_name(i), vm_drive_is_cdrom(d) ? "cdrom" : "disk");
 		if (!d->file) {
 			printf("  (no disc)\n");
 			continue;

@@ -21,6 +21,7 @@
 #include "devices/fw_cfg.h"
 #include "devices/i440fx.h"
 #include "devices/i8042.h"
+#include "devices/lsi53c895a.h"
 #include "devices/pci.h"
 #include "devices/piix3.h"
 #include "devices/piix_ide.h"
@@ -297,7 +298,8 @@ static void pc_add_pci_devices(struct pc *pc)
 	pci_bus_set_rcr(pc->pci, piix3_rcr_write, piix3_rcr_read, pc->piix3);
 
 	struct dev_ctx ide_ctx = pc_ctx(pc, IRQ_IDE0, IRQ_IDE1);
-	memcpy(ide_ctx.disks, pc->disks, sizeof(ide_ctx.disks));
+	for (unsigned slot = 0; slot < VM_IDE_SLOTS; slot++) /* the IDE slots come first */
+		ide_ctx.disks[vm_drive_slots[slot].index] = pc->disks[slot];
 	pc->ide = pc_add_device(pc, "piix-ide", &ide_ctx);
 	for (unsigned slot = 0; slot < VM_IDE_SLOTS; slot++)
 		if (pc->drive_kind[slot] != IDE_KIND_DISK || pc->disks[slot])
@@ -314,6 +316,28 @@ static void pc_add_pci_devices(struct pc *pc)
 	pc_map_io(pc, 0xAFE0, 4, &acpi_pm_gpe_ops, pc->pm, &pc->pm->lock, "acpi-gpe0");
 	pc_map_io(pc, 0xB2, 2, &acpi_pm_apm_ops, pc->pm, &pc->pm->lock, "apm");
 	pc_map_io(pc, 0xAE00, 16, &acpi_pm_hotplug_ops, pc->pm, &pc->pm->lock, "acpi-hotplug");
+}
+
+_Static_assert(VM_SCSI_SLOTS <= LSI_MAX_TARGETS && VM_SCSI_SLOTS <= DEV_MAX_DISKS,
+	       "a target ID, and a place in dev_ctx.disks, for each [scsi0:N]");
+
+/* The LSI 53C895A SCSI controller at 00:04.0 with the disk of [scsi0:N] at target N, when
+ * vm.conf has one: a VM without SCSI disks has no controller for its guest to probe. */
+static void pc_add_scsi(struct pc *pc)
+{
+	struct dev_ctx ctx = pc_ctx(pc, -1, -1);
+	bool any = false;
+	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++) {
+		const struct vm_drive_slot *s = &vm_drive_slots[i];
+		if (s->bus != VM_BUS_SCSI || !pc->disks[i])
+			continue;
+		ctx.disks[s->index] = pc->disks[i];
+		any = true;
+	}
+	if (!any)
+		return;
+	pc->scsi = pc_add_device(pc, "lsi53c895a", &ctx);
+	pci_bus_attach(pc->pci, PC_SCSI_SLOT, 0, lsi_pci(pc->scsi));
 }
 
 static void pc_add_isa_devices(struct pc *pc, bool test_exit)
@@ -503,7 +527,7 @@ int pc_change_media(struct pc *pc, const char *drive, const char *file, bool for
 		    char **error)
 {
 	int slot = -1;
-	for (unsigned i = 0; i < VM_IDE_SLOTS && slot < 0; i++)
+	for (unsigned i = 0; i < VM_IDE_SLOTS && slot < 0; i++) /* CD drives are on IDE */
 		if (pc->drive_kind[i] == IDE_KIND_CDROM &&
 		    (!strcmp(drive, "cdrom") || !strcmp(drive, vm_ide_slot_name(i))))
 			slot = i;
@@ -589,8 +613,8 @@ static gboolean pc_on_signal(gpointer opaque)
 static int pc_open_disks(struct pc *pc, const struct vm_config *cfg, const char *dir,
 			 char **error)
 {
-	for (unsigned i = 0; i < VM_IDE_SLOTS; i++) {
-		const struct vm_drive *d = &cfg->ide[i];
+	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++) {
+		const struct vm_drive *d = &cfg->drives[i];
 		pc->drive_kind[i] = !vm_drive_present(d)    ? IDE_KIND_NONE
 				    : vm_drive_is_cdrom(d) ? IDE_KIND_CDROM
 							   : IDE_KIND_DISK;
@@ -600,14 +624,15 @@ static int pc_open_disks(struct pc *pc, const struct vm_config *cfg, const char 
 		char *err = NULL;
 		pc->disks[i] = block_open(path, d->read_only || vm_drive_is_cdrom(d), &err);
 		if (!pc->disks[i] && vm_drive_is_cdrom(d)) {
-			log_warn("CD drive [%s]: %s; the drive starts empty", vm_ide_slot_name(i), err);
+			log_warn("CD drive [%s]: %s; the drive starts empty", vm_drive_slot_name(i),
+				 err);
 			fprintf(stderr, "pcvm: warning: CD drive [%s]: %s; the drive starts empty\n",
-				vm_ide_slot_name(i), err);
+				vm_drive_slot_name(i), err);
 			g_free(err);
 			continue;
 		}
 		if (!pc->disks[i]) {
-			*error = g_strdup_printf("disk [%s]: %s", vm_ide_slot_name(i), err);
+			*error = g_strdup_printf("disk [%s]: %s", vm_drive_slot_name(i), err);
 			g_free(err);
 			return -1;
 		}
@@ -653,6 +678,7 @@ struct pc *pc_new(const struct vm_config *cfg, const struct pc_options *opts, ch
 	for (unsigned i = 0; i < PIIX3_ISA_IRQS; i++)
 		pc->isa_irq[i] = pc_irq(pc, i);
 	pc_add_pci_devices(pc);
+	pc_add_scsi(pc);
 	pc_add_isa_devices(pc, cfg->test_exit || opts->test_exit);
 	if (pc_add_display(pc, bios, error) < 0 || pc_add_nics(pc, cfg, error) < 0) {
 		pc_free(pc);
@@ -766,7 +792,7 @@ void pc_free(struct pc *pc)
 		return;
 	pc_cpus_off(pc);
 	/* completions of requests still in flight run now, while their devices exist */
-	for (unsigned i = 0; i < VM_IDE_SLOTS; i++)
+	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++)
 		if (pc->disks[i])
 			block_drain(pc->disks[i]);
 	for (guint i = pc->devices->len; i-- > 0;) {
@@ -779,7 +805,7 @@ void pc_free(struct pc *pc)
 	bus_free(pc->io);
 	bus_free(pc->mmio);
 	clock_free(pc->clock);
-	for (unsigned i = 0; i < VM_IDE_SLOTS; i++)
+	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++)
 		block_close(pc->disks[i]);
 	chardev_close(pc->serial);
 	kvm_vm_close(&pc->kvm);

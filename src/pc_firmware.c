@@ -38,10 +38,20 @@ static void pc_fw_cfg_e820(struct pc *pc)
  */
 static void pc_bootorder_drives(GString *out, const struct pc_boot_targets *t, enum ide_kind kind)
 {
-	for (unsigned slot = 0; slot < VM_IDE_SLOTS; slot++)
-		if (t->drive_kind[slot] == kind) /* SeaBIOS: the PIIX IDE function is 00:01.1 */
-			g_string_append_printf(out, "/pci@i0cf8/ide@1,1/drive@%u/disk@%u\n",
-					       slot / 2, slot % 2);
+	for (unsigned slot = 0; slot < VM_DRIVE_SLOTS; slot++) {
+		unsigned at = vm_drive_slots[slot].index;
+		if (t->drive_kind[slot] != kind)
+			continue;
+		/* SeaBIOS (boot.c): an IDE drive is "/pci@i0cf8/ANY@1,1/drive@CHANNEL/disk@UNIT" (the
+		 * PIIX IDE function is 00:01.1), a SCSI one "/pci@i0cf8/ANY@SLOT/ANY@0/ANY@ID,LUN"
+		 * (bootprio_find_scsi_device; IDs 0-6 read the same in its decimal and QEMU's hex) */
+		if (vm_drive_slots[slot].bus == VM_BUS_IDE)
+			g_string_append_printf(out, "/pci@i0cf8/ide@1,1/drive@%u/disk@%u\n", at / 2,
+					       at % 2);
+		else
+			g_string_append_printf(out, "/pci@i0cf8/scsi@%x/channel@0/disk@%u,0\n",
+					       PC_SCSI_SLOT, at);
+	}
 }
 
 /* SeaBIOS looks up a card's option ROM as "/pci@i0cf8/ANY@SLOT" (build_pci_path: slot in

@@ -31,6 +31,9 @@ enum { SLOT_LOW, SLOT_BELOW_4G, SLOT_ABOVE_4G, SLOT_BIOS, PC_SLOT_LFB };
 enum { IRQ_KBD = 1, IRQ_COM1 = 4, IRQ_RTC = 8, IRQ_SCI = 9, IRQ_MOUSE = 12, IRQ_IDE0 = 14,
        IRQ_IDE1 = 15 };
 
+/* pc-platform.md, "PCI bus 0": the LSI 53C895A SCSI controller, there when a [scsi0:N] is */
+#define PC_SCSI_SLOT 4
+
 struct pc_device {
 	const struct device_class *cls;
 	void *dev;
@@ -63,12 +66,15 @@ struct pc {
 	int irq_level[24];
 	struct chardev *serial;
 	bool serial_stdio;
-	struct block_dev *disks[VM_IDE_SLOTS];
-	enum ide_kind drive_kind[VM_IDE_SLOTS];
+	/* every drive slot (config.h: IDE, then SCSI): its image or disc, and what it holds (IDE
+	 * kinds for either bus: a SCSI slot holds a disk or nothing) */
+	struct block_dev *disks[VM_DRIVE_SLOTS];
+	enum ide_kind drive_kind[VM_DRIVE_SLOTS];
 	char *boot_order;
 	GArray *devices; /* struct pc_device, in creation order */
 	struct piix3 *piix3;
 	struct piix_ide *ide;
+	struct lsi *scsi; /* NULL: no SCSI drive */
 	struct acpi_pm *pm;
 	struct rtc *rtc;
 	struct fw_cfg *fw;
@@ -127,10 +133,11 @@ void pc_setup_cmos(struct pc *pc);
 void pc_setup_fw_cfg(struct pc *pc, const struct vm_config *cfg);
 /* What the machine can boot from, as the fw_cfg "bootorder" file names it. */
 struct pc_boot_targets {
-	enum ide_kind drive_kind[VM_IDE_SLOTS];
+	enum ide_kind drive_kind[VM_DRIVE_SLOTS]; /* by drive slot, IDE then SCSI */
 	int nic_devfn[VM_MAX_NICS]; /* -1: no card [netN], or a card without an option ROM */
 };
 /* The "bootorder" text (one SeaBIOS device path a line) for BOOT_ORDER, a [vm] boot= list:
- * for each of its items, every drive of that kind in slot order, or for "network" every
+ * for each of its items, every drive of that kind in slot order (IDE, then SCSI), or for
+ * "network" every
  * network card with a boot ROM in [netN] order. Freed with g_free. */
 char *pc_bootorder_text(const char *boot_order, const struct pc_boot_targets *t);

@@ -42,9 +42,9 @@ static char *snap_path(const struct pc *pc, const char *id, const char *ext)
 }
 
 /* The VM's hard disks (NULL where a slot has none), as snapshot_recover takes them. */
-static void snap_disk_list(struct pc *pc, struct block_dev *out[VM_IDE_SLOTS])
+static void snap_disk_list(struct pc *pc, struct block_dev *out[VM_DRIVE_SLOTS])
 {
-	for (unsigned i = 0; i < VM_IDE_SLOTS; i++)
+	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++)
 		out[i] = pc->drive_kind[i] == IDE_KIND_DISK ? pc->disks[i] : NULL;
 }
 
@@ -60,9 +60,9 @@ static int snap_load_tree(struct pc *pc, struct snapshot_tree *t, char **error)
 	snapshot_tree_init(t);
 	if (snapshot_tree_load(t, index, error) < 0)
 		return -1;
-	struct block_dev *disks[VM_IDE_SLOTS];
+	struct block_dev *disks[VM_DRIVE_SLOTS];
 	snap_disk_list(pc, disks);
-	snapshot_tidy(pc->bundle_dir, t, disks, VM_IDE_SLOTS);
+	snapshot_tidy(pc->bundle_dir, t, disks, VM_DRIVE_SLOTS);
 	return 0;
 }
 
@@ -75,14 +75,14 @@ static int snap_save_tree(struct pc *pc, const struct snapshot_tree *t, char **e
 /* Every writable disk must be qcow2: internal snapshots live in the image. */
 static int snap_check_disks(struct pc *pc, char **error)
 {
-	for (unsigned i = 0; i < VM_IDE_SLOTS; i++) {
+	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++) {
 		if (pc->drive_kind[i] != IDE_KIND_DISK || !pc->disks[i])
 			continue;
 		if (strcmp(pc->disks[i]->drv->name, "qcow2")) {
 			*error = g_strdup_printf("disk [%s] is %s: snapshots need qcow2 disks — convert "
 						 "it with 'qemu-img convert -O qcow2 %s NEW.qcow2' and "
 						 "point vm.conf at the new file",
-						 vm_ide_slot_name(i), pc->disks[i]->drv->name,
+						 vm_drive_slot_name(i), pc->disks[i]->drv->name,
 						 pc->disks[i]->path);
 			return -1;
 		}
@@ -92,7 +92,7 @@ static int snap_check_disks(struct pc *pc, char **error)
 
 static void snap_drain(struct pc *pc)
 {
-	for (unsigned i = 0; i < VM_IDE_SLOTS; i++)
+	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++)
 		if (pc->disks[i])
 			block_drain(pc->disks[i]);
 }
@@ -267,12 +267,12 @@ static void snap_remove_files(struct pc *pc, const char *id)
 static int snap_disks(struct pc *pc, int (*op)(struct block_dev *, const char *, char **),
 		      const char *id, char **error)
 {
-	struct block_dev *disks[VM_IDE_SLOTS];
+	struct block_dev *disks[VM_DRIVE_SLOTS];
 	snap_disk_list(pc, disks);
 	unsigned total = 0, done = 0;
-	for (unsigned i = 0; i < VM_IDE_SLOTS; i++)
+	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++)
 		total += disks[i] != NULL;
-	for (unsigned i = 0; i < VM_IDE_SLOTS; i++) {
+	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++) {
 		if (!disks[i])
 			continue;
 		if (op(disks[i], id, error) < 0)
@@ -296,17 +296,17 @@ static int snap_disk_create(struct block_dev *bd, const char *id, char **error)
  * a take) or once the tree no longer lists it (a delete): an error is only logged. */
 static void snap_delete_disks(struct pc *pc, const char *id)
 {
-	struct block_dev *disks[VM_IDE_SLOTS];
+	struct block_dev *disks[VM_DRIVE_SLOTS];
 	snap_disk_list(pc, disks);
 	unsigned total = 0, done = 0;
-	for (unsigned i = 0; i < VM_IDE_SLOTS; i++)
+	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++)
 		total += disks[i] != NULL;
-	for (unsigned i = 0; i < VM_IDE_SLOTS; i++) {
+	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++) {
 		char *error = NULL;
 		if (!disks[i])
 			continue;
 		if (block_snapshot_delete(disks[i], id, &error) < 0 && error)
-			log_info("disk [%s]: %s", vm_ide_slot_name(i), error);
+			log_info("disk [%s]: %s", vm_drive_slot_name(i), error);
 		g_free(error);
 		control_server_progress(pc->control, "disks", ++done, total);
 	}
@@ -706,7 +706,7 @@ int pc_suspend(struct pc *pc, char **error)
 	int ret = snap_complete_io(pc, error);
 	if (ret == 0)
 		ret = snap_write_ram(pc, ram, vram, -1, error);
-	for (unsigned i = 0; ret == 0 && i < VM_IDE_SLOTS; i++)
+	for (unsigned i = 0; ret == 0 && i < VM_DRIVE_SLOTS; i++)
 		if (pc->disks[i] && pc->drive_kind[i] == IDE_KIND_DISK)
 			ret = block_flush(pc->disks[i]);
 	/* the state file last: it is what says "suspended" */
@@ -761,13 +761,13 @@ void pc_snapshot_recover(struct pc *pc)
 		return; /* no snapshot was ever taken: nothing to recover */
 	struct snapshot_tree t;
 	snapshot_tree_init(&t);
-	struct block_dev *disks[VM_IDE_SLOTS];
+	struct block_dev *disks[VM_DRIVE_SLOTS];
 	snap_disk_list(pc, disks);
 	char *error = NULL;
 	pc_vcpus_hold(pc, true);
 	snap_drain(pc);
 	if (snapshot_tree_load(&t, index, &error) < 0 ||
-	    snapshot_recover(pc->bundle_dir, &t, disks, VM_IDE_SLOTS, &error) < 0) {
+	    snapshot_recover(pc->bundle_dir, &t, disks, VM_DRIVE_SLOTS, &error) < 0) {
 		log_warn("snapshots: %s", error);
 		fprintf(stderr, "pcvm: warning: snapshots: %s\n", error);
 		g_free(error);
@@ -786,9 +786,9 @@ static GHashTable *snap_read_usage(struct pc *pc, struct snapshot_tree *t, char 
 	snapshot_tree_init(t);
 	if (snapshot_tree_load(t, index, error) < 0)
 		return NULL;
-	struct block_dev *disks[VM_IDE_SLOTS];
+	struct block_dev *disks[VM_DRIVE_SLOTS];
 	snap_disk_list(pc, disks);
-	return snapshot_disk_usage(t, disks, VM_IDE_SLOTS);
+	return snapshot_disk_usage(t, disks, VM_DRIVE_SLOTS);
 }
 
 GHashTable *pc_snapshot_disk_usage(struct pc *pc, char **error)

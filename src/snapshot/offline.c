@@ -192,12 +192,12 @@ int snapshot_recover(const char *dir, struct snapshot_tree *t, struct block_dev 
 struct offline {
 	struct snapshot_tree tree;
 	char *index;
-	struct block_dev *disks[VM_IDE_SLOTS];
+	struct block_dev *disks[VM_DRIVE_SLOTS];
 };
 
 static void offline_close(struct offline *o)
 {
-	for (unsigned i = 0; i < VM_IDE_SLOTS; i++)
+	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++)
 		block_close(o->disks[i]);
 	snapshot_tree_clear(&o->tree);
 	g_free(o->index);
@@ -213,8 +213,8 @@ static int offline_open(struct offline *o, const char *dir, const struct vm_conf
 	o->index = g_build_filename(sdir, "index.conf", NULL);
 	if (snapshot_tree_load(&o->tree, o->index, error) < 0)
 		return -1;
-	for (unsigned i = 0; i < VM_IDE_SLOTS; i++) {
-		const struct vm_drive *d = &cfg->ide[i];
+	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++) {
+		const struct vm_drive *d = &cfg->drives[i];
 		if (!vm_drive_present(d) || vm_drive_is_cdrom(d) || !d->file)
 			continue;
 		g_autofree char *path = bundle_path(dir, d->file);
@@ -224,7 +224,7 @@ static int offline_open(struct offline *o, const char *dir, const struct vm_conf
 			*error = g_strdup_printf("disk [%s] is %s: snapshots need qcow2 disks — "
 						 "convert it with 'qemu-img convert -O qcow2 %s "
 						 "NEW.qcow2' and point vm.conf at the new file",
-						 vm_ide_slot_name(i), o->disks[i]->drv->name, path);
+						 vm_drive_slot_name(i), o->disks[i]->drv->name, path);
 			return -1;
 		}
 	}
@@ -232,13 +232,13 @@ static int offline_open(struct offline *o, const char *dir, const struct vm_conf
 		*error = g_strdup_printf("%s: %s", sdir, strerror(errno));
 		return -1;
 	}
-	return snapshot_recover(dir, &o->tree, o->disks, VM_IDE_SLOTS, error);
+	return snapshot_recover(dir, &o->tree, o->disks, VM_DRIVE_SLOTS, error);
 }
 
 static int offline_disks(struct offline *o, int (*op)(struct block_dev *, const char *, char **),
 			 const char *id, char **error)
 {
-	for (unsigned i = 0; i < VM_IDE_SLOTS; i++)
+	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++)
 		if (o->disks[i] && op(o->disks[i], id, error) < 0)
 			return -1;
 	return 0;
@@ -419,20 +419,20 @@ static GHashTable *offline_disk_usage(const char *dir, const struct snapshot_tre
 	struct vm_config cfg;
 	vm_config_init(&cfg);
 	char *error = NULL;
-	struct block_dev *disks[VM_IDE_SLOTS] = { 0 };
+	struct block_dev *disks[VM_DRIVE_SLOTS] = { 0 };
 	GHashTable *h = NULL;
 	if (bundle_load_config(dir, &cfg, &error) == 0) {
-		for (unsigned i = 0; i < VM_IDE_SLOTS; i++) {
-			const struct vm_drive *d = &cfg.ide[i];
+		for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++) {
+			const struct vm_drive *d = &cfg.drives[i];
 			if (!vm_drive_present(d) || vm_drive_is_cdrom(d) || !d->file)
 				continue;
 			g_autofree char *path = bundle_path(dir, d->file);
 			disks[i] = block_open(path, true, &error);
 			g_clear_pointer(&error, g_free);
 		}
-		h = snapshot_disk_usage(t, disks, VM_IDE_SLOTS);
+		h = snapshot_disk_usage(t, disks, VM_DRIVE_SLOTS);
 	}
-	for (unsigned i = 0; i < VM_IDE_SLOTS; i++)
+	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++)
 		block_close(disks[i]);
 	g_free(error);
 	vm_config_clear(&cfg);

@@ -1,9 +1,11 @@
-/* vm.conf: values, defaults, unknown keys, and errors that name the file and line. */
+/* vm.conf: values, defaults, unknown keys, errors that name the file and line, and SCSI slots. */
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include "config.h"
 #include "log.h"
+#include "pc_internal.h"
 
 static void expect_error(const char *text, const char *fragment)
 {
@@ -207,6 +209,126 @@ static void test_display_adapter(void)
 	}
 }
 
+/* ---- SCSI drives: [scsi0:0] .. [scsi0:6] in one slot list after the IDE slots, the
+ * refusals ([scsi0:7], a CD drive on SCSI), the fw_cfg bootorder lines SeaBIOS finds them by ---- */
+
+/* The slot list: IDE first, then SCSI, each with its bus and place on it. */
+static void test_slots(void)
+{
+	g_assert_cmpuint(VM_DRIVE_SLOTS, ==, 11);
+	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++) {
+		const struct vm_drive_slot *s = &vm_drive_slots[i];
+		g_autofree char *want = i < VM_IDE_SLOTS
+						? g_strdup_printf("ide%u:%u", i / 2, i % 2)
+						: g_strdup_printf("scsi0:%u", i - VM_IDE_SLOTS);
+		g_assert_cmpstr(s->name, ==, want);
+		g_assert_cmpstr(vm_drive_slot_name(i), ==, want);
+		g_assert_cmpint(s->bus, ==, i < VM_IDE_SLOTS ? VM_BUS_IDE : VM_BUS_SCSI);
+		g_assert_cmpuint(s->index, ==, i < VM_IDE_SLOTS ? i : i - VM_IDE_SLOTS);
+	}
+	g_assert_null(vm_drive_slot_name(VM_DRIVE_SLOTS));
+	g_assert_null(vm_ide_slot_name(VM_IDE_SLOTS)); /* the IDE names stop at the IDE slots */
+}
+
+static void test_parse_scsi(void)
+{
+	const char *text = "[ide1:0]\ntype=cdrom\nfile=\n[scsi0:0]\nfile=disk0.qcow2\n"
+			   "[scsi0:6]\ntype=disk\nfile=/abs/data.img\nreadonly=true\n";
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	char *error = NULL;
+	g_assert_cmpint(vm_config_parse(&cfg, text, "vm.conf", &error), ==, 0);
+	g_assert_cmpstr(cfg.scsi[0].file, ==, "disk0.qcow2");
+	g_assert_true(cfg.drives[VM_IDE_SLOTS].file == cfg.scsi[0].file); /* the same storage */
+	g_assert_cmpstr(cfg.scsi[6].file, ==, "/abs/data.img");
+	g_assert_true(cfg.scsi[6].read_only);
+	g_assert_false(vm_drive_present(&cfg.scsi[3]));
+	/* "disk" is the first hard disk of any bus; "cdrom" stays on IDE */
+	g_assert_cmpint(vm_drive_slot_find(&cfg, "disk"), ==, VM_IDE_SLOTS);
+	g_assert_cmpint(vm_drive_slot_find(&cfg, "scsi0:6"), ==, VM_IDE_SLOTS + 6);
+	g_assert_cmpint(vm_drive_slot_find(&cfg, "cdrom"), ==, 2);
+	g_assert_cmpint(vm_ide_slot_find(&cfg, "disk"), ==, -1);
+	g_assert_cmpint(vm_ide_slot_find(&cfg, "scsi0:0"), ==, -1);
+	g_assert_cmpint(vm_drive_slot_find(&cfg, "scsi0:7"), ==, -1);
+
+	/* saved and read back */
+	g_autofree char *dir = g_dir_make_tmp("scsi-config-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "vm.conf", NULL);
+	g_assert_cmpint(vm_config_save(&cfg, path, &error), ==, 0);
+	struct vm_config back;
+	vm_config_init(&back);
+	g_assert_cmpint(vm_config_load(&back, path, &error), ==, 0);
+	g_assert_cmpstr(back.scsi[0].file, ==, "disk0.qcow2");
+	g_assert_cmpstr(back.scsi[6].file, ==, "/abs/data.img");
+	g_assert_true(back.scsi[6].read_only);
+	g_assert_true(vm_drive_is_cdrom(&back.ide[2]));
+	vm_config_clear(&back);
+	vm_config_clear(&cfg);
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
+static void test_refusals(void)
+{
+	expect_error("[scsi0:7]\nfile=d.img\n", "SCSI ID 7 is the controller's own");
+	expect_error("[scsi0:12]\nfile=d.img\n", "[scsi0:12]: SCSI ID 12 does not exist");
+	expect_error("[scsi0:1]\ntype=cdrom\nfile=x.iso\n",
+		     "vm.conf:2: [scsi0:1] type=cdrom: expected disk (SCSI slots hold hard disks");
+	expect_error("[scsi0:2]\ntype=tape\nfile=x\n", "type=tape: expected disk");
+	expect_error("[scsi0:3]\ntype=disk\nreadonly=true\n", "[scsi0:3] has no file=");
+	/* the IDE rules are unchanged */
+	expect_error("[ide0:0]\ntype=tape\n", "expected disk or cdrom");
+}
+
+/* pcvm config set/unset on SCSI groups, checked as pcvm run reads them. */
+static void test_edit(void)
+{
+	char *error = NULL;
+	const char *sets[] = { "scsi0:2.file=d2.qcow2", "scsi0:2.readonly=true", NULL };
+	g_autofree char *out = vm_config_edit_text("[vm]\nname=a\n", "vm.conf", sets, NULL, &error);
+	g_assert_nonnull(out);
+	g_assert_nonnull(strstr(out, "[scsi0:2]\nfile=d2.qcow2\nreadonly=true\n"));
+	g_assert_true(vm_config_key_known("scsi0:6", "file"));
+	g_assert_false(vm_config_key_known("scsi0:7", "file"));
+	const char *unsets[] = { "scsi0:2", NULL };
+	g_autofree char *gone = vm_config_edit_text(out, "vm.conf", NULL, unsets, &error);
+	g_assert_null(strstr(gone, "scsi0"));
+	const char *cd[] = { "scsi0:1.type=cdrom", "scsi0:1.file=x.iso", NULL };
+	g_assert_null(vm_config_edit_text(out, "vm.conf", cd, NULL, &error));
+	g_assert_nonnull(strstr(error, "expected disk"));
+	g_clear_pointer(&error, g_free);
+	const char *seven[] = { "scsi0:7.file=x", NULL };
+	g_assert_null(vm_config_edit_text(out, "vm.conf", seven, NULL, &error));
+	g_assert_nonnull(strstr(error, "scsi0:0 to scsi0:6"));
+	g_free(error);
+}
+
+#define D IDE_KIND_DISK
+#define C IDE_KIND_CDROM
+#define N IDE_KIND_NONE
+#define SCSI(id) "/pci@i0cf8/scsi@4/channel@0/disk@" #id ",0\n"
+
+/* SeaBIOS looks a SCSI disk up as "/pci@i0cf8/ANY@4/ANY@0/ANY@ID,LUN", ANY a glob star
+ * (bootprio_find_scsi_device): each disk boot= names comes in slot order, IDE ones first. */
+static void test_bootorder(void)
+{
+	static const struct {
+		const char *boot;
+		struct pc_boot_targets t;
+		const char *want;
+	} cases[] = {
+		{ "disk,cdrom", { { N, N, N, N, D }, { -1, -1, -1, -1 } }, SCSI(0) },
+		{ "cdrom,disk", { { D, N, C, N, N, N, D, N, N, N, D }, { -1, -1, -1, -1 } },
+		  "/pci@i0cf8/ide@1,1/drive@1/disk@0\n/pci@i0cf8/ide@1,1/drive@0/disk@0\n" SCSI(2)
+			  SCSI(6) },
+		{ "network", { { N, N, N, N, D }, { -1, -1, -1, -1 } }, "" },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree char *text = pc_bootorder_text(cases[i].boot, &cases[i].t);
+		g_assert_cmpstr(text, ==, cases[i].want);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -219,5 +341,10 @@ int main(int argc, char **argv)
 	g_test_add_func("/config/nic", test_nic);
 	g_test_add_func("/config/nic-errors", test_nic_errors);
 	g_test_add_func("/config/display-adapter", test_display_adapter);
+	g_test_add_func("/config/scsi-slots", test_slots);
+	g_test_add_func("/config/scsi-parse", test_parse_scsi);
+	g_test_add_func("/config/scsi-refusals", test_refusals);
+	g_test_add_func("/config/scsi-edit", test_edit);
+	g_test_add_func("/config/scsi-bootorder", test_bootorder);
 	return g_test_run();
 }

@@ -109,9 +109,9 @@ GPtrArray *disk_info_parse(const char *out)
 		const char *l = lines[i];
 		const char *colon = strstr(l, ": ");
 		const char *kind = colon ? colon + 2 : "";
-		bool header = g_str_has_prefix(l, "ide") &&
+		bool header = (g_str_has_prefix(l, "ide") || g_str_has_prefix(l, "scsi")) &&
 			      (!strcmp(kind, "disk") || !strcmp(kind, "cdrom"));
-		if (header) { /* "ide1:0: cdrom" */
+		if (header) { /* "ide1:0: cdrom", "scsi0:2: disk" */
 			d = g_new0(struct disk_entry, 1);
 			d->slot = g_strndup(l, colon - l);
 			d->cdrom = !strcmp(kind, "cdrom");

@@ -56,19 +56,19 @@ static void fill_disks(struct settings *s)
 	g_autofree char *keep = selected_text(s, "disk_list", DISK_COL_SLOT);
 	GtkListStore *st = store(s, "disk_store");
 	gtk_list_store_clear(st);
-	for (unsigned i = 0; i < VM_IDE_SLOTS; i++) {
-		const struct vm_drive *d = &s->cfg.ide[i];
+	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++) {
+		const struct vm_drive *d = &s->cfg.drives[i];
 		if (!vm_drive_present(d) || vm_drive_is_cdrom(d))
 			continue;
-		const struct disk_entry *e = disk_find(s, vm_ide_slot_name(i));
+		const struct disk_entry *e = disk_find(s, vm_drive_slot_name(i));
 		g_autofree char *size = size_text(e ? e->size : 0);
 		g_autofree char *used = size_text(e ? e->allocated : 0);
 		GtkTreeIter it;
-		gtk_list_store_insert_with_values(st, &it, -1, DISK_COL_SLOT, vm_ide_slot_name(i),
+		gtk_list_store_insert_with_values(st, &it, -1, DISK_COL_SLOT, vm_drive_slot_name(i),
 						  DISK_COL_FILE, d->file, DISK_COL_FORMAT,
 						  e && e->format ? e->format : "…", DISK_COL_SIZE,
 						  size, DISK_COL_USED, used, -1);
-		if (!g_strcmp0(keep, vm_ide_slot_name(i)))
+		if (!g_strcmp0(keep, vm_drive_slot_name(i)))
 			gtk_tree_selection_select_iter(
 			    gtk_tree_view_get_selection(GTK_TREE_VIEW(W("disk_list"))), &it);
 	}
