@@ -217,9 +217,18 @@ static void test_presets_errors(void)
 	expect_parse_error("[a]\nmemory-mib=64\n[generic]\nlabel=x\n", "[a] needs label=");
 	expect_parse_error("[generic]\nlabel=x\nmemory-mib=lots\n", "memory-mib");
 	expect_parse_error("[generic]\nlabel=x\ncpus=99\n", "cpus");
+	expect_parse_error("[generic]\nlabel=x\ndisk-controller=sata\n",
+			   "disk-controller: expected ide or scsi");
 	expect_parse_error("[generic]\nlabel=x\nvolume-id=(\n", "volume-id");
 	expect_parse_error("[a]\nlabel=x\n", "no [generic] preset");
 	expect_parse_error("not a key file", "t.conf");
+	/* and SCSI is a controller the wizard can put the disk on */
+	struct guest_presets p;
+	const char *scsi = "[generic]\nlabel=x\ndisk-controller=scsi\n";
+	char *error = NULL;
+	g_assert_cmpint(guest_presets_parse(&p, scsi, strlen(scsi), "t.conf", &error), ==, 0);
+	g_assert_cmpstr(((struct guest_preset *)p.list->pdata[0])->disk_controller, ==, "scsi");
+	guest_presets_clear(&p);
 }
 
 /* ---- real ISOs from xorriso ---- */

@@ -241,6 +241,11 @@ static struct guest_preset *preset_load(GKeyFile *kf, const char *id, const char
 	}
 	if (preset_numbers_load(kf, g, name, error) < 0)
 		goto fail;
+	if (strcmp(g->disk_controller, "ide") && strcmp(g->disk_controller, "scsi")) {
+		*error = g_strdup_printf("%s: [%s] disk-controller: expected ide or scsi, not '%s'",
+					 name, id, g->disk_controller);
+		goto fail;
+	}
 	re = g_key_file_get_string(kf, id, "volume-id", NULL);
 	if (re && !(g->volume_id = g_regex_new(re, G_REGEX_CASELESS, 0, &err))) {
 		*error = g_strdup_printf("%s: [%s] volume-id: %s", name, id, err->message);

@@ -34,7 +34,7 @@ struct guest_preset {
 	unsigned memory_mib; /* recommended */
 	unsigned cpus;
 	unsigned disk_gib;
-	char *disk_controller; /* "ide" */
+	char *disk_controller; /* "ide" or "scsi": where the new disk goes ([ide0:0], [scsi0:0]) */
 	char *nic;	       /* vm.conf [net0] model= */
 	char *display;	       /* vm.conf [display] adapter= */
 	GRegex *volume_id;     /* matches the ISO's volume id; NULL: none */

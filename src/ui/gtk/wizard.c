@@ -494,6 +494,7 @@ static void fill_spec(struct wizard *w)
 	s->net = net_spec(w);
 	s->display = g_strdup(g->display);
 	s->nic = g_strdup(g->nic);
+	s->disk_bus = g_strdup(g->disk_controller);
 	bool custom = active(w, "type_custom");
 	s->memory_mib = custom ? spin_value(w, "memory_spin") : g->memory_mib;
 	s->cpus = custom ? spin_value(w, "cpus_spin") : g->cpus;

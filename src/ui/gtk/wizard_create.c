@@ -17,6 +17,7 @@ void wizard_spec_clear(struct wizard_spec *s)
 	g_free(s->net);
 	g_free(s->display);
 	g_free(s->nic);
+	g_free(s->disk_bus);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -37,6 +38,7 @@ static struct wizard_spec *spec_copy(const struct wizard_spec *s)
 	c->net = g_strdup(s->net);
 	c->display = g_strdup(s->display);
 	c->nic = g_strdup(s->nic);
+	c->disk_bus = g_strdup(s->disk_bus);
 	return c;
 }
 
@@ -111,6 +113,10 @@ void wizard_create_async(const struct wizard_spec *s, GAsyncReadyCallback callba
 	if (s->net) {
 		g_ptr_array_add(argv, "--net");
 		g_ptr_array_add(argv, s->net);
+	}
+	if (s->disk_bus && strcmp(s->disk_bus, "ide")) { /* IDE is create's default */
+		g_ptr_array_add(argv, "--disk-bus");
+		g_ptr_array_add(argv, s->disk_bus);
 	}
 	g_ptr_array_add(argv, NULL);
 	GError *err = NULL;

@@ -13,6 +13,7 @@ struct wizard_spec {
 	char *net;     /* a --net value; NULL: leave it to pcvm (NAT) */
 	char *display; /* the preset's adapter */
 	char *nic;     /* the preset's NIC model */
+	char *disk_bus; /* the preset's disk controller: "ide" or "scsi" */
 	unsigned memory_mib;
 	unsigned cpus;
 	unsigned disk_gib;
