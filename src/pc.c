@@ -21,7 +21,6 @@
 #include "devices/fw_cfg.h"
 #include "devices/i440fx.h"
 #include "devices/i8042.h"
-#include "devices/lsi53c895a.h"
 #include "devices/pci.h"
 #include "devices/piix3.h"
 #include "devices/piix_ide.h"
@@ -258,7 +257,7 @@ static struct irq_line pc_irq(struct pc *pc, unsigned gsi)
 	return (struct irq_line){ pc_irq_set, pc, gsi };
 }
 
-static struct dev_ctx pc_ctx(struct pc *pc, int irq0, int irq1)
+struct dev_ctx pc_ctx(struct pc *pc, int irq0, int irq1)
 {
 	struct dev_ctx ctx = {
 		.mem = &pc->mem, .clock = pc->clock, .hooks = &pc->hooks, .pci = pc->pci,
@@ -279,8 +278,8 @@ void *pc_add_device(struct pc *pc, const char *name, const struct dev_ctx *ctx)
 	return d.dev;
 }
 
-static void pc_map_io(struct pc *pc, uint16_t base, uint16_t len, const struct bus_ops *ops,
-		      void *opaque, pthread_mutex_t *lock, const char *owner)
+void pc_map_io(struct pc *pc, uint16_t base, uint16_t len, const struct bus_ops *ops, void *opaque,
+	       pthread_mutex_t *lock, const char *owner)
 {
 	if (bus_register(pc->io, base, len, ops, opaque, lock, owner) < 0)
 		g_error("machine layout: %s at %#x overlaps another device", owner, base);
@@ -297,18 +296,7 @@ static void pc_add_pci_devices(struct pc *pc)
 	pci_bus_attach(pc->pci, 1, 0, &pc->piix3->pci);
 	pci_bus_set_rcr(pc->pci, piix3_rcr_write, piix3_rcr_read, pc->piix3);
 
-	struct dev_ctx ide_ctx = pc_ctx(pc, IRQ_IDE0, IRQ_IDE1);
-	for (unsigned slot = 0; slot < VM_IDE_SLOTS; slot++) /* the IDE slots come first */
-		ide_ctx.disks[vm_drive_slots[slot].index] = pc->disks[slot];
-	pc->ide = pc_add_device(pc, "piix-ide", &ide_ctx);
-	for (unsigned slot = 0; slot < VM_IDE_SLOTS; slot++)
-		if (pc->drive_kind[slot] != IDE_KIND_DISK || pc->disks[slot])
-			piix_ide_set_drive_kind(pc->ide, slot / 2, slot % 2, pc->drive_kind[slot]);
-	pci_bus_attach(pc->pci, 1, 1, &pc->ide->pci);
-	pc_map_io(pc, 0x1F0, 8, &ide_cmd_ops, &pc->ide->chan[0], &pc->ide->lock, "ide0");
-	pc_map_io(pc, 0x3F6, 1, &ide_ctrl_ops, &pc->ide->chan[0], &pc->ide->lock, "ide0");
-	pc_map_io(pc, 0x170, 8, &ide_cmd_ops, &pc->ide->chan[1], &pc->ide->lock, "ide1");
-	pc_map_io(pc, 0x376, 1, &ide_ctrl_ops, &pc->ide->chan[1], &pc->ide->lock, "ide1");
+	pc_add_ide(pc);
 
 	struct dev_ctx pm_ctx = pc_ctx(pc, IRQ_SCI, -1);
 	pc->pm = pc_add_device(pc, "piix4-pm", &pm_ctx);
@@ -316,28 +304,6 @@ static void pc_add_pci_devices(struct pc *pc)
 	pc_map_io(pc, 0xAFE0, 4, &acpi_pm_gpe_ops, pc->pm, &pc->pm->lock, "acpi-gpe0");
 	pc_map_io(pc, 0xB2, 2, &acpi_pm_apm_ops, pc->pm, &pc->pm->lock, "apm");
 	pc_map_io(pc, 0xAE00, 16, &acpi_pm_hotplug_ops, pc->pm, &pc->pm->lock, "acpi-hotplug");
-}
-
-_Static_assert(VM_SCSI_SLOTS <= LSI_MAX_TARGETS && VM_SCSI_SLOTS <= DEV_MAX_DISKS,
-	       "a target ID, and a place in dev_ctx.disks, for each [scsi0:N]");
-
-/* The LSI 53C895A SCSI controller at 00:04.0 with the disk of [scsi0:N] at target N, when
- * vm.conf has one: a VM without SCSI disks has no controller for its guest to probe. */
-static void pc_add_scsi(struct pc *pc)
-{
-	struct dev_ctx ctx = pc_ctx(pc, -1, -1);
-	bool any = false;
-	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++) {
-		const struct vm_drive_slot *s = &vm_drive_slots[i];
-		if (s->bus != VM_BUS_SCSI || !pc->disks[i])
-			continue;
-		ctx.disks[s->index] = pc->disks[i];
-		any = true;
-	}
-	if (!any)
-		return;
-	pc->scsi = pc_add_device(pc, "lsi53c895a", &ctx);
-	pci_bus_attach(pc->pci, PC_SCSI_SLOT, 0, lsi_pci(pc->scsi));
 }
 
 static void pc_add_isa_devices(struct pc *pc, bool test_exit)
@@ -523,34 +489,6 @@ void pc_powerdown(struct pc *pc)
 	log_info("ACPI power button pressed");
 }
 
-int pc_change_media(struct pc *pc, const char *drive, const char *file, bool force,
-		    char **error)
-{
-	int slot = -1;
-	for (unsigned i = 0; i < VM_IDE_SLOTS && slot < 0; i++) /* CD drives are on IDE */
-		if (pc->drive_kind[i] == IDE_KIND_CDROM &&
-		    (!strcmp(drive, "cdrom") || !strcmp(drive, vm_ide_slot_name(i))))
-			slot = i;
-	if (slot < 0) {
-		*error = g_strdup_printf("%s: no such CD drive", drive);
-		return -1;
-	}
-	struct block_dev *medium = NULL, *old = NULL;
-	if (file) {
-		g_autofree char *path = bundle_path(pc->bundle_dir, file);
-		if (!(medium = block_open(path, true, error)))
-			return -1;
-	}
-	if (ide_cdrom_change_media(pc->ide, slot / 2, slot % 2, medium, force, &old, error) < 0) {
-		block_close(medium);
-		return -1;
-	}
-	pc->disks[slot] = medium;
-	block_close(old); /* drains a read the guest still had in flight */
-	log_info("CD drive [%s]: %s", vm_ide_slot_name(slot), file ? file : "ejected");
-	return slot;
-}
-
 void pc_describe(const struct pc *pc, struct pc_status *st)
 {
 	st->name = pc->name;
@@ -607,38 +545,6 @@ static gboolean pc_on_signal(gpointer opaque)
 }
 
 /* ---- the machine ---- */
-
-/* Opens every drive's image. A CD drive whose ISO is missing starts empty, with a warning, as
- * a desktop VMM does: the VM still boots from its disk. */
-static int pc_open_disks(struct pc *pc, const struct vm_config *cfg, const char *dir,
-			 char **error)
-{
-	for (unsigned i = 0; i < VM_DRIVE_SLOTS; i++) {
-		const struct vm_drive *d = &cfg->drives[i];
-		pc->drive_kind[i] = !vm_drive_present(d)    ? IDE_KIND_NONE
-				    : vm_drive_is_cdrom(d) ? IDE_KIND_CDROM
-							   : IDE_KIND_DISK;
-		if (!d->file)
-			continue;
-		g_autofree char *path = bundle_path(dir ? dir : ".", d->file);
-		char *err = NULL;
-		pc->disks[i] = block_open(path, d->read_only || vm_drive_is_cdrom(d), &err);
-		if (!pc->disks[i] && vm_drive_is_cdrom(d)) {
-			log_warn("CD drive [%s]: %s; the drive starts empty", vm_drive_slot_name(i),
-				 err);
-			fprintf(stderr, "pcvm: warning: CD drive [%s]: %s; the drive starts empty\n",
-				vm_drive_slot_name(i), err);
-			g_free(err);
-			continue;
-		}
-		if (!pc->disks[i]) {
-			*error = g_strdup_printf("disk [%s]: %s", vm_drive_slot_name(i), err);
-			g_free(err);
-			return -1;
-		}
-	}
-	return 0;
-}
 
 struct pc *pc_new(const struct vm_config *cfg, const struct pc_options *opts, char **error)
 {

@@ -108,6 +108,12 @@ struct pc {
 
 /* pc.c */
 void *pc_add_device(struct pc *pc, const char *name, const struct dev_ctx *ctx);
+/* A device's context: the machine's memory, clock, hooks and PCI bus, and ISA IRQs IRQ0 and
+ * IRQ1 (-1: none). */
+struct dev_ctx pc_ctx(struct pc *pc, int irq0, int irq1);
+/* Registers ports; a clash is a machine layout bug (fatal). */
+void pc_map_io(struct pc *pc, uint16_t base, uint16_t len, const struct bus_ops *ops, void *opaque,
+	       pthread_mutex_t *lock, const char *owner);
 int pc_cpus_build(struct pc *pc, char **error);
 int pc_cpus_start(struct pc *pc, char **error);
 void pc_cpus_off(struct pc *pc);
@@ -119,6 +125,11 @@ void pc_vcpus_hold(struct pc *pc, bool hold);
 /* pc_snapshot.c: at start, before resuming, completes an interrupted snapshot operation and
  * removes its leftovers (snapshot/offline.h). */
 void pc_snapshot_recover(struct pc *pc);
+
+/* pc_drives.c */
+int pc_open_disks(struct pc *pc, const struct vm_config *cfg, const char *dir, char **error);
+void pc_add_ide(struct pc *pc);
+void pc_add_scsi(struct pc *pc);
 
 /* pc_display.c */
 int pc_add_display(struct pc *pc, const char *bios_path, char **error);
